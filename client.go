@@ -781,7 +781,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, u *url.URL, body []byte,
 		return nil, !errors.Is(rerr, errBodyTooLarge), c.retry.backoff(n), fmt.Errorf("kommo: %s %s: read response: %w", cl.method, redactURL(u), rerr)
 	}
 	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
-		ae := newAPIError(hresp, data, c.clock.Now())
+		ae := newAPIError(req, hresp, data, c.clock.Now())
 		if !c.retry.retryStatus(hresp.StatusCode) {
 			return nil, false, 0, ae
 		}
@@ -946,7 +946,7 @@ func (p RetryPolicy) validate() error {
 		errs = append(errs, errors.New("MaxBackoff must not be below BaseBackoff"))
 	}
 	if p.Jitter < 0 || p.Jitter > 1 {
-		errs = append(errs, fmt.Errorf("Jitter %v must be within [0, 1]", p.Jitter))
+		errs = append(errs, fmt.Errorf("jitter %v must be within [0, 1]", p.Jitter))
 	}
 	return errors.Join(errs...)
 }

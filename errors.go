@@ -17,14 +17,14 @@ import (
 //
 //	if errors.Is(err, kommo.ErrNotFound) { ... }
 var (
-	ErrBadRequest          = errors.New("kommo: bad request")           // 400
-	ErrUnauthorized        = errors.New("kommo: unauthorized")          // 401
-	ErrPaymentRequired     = errors.New("kommo: payment required")      // 402
-	ErrForbidden           = errors.New("kommo: forbidden")             // 403
-	ErrNotFound            = errors.New("kommo: not found")             // 404
-	ErrUnprocessableEntity = errors.New("kommo: unprocessable entity")  // 422
-	ErrRateLimited         = errors.New("kommo: rate limited")          // 429, or a client-side wait that cannot fit the deadline
-	ErrServer              = errors.New("kommo: server error")          // 5xx
+	ErrBadRequest          = errors.New("kommo: bad request")            // 400
+	ErrUnauthorized        = errors.New("kommo: unauthorized")           // 401
+	ErrPaymentRequired     = errors.New("kommo: payment required")       // 402
+	ErrForbidden           = errors.New("kommo: forbidden")              // 403
+	ErrNotFound            = errors.New("kommo: not found")              // 404
+	ErrUnprocessableEntity = errors.New("kommo: unprocessable entity")   // 422
+	ErrRateLimited         = errors.New("kommo: rate limited")           // 429, or a client-side wait that cannot fit the deadline
+	ErrServer              = errors.New("kommo: server error")           // 5xx
 	ErrTalkClosed          = errors.New("kommo: talk is already closed") // 422 from Talks.Close
 
 	// ErrInvalidSignature is returned when a webhook's X-Signature is missing
@@ -223,14 +223,8 @@ type errorBody struct {
 }
 
 // newAPIError builds an APIError from a response whose body has been read.
-func newAPIError(resp *http.Response, body []byte, now time.Time) *APIError {
-	e := &APIError{StatusCode: resp.StatusCode, Response: resp}
-	if resp.Request != nil {
-		e.Method = resp.Request.Method
-		if resp.Request.URL != nil {
-			e.URL = redactURL(resp.Request.URL)
-		}
-	}
+func newAPIError(req *http.Request, resp *http.Response, body []byte, now time.Time) *APIError {
+	e := &APIError{StatusCode: resp.StatusCode, Response: resp, Method: req.Method, URL: redactURL(req.URL)}
 	e.RequestID = resp.Header.Get("X-Request-Id")
 	e.RetryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), now)
 	if len(body) > maxErrorBody {

@@ -3,9 +3,11 @@ module github.com/kommo-go/kommo
 go 1.24.0
 
 require (
-	github.com/google/go-querystring v1.2.0 // indirect
-	github.com/jarcoal/httpmock v1.4.2 // indirect
-	github.com/stretchr/testify v1.12.1 // indirect
-	golang.org/x/oauth2 v0.34.0 // indirect
-	golang.org/x/time v0.14.0 // indirect
+	github.com/google/go-querystring v1.2.0
+	github.com/jarcoal/httpmock v1.4.2
+	github.com/stretchr/testify v1.12.1
+	golang.org/x/oauth2 v0.34.0
+	golang.org/x/time v0.14.0
 )
+
+require go.yaml.in/yaml/v3 v3.0.5 // indirect

@@ -106,9 +106,9 @@ func (s *Signer) Sign(req *http.Request, body []byte) error {
 	md5hex := st.contentMD5(body)
 	sig := st.signature(req.Method, md5hex, ContentTypeJSON, date, req.URL.EscapedPath())
 	// Direct map writes: the keys are already canonical.
-	req.Header[HeaderDate] = []string{date}
-	req.Header[HeaderContentType] = []string{ContentTypeJSON}
-	req.Header[HeaderContentMD5] = []string{md5hex}
+	req.Header["Date"] = []string{date}
+	req.Header["Content-Type"] = []string{ContentTypeJSON}
+	req.Header["Content-Md5"] = []string{md5hex} // canonical form of Content-MD5
 	req.Header["X-Signature"] = []string{sig}
 	return nil
 }

@@ -1,0 +1,312 @@
+package kommo
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jarcoal/httpmock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+)
+
+func urlValues(kv ...string) url.Values {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Add(kv[i], kv[i+1])
+	}
+	return v
+}
+
+type capturedRequest struct {
+	method, path, query string
+	header              http.Header
+	body                []byte
+}
+
+func capture(dst *[]capturedRequest, status int, body string) httpmock.Responder {
+	return func(r *http.Request) (*http.Response, error) {
+		var b []byte
+		if r.Body != nil {
+			b, _ = io.ReadAll(r.Body)
+		}
+		*dst = append(*dst, capturedRequest{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b})
+		return httpmock.NewStringResponse(status, body), nil
+	}
+}
+
+func TestSignedChatRequestHeadersAndBody(t *testing.T) {
+	at := time.Date(2021, 12, 16, 16, 1, 21, 0, time.UTC)
+	c, mock := newFoundationClient(t, WithClock(&fixedClock{now: at}), WithAppInfo("bridge", "1.2.3", "https://bridge.example"))
+	var got []capturedRequest
+	path := "v2/origin/custom/344a5002-f8ca-454d-af3d-396180102ac7_52e591f7-c98f-4255-8495-827210138c81/typing"
+	mock.RegisterResponder(http.MethodPost, testChat+path, capture(&got, http.StatusNoContent, ""))
+
+	body := struct {
+		ConversationID string `json:"conversation_id"`
+		Sender         struct {
+			ID string `json:"id"`
+		} `json:"sender"`
+		Note string `json:"note"`
+	}{ConversationID: "my_int-d5a421f7f218", Note: "<a&b>"}
+	body.Sender.ID = "my_int-1376265f-86df-4c49-a0c3-a4816df41af8"
+	resp, err := c.do(t.Context(), &call{api: chatAPI, method: http.MethodPost, path: path, body: body})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	assert.Equal(t, 1, resp.Attempts)
+	require.Len(t, got, 1)
+	r := got[0]
+	// Exact bytes: compact JSON, HTML escaping off, no trailing newline.
+	wantBody := `{"conversation_id":"my_int-d5a421f7f218","sender":{"id":"my_int-1376265f-86df-4c49-a0c3-a4816df41af8"},"note":"<a&b>"}`
+	assert.Equal(t, wantBody, string(r.body))
+	assert.Equal(t, "/"+path, r.path)
+	assert.Equal(t, "Thu, 16 Dec 2021 16:01:21 +0000", r.header.Get("Date"))
+	assert.Equal(t, "application/json", r.header.Get("Content-Type"))
+	assert.Equal(t, ContentMD5([]byte(wantBody)), r.header.Get("Content-MD5"))
+	assert.Equal(t, NewSigner(testSecret).Signature("POST", ContentMD5([]byte(wantBody)), "application/json", "Thu, 16 Dec 2021 16:01:21 +0000", "/"+path), r.header.Get("X-Signature"))
+	assert.Empty(t, r.header.Get("Authorization"), "no bearer token on Chat API calls")
+	assert.Equal(t, "application/json", r.header.Get("Accept"))
+	assert.True(t, strings.HasPrefix(r.header.Get("User-Agent"), "kommo-go/"+Version+" ("), r.header.Get("User-Agent"))
+	assert.True(t, strings.HasSuffix(r.header.Get("User-Agent"), " bridge/1.2.3 (+https://bridge.example)"), r.header.Get("User-Agent"))
+}
+
+func TestSignedVectorBodyBytesSentAsIs(t *testing.T) {
+	reqs, _ := loadVectors(t)
+	for _, v := range reqs {
+		if v.Body == "" {
+			continue
+		}
+		t.Run(v.Name, func(t *testing.T) {
+			at, err := time.Parse(DateFormat, v.Date)
+			require.NoError(t, err)
+			c, mock := newFoundationClient(t, WithClock(&fixedClock{now: at}), WithChannel("344a5002-f8ca-454d-af3d-396180102ac7", v.Secret), WithChatBaseURL("https://amojo.kommo.com/"))
+			var got []capturedRequest
+			mock.RegisterResponder(v.Method, "https://amojo.kommo.com"+v.Path, capture(&got, 200, `{}`))
+			_, err = c.do(t.Context(), &call{api: chatAPI, method: v.Method, path: strings.TrimPrefix(v.Path, "/"), body: []byte(v.Body)})
+			require.NoError(t, err)
+			require.Len(t, got, 1)
+			assert.Equal(t, v.Body, string(got[0].body))
+			assert.Equal(t, v.ContentMD5, got[0].header.Get("Content-MD5"))
+			assert.Equal(t, v.Signature, got[0].header.Get("X-Signature"))
+		})
+	}
+}
+
+// steppingClock advances by step on every Now, like wall time between attempts.
+type steppingClock struct {
+	now   time.Time
+	step  time.Duration
+	waits []time.Duration
+}
+
+func (c *steppingClock) Now() time.Time {
+	c.now = c.now.Add(c.step)
+	return c.now
+}
+
+func (c *steppingClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.waits = append(c.waits, d)
+	c.now = c.now.Add(d)
+	return ctx.Err()
+}
+
+func TestRetryGetsFreshSignature(t *testing.T) {
+	clk := &steppingClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), step: 2 * time.Second}
+	p := DefaultRetryPolicy()
+	p.Jitter = 0
+	c, mock := newFoundationClient(t, WithClock(clk), WithRetryPolicy(p))
+	var got []capturedRequest
+	path := "v2/origin/custom/scope"
+	mock.RegisterResponder(http.MethodPost, testChat+path, func(r *http.Request) (*http.Response, error) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, capturedRequest{r.Method, r.URL.Path, "", r.Header.Clone(), b})
+		if len(got) == 1 {
+			return httpmock.NewStringResponse(503, "busy"), nil
+		}
+		return httpmock.NewStringResponse(200, `{"new_message":{"msgid":"a","ref_id":"b"}}`), nil
+	})
+	var out map[string]any
+	resp, err := c.do(t.Context(), &call{api: chatAPI, method: http.MethodPost, path: path, body: map[string]string{"msgid": "m-1"}, out: &out})
+	require.NoError(t, err)
+	assert.Equal(t, 2, resp.Attempts)
+	require.Len(t, got, 2)
+	assert.Equal(t, got[0].body, got[1].body, "the same body bytes on every attempt")
+	assert.NotEqual(t, got[0].header.Get("Date"), got[1].header.Get("Date"), "a fresh Date per attempt")
+	assert.NotEqual(t, got[0].header.Get("X-Signature"), got[1].header.Get("X-Signature"))
+	for _, r := range got {
+		assert.Equal(t, NewSigner(testSecret).Signature("POST", ContentMD5(r.body), "application/json", r.header.Get("Date"), "/"+path), r.header.Get("X-Signature"))
+	}
+	assert.Equal(t, []time.Duration{time.Second}, clk.waits, "one backoff wait of BaseBackoff")
+	assert.Equal(t, map[string]any{"new_message": map[string]any{"msgid": "a", "ref_id": "b"}}, out)
+}
+
+func TestCRMRequestsCarryBearerNotSignature(t *testing.T) {
+	c, mock := newFoundationClient(t)
+	var got []capturedRequest
+	mock.RegisterResponder(http.MethodPatch, testCRM+"api/v4/sources/7", capture(&got, 200, `{"id":7,"unknown_field":{"x":1}}`))
+	mock.RegisterResponder(http.MethodGet, testCRM+"api/v4/account", capture(&got, 200, `{"id":1}`))
+	var out struct {
+		ID int `json:"id"`
+	}
+	_, err := c.do(t.Context(), &call{api: crmAPI, method: http.MethodPatch, path: "api/v4/sources/7", body: map[string]string{"name": "A"}, out: &out})
+	require.NoError(t, err)
+	assert.Equal(t, 7, out.ID, "unknown fields are tolerated")
+	_, err = c.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account", query: urlValues("with", "amojo_id"), out: &out})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	for _, r := range got {
+		assert.Equal(t, "Bearer "+testToken, r.header.Get("Authorization"))
+		assert.Empty(t, r.header.Get("X-Signature"))
+		assert.Empty(t, r.header.Get("Content-MD5"))
+		assert.Empty(t, r.header.Get("Date"))
+	}
+	assert.Equal(t, `{"name":"A"}`, string(got[0].body))
+	assert.Equal(t, "application/json", got[0].header.Get("Content-Type"))
+	assert.Equal(t, "with=amojo_id", got[1].query)
+	assert.Empty(t, got[1].body)
+	assert.Empty(t, got[1].header.Get("Content-Type"), "no content type without a body")
+}
+
+func TestNoContentLeavesOutUntouched(t *testing.T) {
+	c, mock := newFoundationClient(t)
+	mock.RegisterResponder(http.MethodGet, testCRM+"api/v4/sources", httpmock.NewStringResponder(204, ""))
+	out := []int{1}
+	resp, err := c.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/sources", out: &out})
+	require.NoError(t, err)
+	assert.Equal(t, 204, resp.StatusCode)
+	assert.Equal(t, []int{1}, out)
+}
+
+func TestDecodeErrorOnWrongShape(t *testing.T) {
+	c, mock := newFoundationClient(t)
+	mock.RegisterResponder(http.MethodGet, testCRM+"api/v4/account", httpmock.NewStringResponder(200, `{"id":"not-a-number"}`))
+	var out struct {
+		ID int `json:"id"`
+	}
+	_, err := c.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account", out: &out})
+	var de *DecodeError
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, 200, de.StatusCode)
+}
+
+func TestMissingCredentials(t *testing.T) {
+	mock := httpmock.NewMockTransport()
+	chatOnly, err := NewClient(WithChannel("c", "s"), WithHTTPClient(&http.Client{Transport: mock}))
+	require.NoError(t, err)
+	_, err = chatOnly.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account"})
+	assert.ErrorIs(t, err, ErrNoCredentials)
+
+	crmOnly, err := NewClient(WithBaseDomain("example.kommo.com"), WithAccessToken("t"), WithHTTPClient(&http.Client{Transport: mock}))
+	require.NoError(t, err)
+	_, err = crmOnly.do(t.Context(), &call{api: chatAPI, method: http.MethodGet, path: "v2/origin/custom/x"})
+	assert.ErrorIs(t, err, ErrNoChannel)
+	assert.Equal(t, "https://example.kommo.com/", crmOnly.CRMBaseURL())
+	assert.Equal(t, DefaultChatBaseURL, crmOnly.ChatBaseURL())
+
+	noToken, err := NewClient(WithBaseDomain("example.kommo.com"), WithHTTPClient(&http.Client{Transport: mock}))
+	require.NoError(t, err)
+	_, err = noToken.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account"})
+	assert.ErrorIs(t, err, ErrNoCredentials)
+	assert.Zero(t, mock.GetTotalCallCount(), "nothing was sent")
+}
+
+type failingTokens struct{ err error }
+
+func (f failingTokens) Token() (*oauth2.Token, error) { return nil, f.err }
+
+func TestTokenSourceErrorIsWrapped(t *testing.T) {
+	sentinel := errors.New("store offline")
+	c, mock := newFoundationClient(t, WithTokenSource(failingTokens{sentinel}))
+	_, err := c.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account"})
+	assert.ErrorIs(t, err, sentinel)
+	assert.Zero(t, mock.GetTotalCallCount())
+}
+
+func TestAmoCRMRUDomainPicksRUChatHost(t *testing.T) {
+	c, err := NewClient(WithBaseDomain("shop.amocrm.ru"), WithAccessToken("t"))
+	require.NoError(t, err)
+	assert.Equal(t, ChatBaseURLAmoCRMRU, c.ChatBaseURL())
+	c, err = NewClient(WithBaseDomain("shop.amocrm.ru"), WithChatBaseURL("https://proxy.example/amojo"))
+	require.NoError(t, err)
+	assert.Equal(t, "https://proxy.example/amojo/", c.ChatBaseURL(), "a trailing slash is added")
+}
+
+func TestOptionsValidationReportsEveryProblem(t *testing.T) {
+	_, err := NewClient(
+		WithChannel("", ""),
+		WithBaseDomain("https://example.kommo.com"),
+		WithAccessToken(" "),
+		WithTokenSource(nil),
+		WithChatBaseURL("amojo.kommo.com"),
+		WithCRMBaseURL("https://x.example/?a=1"),
+		WithHTTPClient(nil),
+		WithRetryPolicy(RetryPolicy{MaxAttempts: 0, Jitter: 2}),
+		WithRateLimit(-1, 0),
+		WithRateLimiter(nil),
+		WithChatRateLimiter(nil),
+		WithLogger(nil),
+		WithAppInfo("", "", ""),
+		WithClock(nil),
+		WithRequestTimeout(-time.Second),
+		WithMiddleware(nil),
+		nil,
+	)
+	require.Error(t, err)
+	msg := err.Error()
+	for _, want := range []string{
+		"WithChannel: empty channel id", "WithChannel: empty channel secret", "WithBaseDomain", "WithAccessToken: empty token",
+		"WithTokenSource: nil", "WithChatBaseURL", "WithCRMBaseURL", "WithHTTPClient: nil", "MaxAttempts 0", "jitter 2",
+		"WithRateLimit: negative", "WithRateLimiter: nil", "WithChatRateLimiter: nil", "WithLogger: nil", "WithAppInfo: empty name",
+		"WithClock: nil", "WithRequestTimeout: negative", "WithMiddleware: nil", "nil option",
+	} {
+		assert.Contains(t, msg, want)
+	}
+	assert.Len(t, strings.Split(msg, "\n"), 19, msg)
+
+	_, err = NewClient(WithRateLimit(5, 0))
+	assert.ErrorContains(t, err, "burst 0")
+	_, err = NewClient(WithAppInfo("a\r\nX-Evil: 1", "", ""))
+	assert.ErrorContains(t, err, "line breaks")
+
+	c, err := NewClient()
+	require.NoError(t, err, "an empty client is valid; calls then fail with typed errors")
+	assert.NotNil(t, c.Messages)
+}
+
+func TestMiddlewareOrderAndVisibility(t *testing.T) {
+	var order []string
+	mw := func(name string) Middleware {
+		return func(r *http.Request, next func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+			order = append(order, name+":"+r.Header.Get("Authorization"))
+			resp, err := next(r)
+			order = append(order, name+" done")
+			return resp, err
+		}
+	}
+	c, mock := newFoundationClient(t, WithMiddleware(mw("outer"), mw("inner")))
+	mock.RegisterResponder(http.MethodGet, testCRM+"api/v4/account", httpmock.NewStringResponder(200, `{}`))
+	_, err := c.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"outer:Bearer " + testToken, "inner:Bearer " + testToken, "inner done", "outer done"}, order)
+}
+
+func TestScopeIDAndStringRedaction(t *testing.T) {
+	assert.Equal(t, "344a5002-f8ca-454d-af3d-396180102ac7_52e591f7-c98f-4255-8495-827210138c81",
+		ScopeID("344a5002-f8ca-454d-af3d-396180102ac7", "52e591f7-c98f-4255-8495-827210138c81"))
+	c, _ := newFoundationClient(t)
+	assert.NotContains(t, c.String(), testSecret)
+	assert.NotContains(t, c.String(), testToken)
+}
+
+func TestNilContext(t *testing.T) {
+	c, _ := newFoundationClient(t)
+	//lint:ignore SA1012 checking the guard
+	_, err := c.do(nil, &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account"}) //nolint:staticcheck
+	assert.Error(t, err)
+}
