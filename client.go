@@ -542,6 +542,11 @@ func (c *Client) String() string {
 	return fmt.Sprintf("kommo.Client{chat:%s crm:%s channel:%s}", c.ChatBaseURL(), c.CRMBaseURL(), c.channelID)
 }
 
+// LogValue logs the client's hosts and channel id, never its secrets.
+func (c *Client) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("chat", c.ChatBaseURL()), slog.String("crm", c.CRMBaseURL()), slog.String("channel", c.channelID))
+}
+
 // ScopeID builds the scope id of a channel connected to an account:
 // "{channelID}_{accountAmojoID}". Channels.Connect also returns it.
 func ScopeID(channelID, accountAmojoID string) string {
@@ -770,7 +775,14 @@ func (c *Client) attempt(ctx context.Context, cl *call, u *url.URL, body []byte,
 		err = scrubURLError(err)
 		return nil, retryableTransport(err), c.retry.backoff(n), fmt.Errorf("kommo: %s %s: %w", cl.method, redactURL(u), err)
 	}
-	data, rerr := readBody(hresp.Body, maxResponseBody)
+	limit := int64(maxResponseBody)
+	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
+		limit = maxErrorRead // a bounded drain: only the start of an error page is kept
+	}
+	data, rerr := readBody(hresp.Body, limit)
+	if errors.Is(rerr, errBodyTooLarge) && limit == maxErrorRead {
+		rerr = nil
+	}
 	hresp.Body.Close()
 	hresp.Body = http.NoBody
 	c.logAttempt(ctx, req, hresp.StatusCode, n, start, rerr)
@@ -827,7 +839,12 @@ func (c *Client) logAttempt(ctx context.Context, req *http.Request, status, atte
 
 var errBodyTooLarge = errors.New("kommo: response body too large")
 
-// readBody reads at most limit bytes into a fresh slice.
+// maxErrorRead bounds how much of an error response is read before the body
+// is closed.
+const maxErrorRead = 64 << 10
+
+// readBody reads at most limit bytes into a fresh slice; a longer body
+// returns its first limit bytes and errBodyTooLarge.
 func readBody(r io.Reader, limit int64) ([]byte, error) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -836,12 +853,14 @@ func readBody(r io.Reader, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	var tooLarge error
 	if n > limit {
-		return nil, errBodyTooLarge
+		buf.Truncate(int(limit))
+		tooLarge = errBodyTooLarge
 	}
 	out := make([]byte, buf.Len())
 	copy(out, buf.Bytes())
-	return out, nil
+	return out, tooLarge
 }
 
 // scrubURLError replaces the URL inside a *url.Error with its redacted form.

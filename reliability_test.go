@@ -1,0 +1,403 @@
+package kommo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// recordingClock has a fixed Now and records every wait without spending it.
+type recordingClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+	// onSleep, when set, runs inside Sleep (e.g. to cancel the context).
+	onSleep func()
+}
+
+func (c *recordingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *recordingClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.waits = append(c.waits, d)
+	c.now = c.now.Add(d)
+	f := c.onSleep
+	c.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return ctx.Err()
+}
+
+func (c *recordingClock) Waits() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.waits...)
+}
+
+// scripted is an httptest server that answers the n-th request with
+// steps[n] (the last step repeats) and counts requests.
+type scripted struct {
+	srv   *httptest.Server
+	count atomic.Int32
+	dates []string
+	mu    sync.Mutex
+}
+
+type step func(w http.ResponseWriter, r *http.Request)
+
+func newScripted(t *testing.T, steps ...step) *scripted {
+	t.Helper()
+	s := &scripted{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int(s.count.Add(1)) - 1
+		s.mu.Lock()
+		s.dates = append(s.dates, r.Header.Get("Date"))
+		s.mu.Unlock()
+		steps[min(n, len(steps)-1)](w, r)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func status(code int, body string, hdr ...string) step {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i+1 < len(hdr); i += 2 {
+			w.Header().Set(hdr[i], hdr[i+1])
+		}
+		w.WriteHeader(code)
+		io.WriteString(w, body)
+	}
+}
+
+func resetConn(w http.ResponseWriter, r *http.Request) {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		panic(err)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetLinger(0) // RST instead of FIN
+	}
+	conn.Close()
+}
+
+func truncated(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "100")
+	w.WriteHeader(200)
+	io.WriteString(w, `{"new_message":{"msg`)
+}
+
+func stall(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body) // lets the server notice the client hanging up
+	select {
+	case <-r.Context().Done():
+	case <-time.After(5 * time.Second):
+	}
+}
+
+const okSend = `{"new_message":{"conversation_id":"c","sender_id":"s","receiver_id":null,"msgid":"amojo-1","ref_id":"m-1"}}`
+
+func newReliabilityClient(t *testing.T, s *scripted, clk Clock, opts ...Option) *Client {
+	t.Helper()
+	p := DefaultRetryPolicy()
+	p.Jitter = 0
+	base := []Option{
+		WithChannel("chan", testSecret), WithChatBaseURL(s.srv.URL), WithCRMBaseURL(s.srv.URL), WithAccessToken(testToken),
+		WithRetryPolicy(p), WithRateLimit(0, 0), WithClock(clk),
+	}
+	c, err := NewClient(append(base, opts...)...)
+	require.NoError(t, err)
+	return c
+}
+
+func sendCall(out any) *call {
+	return &call{api: chatAPI, method: http.MethodPost, path: "v2/origin/custom/scope",
+		body: map[string]any{"event_type": "new_message", "payload": map[string]string{"msgid": "m-1"}}, out: out}
+}
+
+func TestFaultInjection(t *testing.T) {
+	start := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name      string
+		steps     []step
+		opts      []Option
+		wantCalls int32
+		wantWaits []time.Duration
+		check     func(t *testing.T, resp *Response, err error)
+	}{
+		{
+			name:      "429 with Retry-After seconds",
+			steps:     []step{status(429, `{"title":"Too Many Requests","status":429}`, "Retry-After", "3"), status(200, okSend)},
+			wantCalls: 2, wantWaits: []time.Duration{3 * time.Second},
+			check: func(t *testing.T, resp *Response, err error) {
+				require.NoError(t, err)
+				assert.Equal(t, 2, resp.Attempts)
+			},
+		},
+		{
+			name:      "429 with Retry-After date",
+			steps:     []step{status(429, "", "Retry-After", start.Add(7*time.Second).Format(http.TimeFormat)), status(200, okSend)},
+			wantCalls: 2, wantWaits: []time.Duration{7 * time.Second},
+			check:     func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
+		},
+		{
+			name:      "HTML 429 without Retry-After backs off",
+			steps:     []step{status(429, "<html><h1>Too many requests</h1></html>", "Content-Type", "text/html"), status(429, "<html></html>"), status(200, okSend)},
+			wantCalls: 3, wantWaits: []time.Duration{time.Second, 2 * time.Second},
+			check:     func(t *testing.T, resp *Response, err error) { require.NoError(t, err); assert.Equal(t, 3, resp.Attempts) },
+		},
+		{
+			name:      "503 burst then success",
+			steps:     []step{status(503, "down"), status(503, "down"), status(502, "bad gw"), status(200, okSend)},
+			wantCalls: 4, wantWaits: []time.Duration{time.Second, 2 * time.Second, 4 * time.Second},
+			check:     func(t *testing.T, resp *Response, err error) { require.NoError(t, err); assert.Equal(t, 4, resp.Attempts) },
+		},
+		{
+			name:      "503 until attempts run out",
+			steps:     []step{status(503, "down")},
+			wantCalls: 4, wantWaits: []time.Duration{time.Second, 2 * time.Second, 4 * time.Second},
+			check: func(t *testing.T, resp *Response, err error) {
+				var re *RetryError
+				require.ErrorAs(t, err, &re)
+				assert.Equal(t, 4, re.Attempts)
+				var ae *APIError
+				require.ErrorAs(t, err, &ae, "the last APIError is wrapped")
+				assert.Equal(t, 503, ae.StatusCode)
+				assert.ErrorIs(t, err, ErrServer)
+				assert.Contains(t, err.Error(), "giving up after 4 attempts")
+			},
+		},
+		{
+			name:      "connection reset",
+			steps:     []step{resetConn, status(200, okSend)},
+			wantCalls: 2, wantWaits: []time.Duration{time.Second},
+			check:     func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
+		},
+		{
+			name:      "truncated JSON body",
+			steps:     []step{truncated, status(200, `{"new_message":{"msg`), status(200, okSend)},
+			wantCalls: 3, wantWaits: []time.Duration{time.Second, 2 * time.Second},
+			check:     func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
+		},
+		{
+			name:      "stall past the per-attempt timeout",
+			steps:     []step{stall, status(200, okSend)},
+			opts:      []Option{WithRequestTimeout(50 * time.Millisecond)},
+			wantCalls: 2, wantWaits: []time.Duration{time.Second},
+			check:     func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
+		},
+		{
+			name:      "403 is not retried",
+			steps:     []step{status(403, `{"error_code":403,"error_description":"bad signature"}`), status(200, okSend)},
+			wantCalls: 1, wantWaits: nil,
+			check: func(t *testing.T, resp *Response, err error) {
+				assert.ErrorIs(t, err, ErrForbidden)
+				var re *RetryError
+				assert.False(t, errors.As(err, &re), "a single attempt is not a RetryError")
+			},
+		},
+		{
+			name:      "Retry-After above MaxRetryAfter ends the call",
+			steps:     []step{status(429, "", "Retry-After", "3600"), status(200, okSend)},
+			wantCalls: 1, wantWaits: nil,
+			check: func(t *testing.T, resp *Response, err error) {
+				var rle *RateLimitError
+				require.ErrorAs(t, err, &rle)
+				assert.Equal(t, time.Hour, rle.RetryAfter)
+				assert.ErrorIs(t, err, ErrRateLimited)
+			},
+		},
+	}
+	for _, noRetry := range []int{400, 401, 402, 404, 422} {
+		cases = append(cases, struct {
+			name      string
+			steps     []step
+			opts      []Option
+			wantCalls int32
+			wantWaits []time.Duration
+			check     func(t *testing.T, resp *Response, err error)
+		}{
+			name: http.StatusText(noRetry) + " is not retried", steps: []step{status(noRetry, `{}`), status(200, okSend)}, wantCalls: 1,
+			check: func(t *testing.T, resp *Response, err error) {
+				var ae *APIError
+				require.ErrorAs(t, err, &ae)
+				assert.Equal(t, noRetry, ae.StatusCode)
+			},
+		})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScripted(t, tc.steps...)
+			clk := &recordingClock{now: start}
+			c := newReliabilityClient(t, s, clk, tc.opts...)
+			var out map[string]any
+			resp, err := c.do(t.Context(), sendCall(&out))
+			assert.Equal(t, tc.wantCalls, s.count.Load(), "attempts that reached the server")
+			assert.Equal(t, tc.wantWaits, clk.Waits(), "waits")
+			tc.check(t, resp, err)
+			if err == nil {
+				assert.Equal(t, "amojo-1", out["new_message"].(map[string]any)["msgid"])
+			}
+		})
+	}
+}
+
+func TestCancellationDuringWait(t *testing.T) {
+	s := newScripted(t, status(503, "down"), status(200, okSend))
+	ctx, cancel := context.WithCancel(t.Context())
+	clk := &recordingClock{now: time.Now(), onSleep: cancel}
+	c := newReliabilityClient(t, s, clk)
+	_, err := c.do(ctx, sendCall(nil))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, int32(1), s.count.Load(), "no attempt after the cancel")
+	assert.Equal(t, []time.Duration{time.Second}, clk.Waits())
+}
+
+func TestDeadlineShorterThanRetryAfter(t *testing.T) {
+	s := newScripted(t, status(429, `{"title":"Too Many Requests"}`, "Retry-After", "30"), status(200, okSend))
+	clk := &recordingClock{now: time.Now()}
+	c := newReliabilityClient(t, s, clk)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	_, err := c.do(ctx, sendCall(nil))
+	var rle *RateLimitError
+	require.ErrorAs(t, err, &rle)
+	assert.Equal(t, 30*time.Second, rle.RetryAfter)
+	assert.ErrorIs(t, err, ErrRateLimited)
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, 429, ae.StatusCode)
+	assert.Empty(t, clk.Waits(), "returned at once instead of waiting")
+	assert.NoError(t, ctx.Err(), "returned before the deadline")
+	assert.Equal(t, int32(1), s.count.Load())
+}
+
+func TestRetriedSendKeepsBodyAndResigns(t *testing.T) {
+	var bodies [][]byte
+	var mu sync.Mutex
+	s := newScripted(t,
+		func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			bodies = append(bodies, b)
+			mu.Unlock()
+			resetConn(w, r)
+		},
+		func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			bodies = append(bodies, b)
+			mu.Unlock()
+			want := NewSigner(testSecret).Signature(r.Method, ContentMD5(b), r.Header.Get("Content-Type"), r.Header.Get("Date"), r.URL.Path)
+			if r.Header.Get("Content-MD5") != ContentMD5(b) || r.Header.Get("X-Signature") != want {
+				w.WriteHeader(403)
+				return
+			}
+			io.WriteString(w, okSend)
+		})
+	clk := &steppingClock{now: time.Now(), step: time.Second}
+	c := newReliabilityClient(t, s, clk)
+	_, err := c.do(t.Context(), sendCall(nil))
+	require.NoError(t, err)
+	require.Len(t, bodies, 2)
+	assert.Equal(t, bodies[0], bodies[1])
+	assert.Contains(t, string(bodies[1]), `"msgid":"m-1"`)
+	require.Len(t, s.dates, 2)
+	assert.NotEqual(t, s.dates[0], s.dates[1], "each attempt is signed with a fresh Date")
+}
+
+// TestNoSecretsInLogsOrErrors drives failures and retries with a debug
+// logger and checks no token, secret or signature leaks.
+func TestNoSecretsInLogsOrErrors(t *testing.T) {
+	var sigs []string
+	var mu sync.Mutex
+	s := newScripted(t,
+		func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			sigs = append(sigs, r.Header.Get("X-Signature"))
+			mu.Unlock()
+			w.WriteHeader(503)
+		},
+		func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			if sig := r.Header.Get("X-Signature"); sig != "" {
+				sigs = append(sigs, sig)
+			}
+			mu.Unlock()
+			w.WriteHeader(403)
+			io.WriteString(w, `{"error_description":"signature mismatch"}`)
+		})
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := newReliabilityClient(t, s, &recordingClock{now: time.Now()}, WithLogger(logger))
+	_, chatErr := c.do(t.Context(), sendCall(nil))
+	require.Error(t, chatErr)
+	_, crmErr := c.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account", query: urlValues("with", "amojo_id")})
+	require.Error(t, crmErr)
+	logger.Info("client", "client", c, "signer", c.signer)
+
+	require.NotEmpty(t, sigs)
+	out := logs.String() + chatErr.Error() + crmErr.Error()
+	assert.Contains(t, logs.String(), `"msg":"kommo: retrying"`)
+	assert.Contains(t, logs.String(), `"path":"/v2/origin/custom/scope"`)
+	assert.NotContains(t, out, testToken)
+	assert.NotContains(t, out, testSecret)
+	for _, sig := range sigs {
+		assert.NotContains(t, out, sig)
+	}
+	assert.NotContains(t, out, "msgid", "no bodies in logs")
+}
+
+// TestTransportErrorClassification covers what is never retried.
+func TestTransportErrorClassification(t *testing.T) {
+	assert.False(t, retryableTransport(errors.New(`Get "x": stopped after 10 redirects`)))
+	assert.False(t, retryableTransport(errors.New(`unsupported protocol scheme "ftp"`)))
+	assert.False(t, retryableTransport(errBodyTooLarge))
+	assert.True(t, retryableTransport(io.ErrUnexpectedEOF))
+	assert.True(t, retryableTransport(&net.OpError{Op: "read", Err: errors.New("connection reset by peer")}))
+}
+
+func TestBackoffJitterBounds(t *testing.T) {
+	p := DefaultRetryPolicy()
+	for n := 1; n <= 8; n++ {
+		want := min(time.Second<<(n-1), 30*time.Second)
+		for range 50 {
+			d := p.backoff(n)
+			assert.LessOrEqual(t, d, want)
+			assert.GreaterOrEqual(t, d, want-want/4)
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Duration{
+		"5": 5 * time.Second, "0.5": 500 * time.Millisecond, now.Add(time.Minute).Format(http.TimeFormat): time.Minute,
+		now.Add(-time.Minute).Format(http.TimeFormat): 0,
+	} {
+		got, ok := parseRetryAfter(in, now)
+		assert.True(t, ok, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"", "-1", "soon"} {
+		_, ok := parseRetryAfter(bad, now)
+		assert.False(t, ok, bad)
+	}
+}
