@@ -154,19 +154,25 @@ func TestFaultInjection(t *testing.T) {
 			name:      "429 with Retry-After date",
 			steps:     []step{status(429, "", "Retry-After", start.Add(7*time.Second).Format(http.TimeFormat)), status(200, okSend)},
 			wantCalls: 2, wantWaits: []time.Duration{7 * time.Second},
-			check:     func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
+			check: func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
 		},
 		{
 			name:      "HTML 429 without Retry-After backs off",
 			steps:     []step{status(429, "<html><h1>Too many requests</h1></html>", "Content-Type", "text/html"), status(429, "<html></html>"), status(200, okSend)},
 			wantCalls: 3, wantWaits: []time.Duration{time.Second, 2 * time.Second},
-			check:     func(t *testing.T, resp *Response, err error) { require.NoError(t, err); assert.Equal(t, 3, resp.Attempts) },
+			check: func(t *testing.T, resp *Response, err error) {
+				require.NoError(t, err)
+				assert.Equal(t, 3, resp.Attempts)
+			},
 		},
 		{
 			name:      "503 burst then success",
 			steps:     []step{status(503, "down"), status(503, "down"), status(502, "bad gw"), status(200, okSend)},
 			wantCalls: 4, wantWaits: []time.Duration{time.Second, 2 * time.Second, 4 * time.Second},
-			check:     func(t *testing.T, resp *Response, err error) { require.NoError(t, err); assert.Equal(t, 4, resp.Attempts) },
+			check: func(t *testing.T, resp *Response, err error) {
+				require.NoError(t, err)
+				assert.Equal(t, 4, resp.Attempts)
+			},
 		},
 		{
 			name:      "503 until attempts run out",
@@ -187,20 +193,20 @@ func TestFaultInjection(t *testing.T) {
 			name:      "connection reset",
 			steps:     []step{resetConn, status(200, okSend)},
 			wantCalls: 2, wantWaits: []time.Duration{time.Second},
-			check:     func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
+			check: func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
 		},
 		{
 			name:      "truncated JSON body",
 			steps:     []step{truncated, status(200, `{"new_message":{"msg`), status(200, okSend)},
 			wantCalls: 3, wantWaits: []time.Duration{time.Second, 2 * time.Second},
-			check:     func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
+			check: func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
 		},
 		{
 			name:      "stall past the per-attempt timeout",
 			steps:     []step{stall, status(200, okSend)},
 			opts:      []Option{WithRequestTimeout(50 * time.Millisecond)},
 			wantCalls: 2, wantWaits: []time.Duration{time.Second},
-			check:     func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
+			check: func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
 		},
 		{
 			name:      "403 is not retried",
