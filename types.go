@@ -1,5 +1,7 @@
 package kommo
 
+import "iter"
+
 // MessageType is the type of a chat message.
 type MessageType string
 
@@ -30,3 +32,16 @@ type ContactCard struct {
 
 // Ptr returns a pointer to v, for optional request fields.
 func Ptr[T any](v T) *T { return &v }
+
+// Collect drains an iterator such as History.All into a slice, stopping at
+// the first error (returned with the items read before it).
+func Collect[T any](seq iter.Seq2[T, error]) ([]T, error) {
+	var out []T
+	for v, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
