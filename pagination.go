@@ -1,0 +1,159 @@
+package kommo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+)
+
+// Link is one HAL link of a CRM API v4 resource.
+type Link struct {
+	Href string `json:"href"`
+}
+
+// Links are the HAL "_links" of a CRM API v4 resource or list page. A list
+// page carries Next until its last page (spec §4.6).
+type Links struct {
+	Self  *Link `json:"self,omitempty"`
+	Next  *Link `json:"next,omitempty"`
+	Prev  *Link `json:"prev,omitempty"`
+	First *Link `json:"first,omitempty"`
+}
+
+// ListMaxLimit is the largest page size ("limit") the CRM API v4 accepts
+// on paged lists.
+const ListMaxLimit = 250
+
+// crmHALPage is one page of a HAL list: _page, _total_items, _links and
+// _embedded.{key}[].
+type crmHALPage struct {
+	Page       int                        `json:"_page"`
+	TotalItems int                        `json:"_total_items"`
+	Links      Links                      `json:"_links"`
+	Embedded   map[string]json.RawMessage `json:"_embedded"`
+}
+
+// crmListPage fetches one page of a HAL list at path and decodes
+// _embedded.{key}. A 204 (Kommo's "nothing found") is an empty page.
+// next is the _links.next href, "" on the last page.
+func crmListPage[T any](ctx context.Context, c *Client, path string, q url.Values, key string) (items []T, next string, resp *Response, err error) {
+	var raw json.RawMessage
+	resp, err = c.do(ctx, &call{api: crmAPI, method: http.MethodGet, path: path, query: q, out: &raw})
+	if err != nil {
+		return nil, "", resp, err
+	}
+	items, next, err = crmDecodeList[T](raw, key)
+	if err != nil {
+		return nil, "", resp, crmDecodeErr(resp, err)
+	}
+	return items, next, resp, nil
+}
+
+// crmDecodeList decodes a HAL list body; an empty body yields no items.
+func crmDecodeList[T any](raw json.RawMessage, key string) ([]T, string, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, "", nil
+	}
+	var page crmHALPage
+	if err := json.Unmarshal(raw, &page); err != nil {
+		return nil, "", err
+	}
+	items, err := crmEmbedded[T](page, key)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if page.Links.Next != nil {
+		next = page.Links.Next.Href
+	}
+	return items, next, nil
+}
+
+// crmEmbedded decodes _embedded.{key} of a HAL page (none when absent).
+func crmEmbedded[T any](page crmHALPage, key string) ([]T, error) {
+	var items []T
+	if e, ok := page.Embedded[key]; ok {
+		if err := json.Unmarshal(e, &items); err != nil {
+			return nil, fmt.Errorf("_embedded.%s: %w", key, err)
+		}
+	}
+	return items, nil
+}
+
+// crmDecodeErr wraps a decoding failure of a successful response.
+func crmDecodeErr(resp *Response, err error) error {
+	de := &DecodeError{Err: err}
+	if resp != nil && resp.Response != nil {
+		de.StatusCode = resp.StatusCode
+		if resp.Request != nil {
+			de.Method = resp.Request.Method
+			de.URL = redactURL(resp.Request.URL)
+		}
+	}
+	return de
+}
+
+// crmNextQuery takes the query of a _links.next href. Only the query is
+// used: the request goes to the client's own base URL and path, so a next
+// link naming another host can never receive the bearer token.
+func crmNextQuery(href string) (url.Values, error) {
+	u, err := url.Parse(href)
+	if err != nil {
+		return nil, fmt.Errorf("kommo: malformed _links.next href: %w", err)
+	}
+	return u.Query(), nil
+}
+
+// crmAll iterates over every item of a HAL list, following _links.next.
+// It fetches lazily, checks ctx before each page, yields one error and
+// stops, and refuses to request the same page twice.
+func crmAll[T any](ctx context.Context, c *Client, path string, q url.Values, key string) iter.Seq2[T, error] {
+	first := crmCloneValues(q)
+	return func(yield func(T, error) bool) {
+		var zero T
+		q := crmCloneValues(first)
+		seen := map[string]bool{}
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(zero, err)
+				return
+			}
+			enc := q.Encode()
+			if seen[enc] {
+				yield(zero, fmt.Errorf("kommo: GET %s: _links.next repeats an already fetched page (%s)", path, enc))
+				return
+			}
+			seen[enc] = true
+			items, next, _, err := crmListPage[T](ctx, c, path, q, key)
+			if err != nil {
+				yield(zero, err)
+				return
+			}
+			for _, it := range items {
+				if !yield(it, nil) {
+					return
+				}
+			}
+			if len(items) == 0 || next == "" {
+				return
+			}
+			if q, err = crmNextQuery(next); err != nil {
+				yield(zero, err)
+				return
+			}
+		}
+	}
+}
+
+// crmCloneValues copies v (nil stays an empty set).
+func crmCloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}

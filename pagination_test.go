@@ -1,0 +1,327 @@
+package kommo
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/jarcoal/httpmock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// crmBase is the CRM base URL of test clients.
+const crmBase = "https://acc.test/"
+
+// newCRMTestClient returns a client whose CRM calls go to crmBase through
+// an httpmock transport, with bearer token "tok", no retries and no rate
+// limiting.
+func newCRMTestClient(t *testing.T, extra ...Option) (*Client, *httpmock.MockTransport) {
+	t.Helper()
+	mock := httpmock.NewMockTransport()
+	opts := []Option{
+		WithCRMBaseURL(crmBase),
+		WithAccessToken("tok"),
+		WithHTTPClient(&http.Client{Transport: mock}),
+		WithRetryPolicy(NoRetries()),
+		WithRateLimit(0, 0),
+	}
+	c, err := NewClient(append(opts, extra...)...)
+	require.NoError(t, err)
+	return c, mock
+}
+
+// crmFixture reads testdata/crm/{name}.
+func crmFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "crm", name))
+	require.NoError(t, err)
+	return b
+}
+
+// crmSeen is a request as the server received it.
+type crmSeen struct {
+	Method string
+	Path   string
+	Query  url.Values
+	Header http.Header
+	Body   []byte
+}
+
+// crmRecorder records every request its responders answer.
+type crmRecorder struct {
+	mu   sync.Mutex
+	reqs []crmSeen
+}
+
+func (r *crmRecorder) all() []crmSeen {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]crmSeen(nil), r.reqs...)
+}
+
+// only returns the single recorded request, failing when there is not
+// exactly one.
+func (r *crmRecorder) only(t *testing.T) crmSeen {
+	t.Helper()
+	all := r.all()
+	require.Len(t, all, 1, "requests received")
+	return all[0]
+}
+
+// respond answers with status and the fixture (none when fixture is ""),
+// as Kommo does: hal+json on success, problem+json on errors.
+func (r *crmRecorder) respond(status int, fixture string) httpmock.Responder {
+	var body []byte
+	if fixture != "" {
+		b, err := os.ReadFile(filepath.Join("testdata", "crm", fixture))
+		if err != nil {
+			panic(err)
+		}
+		body = b
+	}
+	return func(req *http.Request) (*http.Response, error) {
+		var b []byte
+		if req.Body != nil {
+			b, _ = io.ReadAll(req.Body)
+		}
+		r.mu.Lock()
+		r.reqs = append(r.reqs, crmSeen{Method: req.Method, Path: req.URL.Path, Query: req.URL.Query(), Header: req.Header.Clone(), Body: b})
+		r.mu.Unlock()
+		resp := httpmock.NewBytesResponse(status, body)
+		switch {
+		case len(body) == 0:
+		case status >= 400:
+			resp.Header.Set("Content-Type", "application/problem+json")
+		default:
+			resp.Header.Set("Content-Type", "application/hal+json")
+		}
+		resp.Header.Set("X-Request-Id", "req-1")
+		return resp, nil
+	}
+}
+
+func TestSourcesAllFollowsNextLink(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources",
+		rec.respond(200, "sources_list_page1.json").Then(rec.respond(200, "sources_list_page2.json")))
+
+	got, err := Collect(c.Sources.All(t.Context(), &SourceListOptions{Limit: 2}))
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	assert.Equal(t, []int{9619, 4460, 4470}, []int{got[0].ID, got[1].ID, got[2].ID})
+
+	reqs := rec.all()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, url.Values{"limit": {"2"}}, reqs[0].Query)
+	// The second request uses the next link's query, on the client's own
+	// host and path.
+	assert.Equal(t, url.Values{"limit": {"2"}, "page": {"2"}}, reqs[1].Query)
+	assert.Equal(t, "/api/v4/sources", reqs[1].Path)
+	assert.Equal(t, "Bearer tok", reqs[1].Header.Get("Authorization"))
+}
+
+func TestSourcesAllStopsWhenCallerStops(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources",
+		rec.respond(200, "sources_list_page1.json").Then(rec.respond(200, "sources_list_page2.json")))
+
+	n := 0
+	for s, err := range c.Sources.All(t.Context(), nil) {
+		require.NoError(t, err)
+		require.NotNil(t, s)
+		n++
+		break
+	}
+	assert.Equal(t, 1, n)
+	assert.Len(t, rec.all(), 1, "no page is fetched after the caller stopped")
+}
+
+func TestSourcesAllLazy(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	_ = c.Sources.All(t.Context(), nil)
+	assert.Zero(t, mock.GetTotalCallCount(), "nothing is fetched before iteration")
+}
+
+func TestSourcesAllNoContentIsEmpty(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources", rec.respond(204, ""))
+	got, err := Collect(c.Sources.All(t.Context(), nil))
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	assert.Len(t, rec.all(), 1)
+}
+
+func TestSourcesAllYieldsErrorOnce(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources",
+		rec.respond(200, "sources_list_page1.json").Then(rec.respond(403, "problem_403.json")))
+	var items, errs int
+	var last error
+	for s, err := range c.Sources.All(t.Context(), nil) {
+		if err != nil {
+			errs++
+			last = err
+			assert.Nil(t, s)
+			continue
+		}
+		items++
+	}
+	assert.Equal(t, 2, items)
+	assert.Equal(t, 1, errs)
+	assert.ErrorIs(t, last, ErrForbidden)
+}
+
+func TestSourcesAllRepeatedNextLinkIsAnError(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	// page 1 always answers with next=page 2; a server that repeats page 2
+	// forever must not loop.
+	body := `{"_links":{"next":{"href":"https://acc.test/api/v4/sources?page=2"}},"_embedded":{"sources":[{"id":1}]}}`
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources", func(req *http.Request) (*http.Response, error) {
+		_, _ = rec.respond(200, "")(req)
+		return httpmock.NewStringResponse(200, body), nil
+	})
+	got, err := Collect(c.Sources.All(t.Context(), nil))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "repeats")
+	assert.Len(t, got, 2)
+	assert.Len(t, rec.all(), 2)
+}
+
+func TestSourcesAllNextLinkOnOtherHostStaysOnClientHost(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	body := `{"_links":{"next":{"href":"https://evil.test/steal?page=2"}},"_embedded":{"sources":[{"id":1}]}}`
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources",
+		httpmock.NewStringResponder(200, body).Then(rec.respond(204, "")))
+	got, err := Collect(c.Sources.All(t.Context(), nil))
+	require.NoError(t, err)
+	assert.Len(t, got, 1)
+	second := rec.only(t)
+	assert.Equal(t, "/api/v4/sources", second.Path)
+	assert.Equal(t, url.Values{"page": {"2"}}, second.Query)
+	assert.Equal(t, map[string]int{"GET https://acc.test/api/v4/sources": 2}, mock.GetCallCountInfo())
+}
+
+func TestSourcesAllCancelledContext(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := Collect(c.Sources.All(ctx, nil))
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Zero(t, mock.GetTotalCallCount())
+}
+
+func TestSourcesAllInvalidOptions(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	_, err := Collect(c.Sources.All(t.Context(), &SourceListOptions{Limit: ListMaxLimit + 1, Page: -1}))
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Len(t, ve.Problems, 2)
+	assert.Zero(t, mock.GetTotalCallCount())
+}
+
+func TestCRMDecodeListMalformed(t *testing.T) {
+	_, _, err := crmDecodeList[*Source]([]byte(`{"_embedded":{"sources":{"id":1}}}`), "sources")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "_embedded.sources")
+
+	var de *DecodeError
+	c, mock := newCRMTestClient(t)
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources", httpmock.NewStringResponder(200, `{"_embedded":{"sources":"x"}}`))
+	_, _, err = c.Sources.List(t.Context(), nil)
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, 200, de.StatusCode)
+	assert.False(t, errors.Is(err, ErrNotFound))
+}
+
+// TestCRMErrorMatrix runs every CRM method against every documented error
+// status and checks the typed error it returns.
+func TestCRMErrorMatrix(t *testing.T) {
+	type method struct {
+		name, verb, url string
+		call            func(c *Client) error
+	}
+	ctx := t.Context()
+	methods := []method{
+		{"Talks.Get", "GET", "api/v4/talks/117", func(c *Client) error { _, _, err := c.Talks.Get(ctx, 117); return err }},
+		{"Talks.Close", "POST", "api/v4/talks/117/close", func(c *Client) error { _, err := c.Talks.Close(ctx, 117, nil); return err }},
+		{"ContactsChats.List", "GET", "api/v4/contacts/chats", func(c *Client) error {
+			_, _, err := c.ContactsChats.List(ctx, &ContactChatListOptions{ContactID: 1})
+			return err
+		}},
+		{"ContactsChats.Link", "POST", "api/v4/contacts/chats", func(c *Client) error {
+			_, _, err := c.ContactsChats.Link(ctx, []*ContactChatLink{{ContactID: 1, ChatID: "c"}})
+			return err
+		}},
+		{"Sources.List", "GET", "api/v4/sources", func(c *Client) error { _, _, err := c.Sources.List(ctx, nil); return err }},
+		{"Sources.All", "GET", "api/v4/sources", func(c *Client) error { _, err := Collect(c.Sources.All(ctx, nil)); return err }},
+		{"Sources.Get", "GET", "api/v4/sources/9619", func(c *Client) error { _, _, err := c.Sources.Get(ctx, 9619); return err }},
+		{"Sources.Create", "POST", "api/v4/sources", func(c *Client) error {
+			_, _, err := c.Sources.Create(ctx, []*Source{{Name: "n"}})
+			return err
+		}},
+		{"Sources.Update", "PATCH", "api/v4/sources", func(c *Client) error {
+			_, _, err := c.Sources.Update(ctx, []*Source{{ID: 1, Name: "n"}})
+			return err
+		}},
+		{"Sources.UpdateOne", "PATCH", "api/v4/sources/9619", func(c *Client) error {
+			_, _, err := c.Sources.UpdateOne(ctx, &Source{ID: 9619, Name: "n"})
+			return err
+		}},
+		{"Sources.Delete", "DELETE", "api/v4/sources", func(c *Client) error { _, err := c.Sources.Delete(ctx, []int{1}); return err }},
+		{"Sources.DeleteOne", "DELETE", "api/v4/sources/9619", func(c *Client) error { _, err := c.Sources.DeleteOne(ctx, 9619); return err }},
+		{"Account.Get", "GET", "api/v4/account", func(c *Client) error { _, _, err := c.Account.Get(ctx, nil); return err }},
+		{"Account.AmojoID", "GET", "api/v4/account", func(c *Client) error { _, _, err := c.Account.AmojoID(ctx); return err }},
+	}
+	statuses := []struct {
+		status   int
+		fixture  string
+		sentinel error
+		detail   string
+	}{
+		{400, "problem_400_validation.json", ErrBadRequest, "Request validation failed"},
+		{401, "problem_401.json", ErrUnauthorized, "Unauthorized"},
+		{402, "problem_402.json", ErrPaymentRequired, "Account is not paid"},
+		{403, "problem_403.json", ErrForbidden, "Access denied"},
+		{404, "problem_404.json", ErrNotFound, "Entity not found"},
+		{422, "problem_422.json", ErrUnprocessableEntity, "Talk is already closed or being closed"},
+	}
+	for _, m := range methods {
+		for _, st := range statuses {
+			t.Run(m.name+"/"+http.StatusText(st.status), func(t *testing.T) {
+				c, mock := newCRMTestClient(t)
+				var rec crmRecorder
+				mock.RegisterResponder(m.verb, crmBase+m.url, rec.respond(st.status, st.fixture))
+
+				err := m.call(c)
+				require.ErrorIs(t, err, st.sentinel)
+				var ae *APIError
+				require.ErrorAs(t, err, &ae)
+				assert.Equal(t, st.status, ae.StatusCode)
+				assert.Equal(t, m.verb, ae.Method)
+				assert.Equal(t, st.detail, ae.Detail)
+				assert.Equal(t, "req-1", ae.RequestID)
+				assert.Equal(t, m.name == "Talks.Close" && st.status == 422, errors.Is(err, ErrTalkClosed))
+				if st.status == 400 {
+					require.Len(t, ae.ValidationErrors, 1)
+					assert.Equal(t, "0", ae.ValidationErrors[0].RequestID)
+					assert.Equal(t, []FieldError{{Code: "NotSupportedChoice", Path: "custom_fields_values.0.field_id", Detail: "The value you selected is not a valid choice."}}, ae.ValidationErrors[0].Errors)
+				}
+				assert.NotContains(t, err.Error(), "tok\"")
+				assert.Len(t, rec.all(), 1, "errors are not retried")
+			})
+		}
+	}
+}

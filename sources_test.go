@@ -1,0 +1,332 @@
+package kommo
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/jarcoal/httpmock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestSourcesList(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources", rec.respond(200, "sources_list.json"))
+
+	srcs, resp, err := c.Sources.List(t.Context(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode)
+
+	req := rec.only(t)
+	assert.Equal(t, http.MethodGet, req.Method)
+	assert.Equal(t, "/api/v4/sources", req.Path)
+	assert.Empty(t, req.Query)
+
+	require.Len(t, srcs, 2)
+	s := srcs[0]
+	assert.Equal(t, 9619, s.ID)
+	assert.Equal(t, "Sales line", s.Name)
+	assert.Equal(t, 1300, s.PipelineID)
+	assert.Equal(t, "+17 912 100 00 00", s.ExternalID)
+	require.NotNil(t, s.Default)
+	assert.True(t, *s.Default)
+	assert.Nil(t, s.OriginCode)
+	require.Len(t, s.Services, 1)
+	assert.Equal(t, SourceServiceWhatsApp, s.Services[0].Type)
+	assert.Equal(t, &SourceServiceParams{WABA: true, IsSupportsListMessage: true}, s.Services[0].Params)
+	require.Len(t, s.Services[0].Pages, 1)
+	assert.Equal(t, SourceServicePage{ID: "9121234565", Name: "WhatsApp +9121234567", Link: "+9121234567"}, *s.Services[0].Pages[0])
+	assert.Equal(t, "https://example.kommo.com/api/v4/sources/9619", s.Links.Self.Href)
+
+	s = srcs[1]
+	assert.Equal(t, 4460, s.ID)
+	require.NotNil(t, s.Default)
+	assert.False(t, *s.Default)
+	require.NotNil(t, s.OriginCode)
+	assert.Equal(t, "amo.ext.30490163_v2", *s.OriginCode)
+	assert.NotNil(t, s.Services)
+	assert.Empty(t, s.Services)
+}
+
+func TestSourcesListFilterEncoding(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts *SourceListOptions
+		want string // raw query as sent
+	}{
+		{"one id", &SourceListOptions{ExternalIDs: []string{"+17 912"}}, "filter%5Bexternal_id%5D=%2B17+912"},
+		{"several ids", &SourceListOptions{ExternalIDs: []string{"a", "b"}},
+			"filter%5Bexternal_id%5D%5B0%5D=a&filter%5Bexternal_id%5D%5B1%5D=b"},
+		{"page and limit", &SourceListOptions{Page: 2, Limit: 50}, "limit=50&page=2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, mock := newCRMTestClient(t)
+			var raw string
+			mock.RegisterResponder("GET", crmBase+"api/v4/sources", func(req *http.Request) (*http.Response, error) {
+				raw = req.URL.RawQuery
+				return httpmock.NewStringResponse(204, ""), nil
+			})
+			srcs, resp, err := c.Sources.List(t.Context(), tc.opts)
+			require.NoError(t, err)
+			assert.Equal(t, 204, resp.StatusCode)
+			assert.Empty(t, srcs, "204 is an empty list")
+			assert.Equal(t, tc.want, raw)
+		})
+	}
+}
+
+func TestSourcesListValidation(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	_, _, err := c.Sources.List(t.Context(), &SourceListOptions{ExternalIDs: []string{"ok", ""}, Limit: -1})
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Len(t, ve.Problems, 2)
+	assert.Zero(t, mock.GetTotalCallCount())
+}
+
+func TestSourcesGet(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources/9619", rec.respond(200, "source_get.json"))
+
+	s, _, err := c.Sources.Get(t.Context(), 9619)
+	require.NoError(t, err)
+	req := rec.only(t)
+	assert.Equal(t, http.MethodGet, req.Method)
+	assert.Equal(t, "/api/v4/sources/9619", req.Path)
+	assert.Equal(t, 9619, s.ID)
+	assert.Equal(t, "Sales line", s.Name)
+	assert.Equal(t, "+17 912 100 00 00", s.ExternalID)
+	assert.True(t, *s.Default)
+	assert.Nil(t, s.OriginCode)
+}
+
+func TestSourcesGetNoContentIsNotFound(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources/9619", rec.respond(204, ""))
+	s, resp, err := c.Sources.Get(t.Context(), 9619)
+	require.ErrorIs(t, err, ErrNotFound)
+	assert.Nil(t, s)
+	require.NotNil(t, resp)
+	assert.Equal(t, 204, resp.StatusCode)
+}
+
+func TestSourcesCreate(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	mock.RegisterResponder("POST", crmBase+"api/v4/sources", rec.respond(200, "sources_create.json"))
+
+	created, _, err := c.Sources.Create(t.Context(), []*Source{
+		{
+			Name: "Sales line", PipelineID: 1300, ExternalID: "+17 912 100 00 00", Default: Ptr(true),
+			Services: []*SourceService{{
+				Type:   SourceServiceWhatsApp,
+				Params: &SourceServiceParams{WABA: true, IsSupportsListMessage: true},
+				Pages:  []*SourceServicePage{{ID: "9121234565", Name: "WhatsApp +9121234567", Link: "+9121234567"}},
+			}},
+			// response-only fields are never sent
+			ID:    77,
+			Links: &Links{Self: &Link{Href: "https://x"}},
+		},
+		{Name: "Landing", ExternalID: "65bd500b-fd52-4599-ab58-943ce3dd058c", OriginCode: Ptr("amo.ext.30490163_v2")},
+	})
+	require.NoError(t, err)
+
+	req := rec.only(t)
+	assert.Equal(t, http.MethodPost, req.Method)
+	assert.Equal(t, "/api/v4/sources", req.Path)
+	assert.Equal(t, "application/json", req.Header.Get("Content-Type"))
+	assert.JSONEq(t, `[
+		{
+			"name": "Sales line",
+			"pipeline_id": 1300,
+			"external_id": "+17 912 100 00 00",
+			"default": true,
+			"services": [
+				{
+					"type": "whatsapp",
+					"params": {"waba": true, "is_supports_list_message": true},
+					"pages": [{"id": "9121234565", "name": "WhatsApp +9121234567", "link": "+9121234567"}]
+				}
+			]
+		},
+		{
+			"name": "Landing",
+			"external_id": "65bd500b-fd52-4599-ab58-943ce3dd058c",
+			"origin_code": "amo.ext.30490163_v2"
+		}
+	]`, string(req.Body))
+
+	require.Len(t, created, 2)
+	assert.Equal(t, 9619, created[0].ID)
+	assert.Equal(t, "0", created[0].RequestID)
+	assert.Equal(t, 4460, created[1].ID)
+	assert.Equal(t, "1", created[1].RequestID)
+	assert.Equal(t, 1307, created[1].PipelineID)
+}
+
+func TestSourcesCreateValidation(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	_, _, err := c.Sources.Create(t.Context(), []*Source{
+		nil,
+		{ExternalID: strings.Repeat("x", 37)},
+		{Name: "tab", ExternalID: "a\tb", Default: Ptr(true)},
+		{Name: "two defaults", Default: Ptr(true), Services: []*SourceService{nil, {Pages: []*SourceServicePage{nil}}}},
+	})
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, []string{
+		"sources[0]: nil source",
+		"sources[1].name: required",
+		"sources[1].external_id: 37 characters, at most 36 allowed",
+		"sources[2].external_id: only printable ASCII characters and space are allowed",
+		"sources[3].services[0]: nil service",
+		"sources[3].services[1].type: required",
+		"sources[3].services[1].pages[0]: nil page",
+		"sources: 2 sources are marked default; an integration has at most one default source",
+	}, ve.Problems)
+
+	_, _, err = c.Sources.Create(t.Context(), nil)
+	require.ErrorAs(t, err, &ve)
+
+	many := make([]*Source, SourcesBatchLimit+1)
+	for i := range many {
+		many[i] = &Source{Name: "s"}
+	}
+	_, _, err = c.Sources.Create(t.Context(), many)
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, []string{"sources: 51 items exceed the batch limit of 50"}, ve.Problems)
+
+	// exactly the limit is fine
+	mock.RegisterResponder("POST", crmBase+"api/v4/sources", httpmock.NewStringResponder(200, `{"_embedded":{"sources":[]}}`))
+	_, _, err = c.Sources.Create(t.Context(), many[:SourcesBatchLimit])
+	require.NoError(t, err)
+	assert.Equal(t, 1, mock.GetTotalCallCount())
+}
+
+func TestSourcesUpdate(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	mock.RegisterResponder("PATCH", crmBase+"api/v4/sources", rec.respond(200, "sources_update.json"))
+
+	updated, _, err := c.Sources.Update(t.Context(), []*Source{
+		{ID: 9619, Name: "Sales department", ExternalID: "immutable, never sent"},
+		{ID: 4460, PipelineID: 1307, Services: []*SourceService{}},
+	})
+	require.NoError(t, err)
+
+	req := rec.only(t)
+	assert.Equal(t, http.MethodPatch, req.Method)
+	assert.Equal(t, "/api/v4/sources", req.Path)
+	// An empty non-nil Services slice is sent to clear the services.
+	assert.JSONEq(t, `[
+		{"id": 9619, "name": "Sales department"},
+		{"id": 4460, "pipeline_id": 1307, "services": []}
+	]`, string(req.Body))
+
+	require.Len(t, updated, 2)
+	assert.Equal(t, "Sales department", updated[0].Name)
+	assert.Equal(t, 1307, updated[1].PipelineID)
+}
+
+func TestSourcesUpdateValidation(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	_, _, err := c.Sources.Update(t.Context(), []*Source{{Name: "no id"}, {ID: 2, PipelineID: -1}})
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, []string{
+		"sources[0].id: must be a positive id, got 0",
+		"sources[1].pipeline_id: must not be negative",
+	}, ve.Problems)
+
+	_, _, err = c.Sources.UpdateOne(t.Context(), nil)
+	require.ErrorAs(t, err, &ve)
+	_, _, err = c.Sources.UpdateOne(t.Context(), &Source{Name: "x"})
+	require.ErrorAs(t, err, &ve)
+	assert.Zero(t, mock.GetTotalCallCount())
+}
+
+func TestSourcesUpdateOne(t *testing.T) {
+	for name, fixture := range map[string]string{
+		"model answer":    "source_get.json",
+		"HAL list answer": "sources_update.json",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, mock := newCRMTestClient(t)
+			var rec crmRecorder
+			mock.RegisterResponder("PATCH", crmBase+"api/v4/sources/9619", rec.respond(200, fixture))
+
+			s, _, err := c.Sources.UpdateOne(t.Context(), &Source{ID: 9619, Name: "Sales", Default: Ptr(false)})
+			require.NoError(t, err)
+			req := rec.only(t)
+			assert.Equal(t, http.MethodPatch, req.Method)
+			assert.Equal(t, "/api/v4/sources/9619", req.Path)
+			assert.JSONEq(t, `{"id":9619,"name":"Sales","default":false}`, string(req.Body))
+			assert.Equal(t, 9619, s.ID)
+		})
+	}
+}
+
+func TestSourcesDelete(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	mock.RegisterResponder("DELETE", crmBase+"api/v4/sources", rec.respond(204, ""))
+
+	resp, err := c.Sources.Delete(t.Context(), []int{9619, 4460})
+	require.NoError(t, err)
+	assert.Equal(t, 204, resp.StatusCode)
+	req := rec.only(t)
+	assert.Equal(t, http.MethodDelete, req.Method)
+	assert.Equal(t, "/api/v4/sources", req.Path)
+	assert.Equal(t, "application/json", req.Header.Get("Content-Type"))
+	assert.JSONEq(t, `[{"id":9619},{"id":4460}]`, string(req.Body))
+}
+
+func TestSourcesDeleteNotFoundItems(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	mock.RegisterResponder("DELETE", crmBase+"api/v4/sources", rec.respond(400, "sources_delete_errors.json"))
+
+	_, err := c.Sources.Delete(t.Context(), []int{31075178})
+	require.ErrorIs(t, err, ErrBadRequest)
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, "Invalid request items", ae.Detail)
+	require.Len(t, ae.ValidationErrors, 1)
+	assert.Equal(t, "0", ae.ValidationErrors[0].RequestID)
+	assert.Equal(t, []FieldError{{Code: "EntityNotFound", Path: "id", Detail: "source with id = 31075178 not found"}}, ae.ValidationErrors[0].Errors)
+}
+
+func TestSourcesDeleteOne(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	var rec crmRecorder
+	mock.RegisterResponder("DELETE", crmBase+"api/v4/sources/9619", rec.respond(204, ""))
+
+	_, err := c.Sources.DeleteOne(t.Context(), 9619)
+	require.NoError(t, err)
+	req := rec.only(t)
+	assert.Equal(t, http.MethodDelete, req.Method)
+	assert.Equal(t, "/api/v4/sources/9619", req.Path)
+	assert.Empty(t, req.Body, "single delete has no body")
+	assert.Empty(t, req.Header.Get("Content-Type"))
+	assert.Equal(t, url.Values{}, req.Query)
+}
+
+func TestSourcesDeleteValidation(t *testing.T) {
+	c, mock := newCRMTestClient(t)
+	_, err := c.Sources.Delete(t.Context(), nil)
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	_, err = c.Sources.Delete(t.Context(), []int{1, 0, -2})
+	require.ErrorAs(t, err, &ve)
+	assert.Len(t, ve.Problems, 2)
+	_, err = c.Sources.DeleteOne(t.Context(), 0)
+	require.ErrorAs(t, err, &ve)
+	_, _, err = c.Sources.Get(t.Context(), 0)
+	require.ErrorAs(t, err, &ve)
+	assert.Zero(t, mock.GetTotalCallCount())
+}
