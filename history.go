@@ -1,0 +1,178 @@
+package kommo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"time"
+)
+
+// HistoryMaxLimit is the largest page History.List accepts, and the page
+// size History.All uses by default.
+const HistoryMaxLimit = 50
+
+// HistoryOptions selects a page of a chat's history.
+type HistoryOptions struct {
+	// Offset is how many messages to skip.
+	Offset int `url:"offset"`
+	// Limit is the page size, at most HistoryMaxLimit; zero leaves it to
+	// Kommo in List and means HistoryMaxLimit in All.
+	Limit int `url:"limit,omitempty"`
+}
+
+// HistoryMessage is one message of a chat's history.
+type HistoryMessage struct {
+	// Timestamp is the unix time the message was sent.
+	Timestamp int64 `json:"timestamp"`
+	// MsecTimestamp is the same time in milliseconds, when given.
+	MsecTimestamp int64     `json:"msec_timestamp,omitempty"`
+	Sender        *ChatUser `json:"sender,omitempty"`
+	// Receiver is nil when Kommo leaves it out (incoming messages).
+	Receiver *ChatUser             `json:"receiver,omitempty"`
+	Message  HistoryMessageContent `json:"message"`
+}
+
+// Time returns when the message was sent, to the millisecond when Kommo
+// gives msec_timestamp.
+func (m *HistoryMessage) Time() time.Time {
+	if m.MsecTimestamp != 0 {
+		return time.UnixMilli(m.MsecTimestamp)
+	}
+	return time.Unix(m.Timestamp, 0)
+}
+
+// HistoryMessageContent is the "message" object of a history item.
+type HistoryMessageContent struct {
+	// ID is the message's amojo id.
+	ID string `json:"id"`
+	// ClientID is your message id (the msgid it was sent with).
+	ClientID  string      `json:"client_id,omitempty"`
+	Type      MessageType `json:"type"`
+	Text      string      `json:"text,omitempty"`
+	Media     string      `json:"media,omitempty"`
+	Thumbnail string      `json:"thumbnail,omitempty"`
+	FileName  string      `json:"file_name,omitempty"`
+	FileSize  int64       `json:"file_size,omitempty"`
+	// MediaGroupID is shared by the messages a multi-attachment message was
+	// split into.
+	MediaGroupID string       `json:"media_group_id,omitempty"`
+	Location     *Location    `json:"location,omitempty"`
+	Contact      *ContactCard `json:"contact,omitempty"`
+}
+
+// chatHistoryPage is the history response body.
+type chatHistoryPage struct {
+	Messages []*HistoryMessage `json:"messages"`
+}
+
+// List returns one page of a chat's messages. conversationRefID is the chat's
+// amojo id (Chat.ID from Chats.Create, or message.conversation.id in
+// webhooks), not your conversation id. Only chats of this integration can be
+// read. A chat that does not exist or has no messages (204) gives an empty
+// page, not an error.
+//
+// Endpoint: GET /v2/origin/custom/{scope_id}/chats/{conversation_id}/history?offset=&limit=
+//
+//	msgs, _, err := client.History.List(ctx, scopeID, chatRefID, &kommo.HistoryOptions{Limit: 50})
+func (s *HistoryService) List(ctx context.Context, scopeID, conversationRefID string, opts *HistoryOptions) ([]*HistoryMessage, *Response, error) {
+	v := validator{op: "History.List"}
+	v.require(scopeID, "scope_id")
+	v.require(conversationRefID, "conversation_id")
+	var query any
+	if opts != nil {
+		if opts.Offset < 0 {
+			v.addf("offset: must not be negative, got %d", opts.Offset)
+		}
+		if opts.Limit < 0 || opts.Limit > HistoryMaxLimit {
+			v.addf("limit: must be between 0 (server default) and %d, got %d", HistoryMaxLimit, opts.Limit)
+		}
+		query = opts
+	}
+	if err := v.err(); err != nil {
+		return nil, nil, err
+	}
+	var page chatHistoryPage
+	resp, err := s.client.do(ctx, &call{
+		api:    chatAPI,
+		method: http.MethodGet,
+		path:   chatScopePath(scopeID, "chats", conversationRefID, "history"),
+		query:  query,
+		out:    &page,
+	})
+	if err != nil {
+		return nil, resp, err
+	}
+	return page.Messages, resp, nil
+}
+
+// All iterates over a chat's messages from opts.Offset on, fetching pages of
+// opts.Limit (default HistoryMaxLimit) lazily as the loop advances. It stops
+// after a short or empty page (a 204 included). On a failure, including a
+// cancelled ctx, it yields one (nil, err) and stops. The caller's opts are
+// copied, and breaking out of the loop stops the paging.
+//
+// Endpoint: GET /v2/origin/custom/{scope_id}/chats/{conversation_id}/history (one request per page)
+//
+//	for msg, err := range client.History.All(ctx, scopeID, chatRefID, nil) {
+//		if err != nil {
+//			return err
+//		}
+//		fmt.Println(msg.Message.Text)
+//	}
+func (s *HistoryService) All(ctx context.Context, scopeID, conversationRefID string, opts *HistoryOptions) iter.Seq2[*HistoryMessage, error] {
+	var start HistoryOptions
+	if opts != nil {
+		start = *opts
+	}
+	if start.Limit == 0 {
+		start.Limit = HistoryMaxLimit
+	}
+	return func(yield func(*HistoryMessage, error) bool) {
+		if ctx == nil {
+			yield(nil, errors.New("kommo: History.All: nil context"))
+			return
+		}
+		page := start // per iteration, so the sequence can be ranged over again
+		var prevFirst, prevLast string
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(nil, err)
+				return
+			}
+			msgs, _, err := s.List(ctx, scopeID, conversationRefID, &page)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if len(msgs) == 0 {
+				return
+			}
+			first, last := chatHistoryKey(msgs[0]), chatHistoryKey(msgs[len(msgs)-1])
+			if page.Offset != start.Offset && first != "" && first == prevFirst && last == prevLast {
+				// The server ignored the offset: paging on would never end.
+				yield(nil, fmt.Errorf("kommo: History.All: the server returned the same page for offset %d as for the one before", page.Offset))
+				return
+			}
+			prevFirst, prevLast = first, last
+			for _, m := range msgs {
+				if !yield(m, nil) {
+					return
+				}
+			}
+			if len(msgs) < page.Limit {
+				return
+			}
+			page.Offset += len(msgs)
+		}
+	}
+}
+
+// chatHistoryKey identifies a history item for the repeated-page check.
+func chatHistoryKey(m *HistoryMessage) string {
+	if m == nil {
+		return ""
+	}
+	return m.Message.ID
+}
