@@ -650,7 +650,7 @@ func TestWebhookHandler_StatusCodes(t *testing.T) {
 			return r
 		}, wantStatus: 400, wantErr: ErrWebhookBodyRead},
 		{name: "callback error", req: func(t *testing.T) *http.Request { return webhookRequest(t, http.MethodPost, body, webhookTestSecret) },
-			fail: webhookErrQueueFull, wantStatus: 500, wantCalls: 1, wantErr: webhookErrQueueFull},
+			fail: errWebhookQueueFull, wantStatus: 500, wantCalls: 1, wantErr: errWebhookQueueFull},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -686,7 +686,7 @@ func TestWebhookHandler_StatusCodes(t *testing.T) {
 	}
 }
 
-var webhookErrQueueFull = errors.New("queue full")
+var errWebhookQueueFull = errors.New("queue full")
 
 func TestWebhookHandler_CallbackReceivesEventAndScope(t *testing.T) {
 	t.Parallel()
@@ -904,7 +904,7 @@ func TestWebhookHandler_Dedupe(t *testing.T) {
 		var calls atomic.Int32
 		h, err := NewWebhookHandler(webhookTestSecret, func(ctx context.Context, ev WebhookEvent) error {
 			if calls.Add(1) == 1 {
-				return webhookErrQueueFull
+				return errWebhookQueueFull
 			}
 			return nil
 		})
@@ -961,13 +961,13 @@ func TestWebhookHandler_Dedupe(t *testing.T) {
 		require.Len(t, errs, 2, "reserve and complete failures")
 		for _, e := range errs {
 			assert.ErrorIs(t, e, ErrWebhookDedupe)
-			assert.ErrorIs(t, e, webhookErrStoreDown)
+			assert.ErrorIs(t, e, errWebhookStoreDown)
 		}
 		assert.Equal(t, []string{"reserve message:0371a0ff-5e6d-4c3b-a291-8f7e6d5c4b3a", "complete message:0371a0ff-5e6d-4c3b-a291-8f7e6d5c4b3a"}, store.ops)
 	})
 }
 
-var webhookErrStoreDown = errors.New("store down")
+var errWebhookStoreDown = errors.New("store down")
 
 type webhookBrokenStore struct {
 	mu  sync.Mutex
@@ -982,17 +982,17 @@ func (s *webhookBrokenStore) log(op string) {
 
 func (s *webhookBrokenStore) Reserve(_ context.Context, key string) (bool, error) {
 	s.log("reserve " + key)
-	return false, webhookErrStoreDown
+	return false, errWebhookStoreDown
 }
 
 func (s *webhookBrokenStore) Complete(_ context.Context, key string) error {
 	s.log("complete " + key)
-	return webhookErrStoreDown
+	return errWebhookStoreDown
 }
 
 func (s *webhookBrokenStore) Release(_ context.Context, key string) error {
 	s.log("release " + key)
-	return webhookErrStoreDown
+	return errWebhookStoreDown
 }
 
 func TestWebhookHandler_SecretRotation(t *testing.T) {
