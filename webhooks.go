@@ -423,16 +423,19 @@ func (*TypingEvent) webhookEvent()     {}
 // Expiry returns ExpiredAt as a UTC time.Time.
 func (e *TypingEvent) Expiry() time.Time { return hookUnix(e.ExpiredAt, 0) }
 
+// hookTypingInner is action.typing.
+type hookTypingInner struct {
+	User         WebhookParticipant  `json:"user"`
+	Conversation WebhookConversation `json:"conversation"`
+	ExpiredAt    int64               `json:"expired_at"`
+	PostID       string              `json:"post_id,omitempty"`
+}
+
 type hookTypingWire struct {
 	AccountID string `json:"account_id"`
 	Time      int64  `json:"time"`
 	Action    struct {
-		Typing struct {
-			User         WebhookParticipant  `json:"user"`
-			Conversation WebhookConversation `json:"conversation"`
-			ExpiredAt    int64               `json:"expired_at"`
-			PostID       string              `json:"post_id,omitempty"`
-		} `json:"typing"`
+		Typing hookTypingInner `json:"typing"`
 		// The spec's field table puts the user at action.user; the example
 		// at action.typing.user. Both are read.
 		User *WebhookParticipant `json:"user,omitempty"`
@@ -508,15 +511,18 @@ type hookReactionWire struct {
 	AccountID string `json:"account_id"`
 	Time      int64  `json:"time"`
 	Action    struct {
-		Reaction struct {
-			MsgID        string                  `json:"msgid,omitempty"`
-			Message      *WebhookEmbeddedMessage `json:"message,omitempty"`
-			User         WebhookParticipant      `json:"user"`
-			Conversation WebhookConversation     `json:"conversation"`
-			Type         string                  `json:"type"`
-			Emoji        string                  `json:"emoji,omitempty"`
-		} `json:"reaction"`
+		Reaction hookReactionInner `json:"reaction"`
 	} `json:"action"`
+}
+
+// hookReactionInner is action.reaction.
+type hookReactionInner struct {
+	MsgID        string                  `json:"msgid,omitempty"`
+	Message      *WebhookEmbeddedMessage `json:"message,omitempty"`
+	User         WebhookParticipant      `json:"user"`
+	Conversation WebhookConversation     `json:"conversation"`
+	Type         string                  `json:"type"`
+	Emoji        string                  `json:"emoji,omitempty"`
 }
 
 // UnmarshalJSON decodes Kommo's reaction hook. It leaves Raw alone.
@@ -826,6 +832,77 @@ func (c *webhookConfig) verify(body []byte, signature string) ([]byte, error) {
 // hookDecode dispatches on the body's keys (spec §3.6): "message" → message,
 // "action.reaction" → reaction, "action.typing" → typing, else unknown.
 func hookDecode(body []byte) (WebhookEvent, error) {
+	if ev, ok := hookDecodeFast(body); ok {
+		return ev, nil
+	}
+	return hookDecodeLenient(body)
+}
+
+// hookUnionWire holds every known hook shape, so a well-formed hook is
+// decoded in a single pass.
+type hookUnionWire struct {
+	AccountID string `json:"account_id"`
+	Time      int64  `json:"time"`
+	Message   *struct {
+		Receiver      WebhookParticipant  `json:"receiver"`
+		Sender        WebhookParticipant  `json:"sender"`
+		Conversation  WebhookConversation `json:"conversation"`
+		Source        WebhookSource       `json:"source"`
+		Timestamp     int64               `json:"timestamp"`
+		MsecTimestamp int64               `json:"msec_timestamp"`
+		Message       *WebhookMessage     `json:"message"`
+	} `json:"message"`
+	Action *struct {
+		Reaction *hookReactionInner  `json:"reaction"`
+		Typing   *hookTypingInner    `json:"typing"`
+		User     *WebhookParticipant `json:"user"`
+	} `json:"action"`
+}
+
+// hookDecodeFast decodes a hook whose fields all have their documented
+// types in one pass. It returns false for anything else (not an object,
+// a type mismatch), which hookDecodeLenient then handles.
+func hookDecodeFast(body []byte) (WebhookEvent, bool) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, false
+	}
+	var w hookUnionWire
+	if json.Unmarshal(body, &w) != nil {
+		return nil, false
+	}
+	env := WebhookEnvelope{AccountID: w.AccountID, Time: w.Time, Raw: body}
+	switch {
+	case w.Message != nil && w.Message.Message != nil:
+		m := w.Message
+		return &MessageEvent{
+			WebhookEnvelope: env,
+			Conversation:    m.Conversation, Source: m.Source, Sender: m.Sender, Receiver: m.Receiver,
+			Timestamp: m.Timestamp, MsecTimestamp: m.MsecTimestamp, Message: *m.Message,
+		}, true
+	case w.Action != nil && w.Action.Reaction != nil:
+		r := w.Action.Reaction
+		return &ReactionEvent{
+			WebhookEnvelope: env,
+			MsgID:           r.MsgID, Message: r.Message, User: r.User, Conversation: r.Conversation,
+			Type: r.Type, Emoji: r.Emoji,
+		}, true
+	case w.Action != nil && w.Action.Typing != nil:
+		t := *w.Action.Typing
+		if t.User.ID == "" && w.Action.User != nil {
+			t.User = *w.Action.User
+		}
+		return &TypingEvent{
+			WebhookEnvelope: env,
+			User:            t.User, Conversation: t.Conversation, ExpiredAt: t.ExpiredAt, PostID: t.PostID,
+		}, true
+	}
+	return &UnknownEvent{WebhookEnvelope: env}, true
+}
+
+// hookDecodeLenient decodes any JSON object: known shapes with wrong field
+// types become an *UnknownEvent carrying the error.
+func hookDecodeLenient(body []byte) (WebhookEvent, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrWebhookMalformed, err)

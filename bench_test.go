@@ -1,0 +1,152 @@
+package kommo_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/kommo-go/kommo"
+)
+
+const benchSecret = "f2d7f8704eff95087ed45b23ba99c0b5aac8278e"
+
+// benchSendServer answers every request like Kommo's send endpoint.
+func benchSendServer(b *testing.B) *httptest.Server {
+	b.Helper()
+	resp := []byte(`{"new_message":{"conversation_id":"c2d6e2b6-0c47-4d4b-9c55-0f0b0b9d6a11","sender_id":"f1a2","receiver_id":null,"msgid":"7b0e5c2a-5d7f-4c59-8bcd-51c7a1b4b0f1","ref_id":"bench-msg"}}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(resp)
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+// BenchmarkSendMessage compares Messages.Send with a hand-written net/http
+// request carrying the same body and the same signing, over loopback.
+func BenchmarkSendMessage(b *testing.B) {
+	const scope = "344a5002-f8ca-454d-af3d-396180102ac7_52e591f7-c98f-4255-8495-827210138c81"
+	at := time.Date(2021, 12, 16, 13, 15, 29, 379_000_000, time.UTC)
+	req := &kommo.SendMessageRequest{
+		Time:           at,
+		MsgID:          "bench-msg",
+		ConversationID: "my_int-d5a421f7f218",
+		Sender: &kommo.Participant{
+			ID: "my_int-1376265f-86df-4c49-a0c3-a4816df41af8", Name: "Client",
+			Avatar:  "https://example.com/avatar.png",
+			Profile: &kommo.ParticipantProfile{Phone: "+79151112233", Email: "example.client@example.com"},
+		},
+		Message: kommo.TextMessage("Hello from the benchmark"),
+	}
+
+	b.Run("sdk", func(b *testing.B) {
+		srv := benchSendServer(b)
+		c, err := kommo.NewClient(kommo.WithChannel("344a5002-f8ca-454d-af3d-396180102ac7", benchSecret),
+			kommo.WithChatBaseURL(srv.URL), kommo.WithRateLimit(0, 0), kommo.WithHTTPClient(srv.Client()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := c.Messages.Send(ctx, scope, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("baseline", func(b *testing.B) {
+		srv := benchSendServer(b)
+		hc := srv.Client()
+		target := srv.URL + "/v2/origin/custom/" + scope
+		path := "/v2/origin/custom/" + scope
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			// What a careful hand-written client does: marshal, hash, sign,
+			// send, decode.
+			body, err := json.Marshal(map[string]any{"event_type": "new_message", "payload": map[string]any{
+				"timestamp": at.Unix(), "msec_timestamp": at.UnixMilli(), "msgid": "bench-msg",
+				"conversation_id": "my_int-d5a421f7f218",
+				"sender": map[string]any{"id": "my_int-1376265f-86df-4c49-a0c3-a4816df41af8", "name": "Client",
+					"avatar":  "https://example.com/avatar.png",
+					"profile": map[string]string{"phone": "+79151112233", "email": "example.client@example.com"}},
+				"message": map[string]string{"type": "text", "text": "Hello from the benchmark"}, "silent": false,
+			}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			sum := md5.Sum(body)
+			md5hex := hex.EncodeToString(sum[:])
+			date := time.Now().UTC().Format(time.RFC1123Z)
+			mac := hmac.New(sha1.New, []byte(benchSecret))
+			mac.Write([]byte("POST\n" + md5hex + "\napplication/json\n" + date + "\n" + path))
+			hr, _ := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+			hr.Header.Set("Date", date)
+			hr.Header.Set("Content-Type", "application/json")
+			hr.Header.Set("Content-MD5", md5hex)
+			hr.Header.Set("X-Signature", hex.EncodeToString(mac.Sum(nil)))
+			resp, err := hc.Do(hr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var out struct {
+				NewMessage kommo.SentMessage `json:"new_message"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 {
+				b.Fatal(err, resp.StatusCode)
+			}
+		}
+	})
+}
+
+// BenchmarkParseWebhook compares ParseWebhookBody on a ~1.5 KiB message
+// webhook with verify + json.Unmarshal into the same struct.
+func BenchmarkParseWebhook(b *testing.B) {
+	body, err := os.ReadFile("testdata/bench/webhook_message.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sig := kommo.SignWebhookBody(body, benchSecret)
+	b.Logf("body: %d bytes", len(body))
+
+	b.Run("sdk", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			ev, err := kommo.ParseWebhookBody(body, sig, benchSecret)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, ok := ev.(*kommo.MessageEvent); !ok {
+				b.Fatalf("got %T", ev)
+			}
+		}
+	})
+	b.Run("baseline", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if !kommo.VerifyWebhookSignature(body, sig, benchSecret) {
+				b.Fatal("bad signature")
+			}
+			var ev kommo.MessageEvent
+			if err := json.Unmarshal(body, &ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
