@@ -458,13 +458,23 @@ type SendMessageRequest struct {
 // MarshalJSON encodes the documented payload, with timestamp and
 // msec_timestamp from Time (omitted when Time is zero).
 func (r SendMessageRequest) MarshalJSON() ([]byte, error) {
-	type plain SendMessageRequest
+	return encodeJSON(chatSendPayloadOf(&r))
+}
+
+// chatSendPlain is SendMessageRequest without its MarshalJSON method.
+type chatSendPlain SendMessageRequest
+
+// chatSendPayload is the wire payload of new_message. Send encodes it
+// directly, so the body is marshalled exactly once.
+type chatSendPayload struct {
+	Timestamp     int64 `json:"timestamp,omitempty"`
+	MsecTimestamp int64 `json:"msec_timestamp,omitempty"`
+	chatSendPlain
+}
+
+func chatSendPayloadOf(r *SendMessageRequest) *chatSendPayload {
 	ts, ms := chatTimestamps(r.Time)
-	return encodeJSON(struct {
-		Timestamp     int64 `json:"timestamp,omitempty"`
-		MsecTimestamp int64 `json:"msec_timestamp,omitempty"`
-		plain
-	}{ts, ms, plain(r)})
+	return &chatSendPayload{ts, ms, chatSendPlain(*r)}
 }
 
 // EditMessageRequest is the payload of an edit_message event. Editing never
@@ -489,13 +499,22 @@ type EditMessageRequest struct {
 // MarshalJSON encodes the documented payload, with timestamp and
 // msec_timestamp from Time (omitted when Time is zero).
 func (r EditMessageRequest) MarshalJSON() ([]byte, error) {
-	type plain EditMessageRequest
+	return encodeJSON(chatEditPayloadOf(&r))
+}
+
+// chatEditPlain is EditMessageRequest without its MarshalJSON method.
+type chatEditPlain EditMessageRequest
+
+// chatEditPayload is the wire payload of edit_message.
+type chatEditPayload struct {
+	Timestamp     int64 `json:"timestamp,omitempty"`
+	MsecTimestamp int64 `json:"msec_timestamp,omitempty"`
+	chatEditPlain
+}
+
+func chatEditPayloadOf(r *EditMessageRequest) *chatEditPayload {
 	ts, ms := chatTimestamps(r.Time)
-	return encodeJSON(struct {
-		Timestamp     int64 `json:"timestamp,omitempty"`
-		MsecTimestamp int64 `json:"msec_timestamp,omitempty"`
-		plain
-	}{ts, ms, plain(r)})
+	return &chatEditPayload{ts, ms, chatEditPlain(*r)}
 }
 
 // chatTimestamps returns t as unix seconds and milliseconds (0, 0 for the
@@ -575,7 +594,7 @@ func (s *MessagesService) Send(ctx context.Context, scopeID string, req *SendMes
 		api:    chatAPI,
 		method: http.MethodPost,
 		path:   chatScopePath(scopeID),
-		body:   &chatEvent{EventType: chatEventNewMessage, Payload: p},
+		body:   &chatEvent{EventType: chatEventNewMessage, Payload: chatSendPayloadOf(&p)},
 		out:    &out,
 	})
 	if err != nil {
@@ -639,7 +658,7 @@ func (s *MessagesService) Edit(ctx context.Context, scopeID string, req *EditMes
 		api:    chatAPI,
 		method: http.MethodPost,
 		path:   chatScopePath(scopeID),
-		body:   &chatEvent{EventType: chatEventEditMessage, Payload: p},
+		body:   &chatEvent{EventType: chatEventEditMessage, Payload: chatEditPayloadOf(&p)},
 	})
 }
 
