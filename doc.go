@@ -16,7 +16,30 @@
 //	)
 //
 // A Chat API call on a client without WithChannel fails with ErrNoChannel, a
-// CRM call without a token with ErrNoCredentials.
+// CRM call without a token with ErrNoCredentials. One client may serve every
+// account the channel is connected to: Chat API methods take the scope id
+// that Channels.Connect returns (see ScopeID).
+//
+// For public integrations, NewTokenSource refreshes OAuth tokens and persists
+// each new pair in a TokenStore (NewFileTokenStore writes a file atomically)
+// before the access token is used: Kommo's refresh tokens are single use, so
+// a lost pair means the user must authorize again (ErrReauthorizationRequired).
+//
+// # Sending and receiving messages
+//
+//	conn, _, err := client.Channels.Connect(ctx, &kommo.ConnectRequest{AccountID: amojoID, Title: "My channel"})
+//	sent, _, err := client.Messages.Send(ctx, conn.ScopeID, &kommo.SendMessageRequest{
+//		ConversationID: "chat-42",
+//		Sender:         &kommo.Participant{ID: "client-7", Name: "Alice"},
+//		Message:        kommo.TextMessage("Hi!"),
+//	})
+//
+// Send generates a message id when the request has none, before the first
+// attempt, so a retried send can never create a second message. Messages a
+// manager writes in Kommo arrive as webhooks: NewWebhookHandler verifies
+// them, decodes them into *MessageEvent, *TypingEvent, *ReactionEvent or
+// *UnknownEvent, and answers Kommo (which waits 5 seconds and never retries)
+// only after your callback has taken the event.
 //
 // # Chat API signing
 //
@@ -40,8 +63,34 @@
 //
 // # Retries and rate limits
 //
-// Transport errors, 408, 429, 500, 502, 503 and 504 are retried with
-// exponential backoff and jitter (see RetryPolicy), honouring Retry-After.
-// The client throttles itself to DefaultRateLimit requests per second; see
-// WithRateLimit and WithRateLimiter.
+// Transport errors, malformed bodies, 408, 429, 500, 502, 503 and 504 are
+// retried with exponential backoff and jitter (see RetryPolicy), honouring
+// Retry-After; 400, 401, 402, 403, 404 and 422 never are. After the last
+// attempt the error is a *RetryError wrapping the last *APIError. A wait that
+// would pass the context's deadline ends the call at once with a
+// *RateLimitError. The client throttles itself to DefaultRateLimit requests
+// per second (Kommo blocks accounts that keep exceeding it); see
+// WithRateLimit and WithRateLimiter. WithLogger logs attempts and retries
+// through log/slog; WithMiddleware wraps every attempt for metrics or
+// tracing.
+//
+// # Pagination
+//
+// History.All and Sources.All return an iter.Seq2 that fetches pages lazily
+// and stops at the first error:
+//
+//	for msg, err := range client.History.All(ctx, scopeID, chatID, nil) {
+//		if err != nil {
+//			return err
+//		}
+//		fmt.Println(msg.Message.Text)
+//	}
+//
+// # Testing
+//
+// Package github.com/kommo-go/kommo/kommotest runs an in-memory fake of the
+// Chat API and the CRM endpoints on loopback: it checks signatures and tokens
+// like Kommo, keeps chats, messages and talks, can inject faults and rate
+// limits, and delivers signed webhooks to your handler. Its Client method
+// returns a *Client wired to it.
 package kommo
