@@ -1,0 +1,479 @@
+package kommotest_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kommo-go/kommo/kommotest"
+)
+
+func TestConnectDisconnect(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t, kommotest.WithExtraAccounts("11111111-2222-4333-8444-555555555555"))
+	connectPath := "/v2/origin/custom/" + e.srv.ChannelID() + "/connect"
+
+	// Before connecting, scope endpoints answer 404.
+	resp, data := e.chat(http.MethodPost, e.scopePath("/chats"), map[string]any{"conversation_id": "c1", "user": map[string]any{"id": "u", "name": "n"}})
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, string(data))
+
+	resp, data = e.chat(http.MethodPost, connectPath, map[string]any{"account_id": e.srv.AccountAmojoID(), "hook_api_version": "v2", "title": "My channel"})
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	assert.JSONEq(t, fmt.Sprintf(`{"account_id":%q,"scope_id":%q,"title":"My channel","hook_api_version":"v2","is_time_window_disabled":false}`,
+		e.srv.AccountAmojoID(), e.srv.ChannelID()+"_"+e.srv.AccountAmojoID()), string(data))
+	assert.Equal(t, e.srv.ChannelID()+"_"+e.srv.AccountAmojoID(), e.srv.ScopeID())
+
+	// A second account of the same channel.
+	resp, data = e.chat(http.MethodPost, connectPath, map[string]any{"account_id": "11111111-2222-4333-8444-555555555555", "hook_api_version": "v2"})
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	assert.True(t, e.srv.IsConnected(e.srv.ChannelID()+"_11111111-2222-4333-8444-555555555555"))
+
+	// Unknown channel, unknown account, bad data.
+	resp, _ = e.chat(http.MethodPost, "/v2/origin/custom/00000000-0000-4000-8000-000000000000/connect", map[string]any{"account_id": e.srv.AccountAmojoID()})
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	resp, data = e.chat(http.MethodPost, connectPath, map[string]any{"account_id": "not-an-account", "hook_api_version": "v2"})
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, decode(t, data)["error_description"], "account not found")
+	resp, data = e.chat(http.MethodPost, connectPath, map[string]any{"hook_api_version": "v3"})
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	desc := decode(t, data)["error_description"]
+	assert.Contains(t, desc, "account_id is required")
+	assert.Contains(t, desc, "hook_api_version must be v1 or v2")
+
+	// Disconnect: 200 without a body; the scope stops working.
+	resp, data = e.chat(http.MethodDelete, "/v2/origin/custom/"+e.srv.ChannelID()+"/disconnect", map[string]any{"account_id": e.srv.AccountAmojoID()})
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Empty(t, data)
+	assert.False(t, e.srv.IsConnected(e.srv.ScopeID()))
+	resp, _ = e.chat(http.MethodPost, e.scopePath("/typing"), map[string]any{"conversation_id": "c1", "sender": map[string]any{"id": "u"}})
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+	// Connect (the helper) reconnects without a request.
+	assert.Equal(t, e.srv.ScopeID(), e.srv.Connect(e.srv.AccountAmojoID()))
+	assert.Empty(t, e.srv.Connect("unknown"))
+	assert.True(t, e.srv.IsConnected(e.srv.ScopeID()))
+}
+
+func TestCreateChatIsIdempotent(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	e.connect()
+	body := map[string]any{
+		"conversation_id": "my-chat-1",
+		"source":          map[string]any{"external_id": "79001234567"},
+		"user": map[string]any{"id": "my-user-1", "name": "Client", "avatar": "https://example.com/a.png",
+			"profile": map[string]any{"phone": "79151112233", "email": "c@example.com"}},
+	}
+	resp, data := e.chat(http.MethodPost, e.scopePath("/chats"), body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	first := decode(t, data)
+	chatID, _ := first["id"].(string)
+	require.Len(t, chatID, 36)
+	user := first["user"].(map[string]any)
+	assert.Equal(t, map[string]any{"id": user["id"], "client_id": "my-user-1", "name": "Client",
+		"avatar": "https://example.com/a.png", "phone": "79151112233", "email": "c@example.com"}, user)
+
+	resp, data = e.chat(http.MethodPost, e.scopePath("/chats"), body)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.JSONEq(t, mustJSON(t, first), string(data), "same conversation id, same chat")
+
+	chats := e.srv.Chats()
+	require.Len(t, chats, 1)
+	assert.Equal(t, kommotest.Chat{ID: chatID, ScopeID: e.srv.ScopeID(), ConversationID: "my-chat-1", SourceExternalID: "79001234567",
+		User: kommotest.Participant{ID: user["id"].(string), ClientID: "my-user-1", Name: "Client", Avatar: "https://example.com/a.png",
+			Phone: "79151112233", Email: "c@example.com"}, CreatedAt: e.clock.Now()}, chats[0])
+
+	// Every problem at once.
+	resp, data = e.chat(http.MethodPost, e.scopePath("/chats"), map[string]any{"user": map[string]any{}, "source": map[string]any{"external_id": string(make([]byte, 41))}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	got := decode(t, data)
+	assert.EqualValues(t, 400, got["error_code"])
+	for _, want := range []string{"conversation_id is required", "user.id is required", "user.name is required", "source.external_id"} {
+		assert.Contains(t, got["error_description"], want)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestSendMessageIsIdempotentOnMsgID(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	e.connect()
+
+	resp, out := e.send("my-chat-1", "my-msg-1", "Hi")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	nm := newMessage(t, out)
+	assert.Len(t, nm, 5, "the five-field answer")
+	chat, ok := e.srv.FindChat("", "my-chat-1")
+	require.True(t, ok, "the first message creates the chat")
+	assert.Equal(t, chat.ID, nm["conversation_id"])
+	assert.Equal(t, chat.User.ID, nm["sender_id"])
+	assert.Nil(t, nm["receiver_id"])
+	assert.Equal(t, "my-msg-1", nm["ref_id"])
+	amojoID := nm["msgid"].(string)
+	require.Len(t, amojoID, 36)
+
+	// A retry with the same msgid answers the same ids and stores nothing.
+	resp, again := e.send("my-chat-1", "my-msg-1", "Hi")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, nm, newMessage(t, again))
+	msgs := e.srv.Messages(e.srv.ScopeID(), "my-chat-1")
+	require.Len(t, msgs, 1)
+	m := msgs[0]
+	assert.Equal(t, amojoID, m.ID)
+	assert.Equal(t, "my-msg-1", m.MsgID)
+	assert.True(t, m.Incoming)
+	assert.False(t, m.FromKommo)
+	assert.Equal(t, "text", m.Type)
+	assert.Equal(t, "Hi", m.Text)
+	assert.Equal(t, e.clock.Now(), m.Timestamp.UTC())
+	assert.Equal(t, "+15550001111", m.Sender.Phone)
+	assert.Nil(t, m.Receiver)
+	assert.JSONEq(t, `"my-msg-1"`, mustJSON(t, decodeRaw(t, m.Payload)["msgid"]))
+
+	// Same chat from messages by the same conversation id.
+	_, out = e.send("my-chat-1", "my-msg-2", "Again")
+	assert.Equal(t, chat.ID, newMessage(t, out)["conversation_id"])
+	assert.Equal(t, chat.User.ID, newMessage(t, out)["sender_id"], "the same client user")
+	assert.Len(t, e.srv.AllMessages(), 2)
+	found, ok := e.srv.FindMessage(amojoID)
+	require.True(t, ok)
+	assert.Equal(t, "Hi", found.Text)
+}
+
+func decodeRaw(t *testing.T, raw json.RawMessage) map[string]any {
+	t.Helper()
+	return decode(t, raw)
+}
+
+func TestSendMessageValidation(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	e.connect()
+	resp, data := e.chat(http.MethodPost, e.scopePath(""), map[string]any{"event_type": "new_message", "payload": map[string]any{"message": map[string]any{"type": "picture"}}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	desc := decode(t, data)["error_description"].(string)
+	for _, want := range []string{"payload.conversation_id is required", "payload.msgid is required", "payload.sender is required",
+		"payload.message.media is required", "payload.message.file_name is required", "payload.message.file_size is required"} {
+		assert.Contains(t, desc, want)
+	}
+	cases := map[string]any{
+		"event_type must be new_message or edit_message": map[string]any{"event_type": "delete_message", "payload": map[string]any{}},
+		"payload is required":                            map[string]any{"event_type": "new_message"},
+		"payload.message.text is required":               msgBody("text", map[string]any{"type": "text"}),
+		"payload.message.location is required":           msgBody("location", map[string]any{"type": "location"}),
+		"payload.message.contact":                        msgBody("contact", map[string]any{"type": "contact"}),
+		`type "gif" is not supported`:                    msgBody("gif", map[string]any{"type": "gif"}),
+		"malformed JSON":                                 "{",
+	}
+	for want, body := range cases {
+		resp, data := e.chat(http.MethodPost, e.scopePath(""), body)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, want)
+		assert.Contains(t, decode(t, data)["error_description"], want)
+	}
+	assert.Empty(t, e.srv.AllMessages())
+
+	// Valid non-text types.
+	for i, msg := range []map[string]any{
+		{"type": "picture", "media": "https://example.com/p.png", "file_name": "p.png", "file_size": 100},
+		{"type": "voice", "media": "https://example.com/v.ogg"},
+		{"type": "sticker", "sticker_id": "st-1"},
+		{"type": "location", "location": map[string]any{"lon": 37.6, "lat": 55.7}},
+		{"type": "contact", "contact": map[string]any{"name": "Bob", "phone": "+1555"}},
+	} {
+		body := msgBody("", msg)
+		body["payload"].(map[string]any)["msgid"] = fmt.Sprintf("ok-%d", i)
+		resp, data := e.chat(http.MethodPost, e.scopePath(""), body)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	}
+}
+
+func msgBody(_ string, message map[string]any) map[string]any {
+	return map[string]any{"event_type": "new_message", "payload": map[string]any{
+		"msgid": "m", "conversation_id": "c", "sender": map[string]any{"id": "u", "name": "U"}, "message": message}}
+}
+
+func TestOutgoingMessagesAndWriteFirstBinding(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	e.connect()
+	_, _ = e.send("chat-a", "in-1", "hello")
+
+	// Outgoing by the bot: receiver present, sender.ref_id = bot id.
+	resp, data := e.chat(http.MethodPost, e.scopePath(""), map[string]any{"event_type": "new_message", "payload": map[string]any{
+		"msgid": "out-1", "conversation_id": "chat-a", "silent": true,
+		"sender":   map[string]any{"id": "bot", "ref_id": e.srv.BotID(), "name": "Bot"},
+		"receiver": map[string]any{"id": "user-1", "name": "Client"},
+		"message":  map[string]any{"type": "text", "text": "auto-reply"},
+	}})
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	nm := newMessage(t, decode(t, data))
+	chat, _ := e.srv.FindChat("", "chat-a")
+	assert.Equal(t, e.srv.BotID(), nm["sender_id"])
+	assert.Equal(t, chat.User.ID, nm["receiver_id"])
+	msgs := e.srv.Messages("", "chat-a")
+	require.Len(t, msgs, 2)
+	assert.False(t, msgs[1].Incoming)
+	require.NotNil(t, msgs[1].Receiver)
+	assert.Equal(t, chat.User.ID, msgs[1].Receiver.ID)
+
+	// A write-first chat (no conversation id) is bound by conversation_ref_id.
+	hook := httpHookSink(t)
+	require.NoError(t, e.srv.DeliverWebhook(t.Context(), hook.url, kommotest.WriteFirstMessage("+15557654321", "Hi from the shop")))
+	var wf kommotest.Chat
+	for _, c := range e.srv.Chats() {
+		if c.ConversationID == "" {
+			wf = c
+		}
+	}
+	require.NotEmpty(t, wf.ID)
+	assert.Equal(t, "+15557654321", wf.User.Phone)
+
+	resp, data = e.chat(http.MethodPost, e.scopePath(""), map[string]any{"event_type": "new_message", "payload": map[string]any{
+		"msgid": "wf-1", "conversation_id": "wa-15557654321", "conversation_ref_id": wf.ID,
+		"sender":  map[string]any{"id": "wa-user-7", "ref_id": wf.User.ID, "name": "Shop client"},
+		"message": map[string]any{"type": "text", "text": "Thanks"},
+	}})
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	bound, ok := e.srv.FindChat(e.srv.ScopeID(), "wa-15557654321")
+	require.True(t, ok)
+	assert.Equal(t, wf.ID, bound.ID)
+	assert.Equal(t, "wa-user-7", bound.User.ClientID, "the amojo user is bound to the integration's id")
+	assert.Equal(t, wf.ID, newMessage(t, decode(t, data))["conversation_id"])
+
+	// A ref id that belongs to another conversation, or none at all.
+	resp, data = e.chat(http.MethodPost, e.scopePath(""), map[string]any{"event_type": "new_message", "payload": map[string]any{
+		"msgid": "wf-2", "conversation_id": "other", "conversation_ref_id": wf.ID,
+		"sender": map[string]any{"id": "x"}, "message": map[string]any{"type": "text", "text": "x"}}})
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, decode(t, data)["error_description"], "another conversation_id")
+	resp, _ = e.chat(http.MethodPost, e.scopePath(""), map[string]any{"event_type": "new_message", "payload": map[string]any{
+		"msgid": "wf-3", "conversation_id": "other", "conversation_ref_id": "nope",
+		"sender": map[string]any{"id": "x"}, "message": map[string]any{"type": "text", "text": "x"}}})
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+}
+
+func TestEditMessage(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	e.connect()
+	_, out := e.send("c1", "m1", "Hi")
+	amojoID := newMessage(t, out)["msgid"].(string)
+
+	edit := func(payload map[string]any) (*http.Response, []byte) {
+		return e.chat(http.MethodPost, e.scopePath(""), map[string]any{"event_type": "edit_message", "payload": payload})
+	}
+	resp, data := edit(map[string]any{"msgid": "m1", "conversation_id": "c1", "message": map[string]any{"type": "text", "text": "Hi (edited)"}})
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	assert.Equal(t, amojoID, newMessage(t, decode(t, data))["msgid"])
+	m, _ := e.srv.FindMessage(amojoID)
+	assert.Equal(t, "Hi (edited)", m.Text)
+	assert.True(t, m.Edited)
+
+	// By amojo id, re-assigning the integration's msgid and setting a status.
+	resp, data = edit(map[string]any{"id": amojoID, "msgid": "m1-new", "conversation_id": "c1",
+		"message": map[string]any{"delivery_status": map[string]any{"status_code": -1, "error_code": 905, "error": "blocked"}}})
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	assert.Equal(t, "m1-new", newMessage(t, decode(t, data))["ref_id"])
+	m, _ = e.srv.FindMessage(amojoID)
+	assert.Equal(t, "m1-new", m.MsgID)
+	assert.Equal(t, "Hi (edited)", m.Text, "an edit without a type keeps the content")
+	assert.Equal(t, []any{-1, 905, "blocked"}, []any{m.DeliveryStatus, m.DeliveryErrorCode, m.DeliveryError})
+
+	resp, _ = edit(map[string]any{"msgid": "unknown", "message": map[string]any{"type": "text", "text": "x"}})
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	resp, data = edit(map[string]any{"conversation_id": "c1"})
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, decode(t, data)["error_description"], "payload.id or payload.msgid is required")
+	assert.Len(t, e.srv.AllMessages(), 1)
+}
+
+func TestHistoryPaging(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	e.connect()
+	for i := 1; i <= 5; i++ {
+		e.send("c1", fmt.Sprintf("m%d", i), fmt.Sprintf("text %d", i))
+		e.clock.Advance(time.Second)
+	}
+	chat, _ := e.srv.FindChat("", "c1")
+	history := func(query string) (*http.Response, []byte) {
+		return e.chat(http.MethodGet, e.scopePath("/chats/"+chat.ID+"/history")+query, nil)
+	}
+	texts := func(data []byte) []string {
+		var out struct {
+			Messages []struct {
+				Message struct{ Text string } `json:"message"`
+			} `json:"messages"`
+		}
+		require.NoError(t, json.Unmarshal(data, &out))
+		var s []string
+		for _, m := range out.Messages {
+			s = append(s, m.Message.Text)
+		}
+		return s
+	}
+
+	resp, data := history("?offset=0&limit=2")
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	assert.Equal(t, []string{"text 5", "text 4"}, texts(data), "newest first")
+	_, data = history("?offset=2&limit=2")
+	assert.Equal(t, []string{"text 3", "text 2"}, texts(data))
+	_, data = history("?offset=4&limit=2")
+	assert.Equal(t, []string{"text 1"}, texts(data))
+	_, data = history("")
+	assert.Len(t, texts(data), 5, "default limit 50")
+
+	resp, data = history("?offset=5&limit=2")
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	assert.Empty(t, data)
+	resp, _ = e.chat(http.MethodGet, e.scopePath("/chats/00000000-0000-4000-8000-000000000000/history"), nil)
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode, "unknown chat")
+
+	for _, q := range []string{"?limit=51", "?limit=0", "?limit=x", "?offset=-1"} {
+		resp, _ = history(q)
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, q)
+	}
+
+	// The item shape of spec §2.6.
+	_, data = history("?offset=4&limit=1")
+	msgs := e.srv.Messages("", chat.ID)
+	first := msgs[0]
+	assert.JSONEq(t, fmt.Sprintf(`{"messages":[{"timestamp":%d,"msec_timestamp":%d,
+		"sender":{"id":%q,"name":"Client","client_id":"user-1","phone":"+15550001111"},
+		"message":{"id":%q,"client_id":"m1","type":"text","text":"text 1"}}]}`,
+		first.Timestamp.Unix(), first.Timestamp.UnixMilli(), chat.User.ID, first.ID), string(data))
+}
+
+func TestDeliveryStatusTypingAndReactions(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	e.connect()
+	_, out := e.send("c1", "m1", "Hi")
+	id := newMessage(t, out)["msgid"].(string)
+	chat, _ := e.srv.FindChat("", "c1")
+	status := func(body any) (*http.Response, []byte) {
+		return e.chat(http.MethodPost, e.scopePath("/"+id+"/delivery_status"), body)
+	}
+
+	// The current body shape.
+	resp, data := status(map[string]any{"status_code": 1})
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	m, _ := e.srv.FindMessage(id)
+	assert.Equal(t, 1, m.DeliveryStatus)
+	// The older shape with msgid + delivery_status.
+	resp, data = status(map[string]any{"msgid": id, "delivery_status": -1, "error_code": 905, "error": "User blocked"})
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	m, _ = e.srv.FindMessage(id)
+	assert.Equal(t, []any{-1, 905, "User blocked"}, []any{m.DeliveryStatus, m.DeliveryErrorCode, m.DeliveryError})
+
+	for want, body := range map[string]any{
+		"status_code (or delivery_status) is required": map[string]any{},
+		"error_code from 901 to 905":                   map[string]any{"status_code": -1},
+		"error is required with error_code 905":        map[string]any{"status_code": -1, "error_code": 905},
+		"status must be":                               map[string]any{"status_code": 7},
+		"msgid must match":                             map[string]any{"msgid": "other", "delivery_status": 2},
+		"disagree":                                     map[string]any{"status_code": 1, "delivery_status": 2},
+	} {
+		resp, data := status(body)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, want)
+		assert.Contains(t, decode(t, data)["error_description"], want)
+	}
+	resp, _ = e.chat(http.MethodPost, e.scopePath("/00000000-0000-4000-8000-000000000000/delivery_status"), map[string]any{"status_code": 2})
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+	// Typing: 204, 404 for an unknown chat, 400 without a sender.
+	resp, data = e.chat(http.MethodPost, e.scopePath("/typing"), map[string]any{"conversation_id": "c1", "sender": map[string]any{"id": "user-1"}, "duration_ms": 5000})
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	assert.Empty(t, data)
+	resp, _ = e.chat(http.MethodPost, e.scopePath("/typing"), map[string]any{"conversation_id": "nope", "sender": map[string]any{"id": "user-1"}})
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	resp, _ = e.chat(http.MethodPost, e.scopePath("/typing"), map[string]any{"conversation_id": "c1"})
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
+	// Reactions by msgid and by amojo id (also in the path), then unreact.
+	resp, data = e.chat(http.MethodPost, e.scopePath("/react"), map[string]any{"conversation_id": "c1", "msgid": "m1",
+		"user": map[string]any{"id": "user-1"}, "type": "react", "emoji": "👍"})
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	resp, _ = e.chat(http.MethodPost, e.scopePath("/"+id+"/react"), map[string]any{"conversation_ref_id": chat.ID,
+		"user": map[string]any{"id": "mgr", "ref_id": e.srv.ManagerAmojoID()}, "type": "react", "emoji": "😍"})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	m, _ = e.srv.FindMessage(id)
+	assert.Equal(t, []kommotest.Reaction{
+		{UserID: chat.User.ID, ClientUserID: "user-1", Emoji: "👍"},
+		{UserID: e.srv.ManagerAmojoID(), ClientUserID: "mgr", Emoji: "😍"},
+	}, m.Reactions)
+	resp, _ = e.chat(http.MethodPost, e.scopePath("/react"), map[string]any{"conversation_id": "c1", "id": id,
+		"user": map[string]any{"id": "user-1"}, "type": "unreact"})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	m, _ = e.srv.FindMessage(id)
+	assert.Equal(t, []kommotest.Reaction{{UserID: e.srv.ManagerAmojoID(), ClientUserID: "mgr", Emoji: "😍"}}, m.Reactions)
+
+	resp, _ = e.chat(http.MethodPost, e.scopePath("/react"), map[string]any{"conversation_id": "c1", "msgid": "nope",
+		"user": map[string]any{"id": "user-1"}, "type": "react", "emoji": "👍"})
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	resp, data = e.chat(http.MethodPost, e.scopePath("/react"), map[string]any{"type": "react"})
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	desc := decode(t, data)["error_description"]
+	for _, want := range []string{"conversation_id or conversation_ref_id", "id or msgid", "user is required", "emoji is required"} {
+		assert.Contains(t, desc, want)
+	}
+}
+
+func TestConcurrentSends(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	e.connect()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				// Every goroutine also replays the shared msgid "dup".
+				msgid := fmt.Sprintf("g%d-%d", g, i)
+				if i == 0 {
+					msgid = "dup"
+				}
+				resp, _ := e.send(fmt.Sprintf("chat-%d", i%3), msgid, "x")
+				assert.Equal(t, http.StatusOK, resp.StatusCode)
+				_ = e.srv.Requests()
+				_ = e.srv.Talks()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Len(t, e.srv.AllMessages(), 8*9+1)
+	assert.Len(t, e.srv.Chats(), 3)
+	assert.Len(t, e.srv.Talks(), 3, "one open talk per chat")
+}
+
+func TestImportedHistoryIsOrderedByTimestamp(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	e.connect()
+	e.send("c1", "live", "live message")
+	// Import an older message afterwards.
+	old := e.clock.Now().Add(-time.Hour)
+	resp, data := e.chat(http.MethodPost, e.scopePath(""), map[string]any{"event_type": "new_message", "payload": map[string]any{
+		"msgid": "old", "conversation_id": "c1", "silent": true, "timestamp": old.Unix(), "msec_timestamp": old.UnixMilli(),
+		"sender": map[string]any{"id": "user-1", "name": "Client"}, "message": map[string]any{"type": "text", "text": "old message"}}})
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	msgs := e.srv.Messages("", "c1")
+	require.Len(t, msgs, 2)
+	assert.Equal(t, []string{"old", "live"}, []string{msgs[0].MsgID, msgs[1].MsgID})
+	assert.Equal(t, old, msgs[0].Timestamp.UTC())
+	all := e.srv.AllMessages()
+	assert.Equal(t, []string{"live", "old"}, []string{all[0].MsgID, all[1].MsgID}, "AllMessages is in storing order")
+}

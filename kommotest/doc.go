@@ -1,0 +1,62 @@
+// Package kommotest is an in-memory fake of the Kommo Chat API (amojo) and
+// the CRM API v4 endpoints the kommo SDK uses, for testing integrations
+// without a Kommo account.
+//
+// A Server listens on a loopback address and behaves like Kommo where it
+// matters for correctness:
+//
+//   - Every Chat API request (/v2/origin/custom/...) must carry Date (within
+//     SignatureWindow of the server clock), Content-Type application/json,
+//     Content-MD5 (lowercase hex MD5 of the exact body) and X-Signature (the
+//     HMAC-SHA1 of method, Content-MD5, Content-Type, Date and path, keyed with
+//     the channel secret); otherwise it answers 403 with a JSON body
+//     {"error_code":403,"error_type":"signature|date|content_md5","error_description":"…"}.
+//   - Every CRM request (/api/v4/...) needs a valid bearer token, else 401
+//     with an application/problem+json body.
+//   - Chat API: connect and disconnect; create chat (idempotent on
+//     conversation_id); new_message (incoming, import, outgoing by a manager
+//     or the bot; idempotent on msgid, so a retried send is stored once) and
+//     edit_message; delivery status (both documented bodies); typing (204);
+//     reactions; history (newest first, offset/limit ≤ 50, 204 when empty).
+//     The scope id is "{channel_id}_{account_amojo_id}" and must be connected
+//     (404 otherwise).
+//   - CRM API: talks (a talk opens when a client's non-silent message arrives
+//     in a chat without an open talk; close answers 202, then 422), contact–
+//     chat links, sources (list/get answer 204 when empty), the account with
+//     its amojo_id, and the OAuth token endpoint with single-use refresh
+//     tokens.
+//
+// All state lives in the Server and is safe for concurrent use. Requests,
+// chats, messages, talks and sources can be inspected for assertions.
+//
+// # Use
+//
+//	srv := kommotest.New(t)               // closed by t.Cleanup
+//	client, err := srv.Client()           // *kommo.Client wired to srv
+//	scope := srv.Connect(srv.AccountAmojoID())
+//	// … exercise the code under test with client …
+//	msgs := srv.Messages(scope, "my-chat-1")
+//
+// Kommo's side of a conversation is simulated with webhooks, signed with the
+// channel secret and posted to the integration's handler:
+//
+//	err = srv.DeliverWebhook(ctx, hookURL, kommotest.ManagerMessage(chatID, "Hello!"))
+//
+// # Faults and limits
+//
+// FailNext, ResetNext, StallNext, TruncateNext and DropResponseNext queue
+// faults for the next requests; WithRateLimit answers 429 with Retry-After
+// above a rate; WithRandomFailures fails a fraction of requests with 503.
+// A request answered with a fault status, a reset or a truncated body
+// changes no state; DropResponseNext processes the request and then loses
+// the answer, the case that retries must be idempotent for.
+//
+// # Assumptions
+//
+// Kommo does not document some behaviour; the fake picks one and says so:
+// the Chat API error body shape above; new_message answers the five-field
+// {"new_message":{conversation_id (amojo chat id), sender_id, receiver_id,
+// msgid (amojo id), ref_id (your msgid)}} and edit_message answers the same
+// shape; an edit or delivery status for an unknown message is 404; history
+// is newest first.
+package kommotest
