@@ -8,14 +8,19 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
+	"runtime/metrics"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/kommotest"
 )
 
 const benchSecret = "f2d7f8704eff95087ed45b23ba99c0b5aac8278e"
@@ -149,4 +154,111 @@ func BenchmarkParseWebhook(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchHistoryChat seeds a kommotest chat with n messages and returns the
+// server, a client and the chat's scope and amojo id.
+func benchHistoryChat(b *testing.B, n int) (*kommotest.Server, *kommo.Client, string, string) {
+	b.Helper()
+	srv := kommotest.NewServer()
+	b.Cleanup(srv.Close)
+	c, err := srv.Client(kommo.WithRetryPolicy(kommo.NoRetries()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	scope := srv.Connect(srv.AccountAmojoID())
+	chat, _, err := c.Chats.Create(ctx, scope, &kommo.ChatCreateRequest{
+		ConversationID: "bench-history", User: kommo.Participant{ID: "bench-client", Name: "Bench Client"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				_, _, err := c.Messages.Send(ctx, scope, &kommo.SendMessageRequest{
+					Time: start.Add(time.Duration(i) * time.Second), MsgID: fmt.Sprintf("bench-%06d", i),
+					ConversationID: "bench-history", Silent: true,
+					Sender:  &kommo.Participant{ID: "bench-client", Name: "Bench Client"},
+					Message: kommo.TextMessage(fmt.Sprintf("history message number %d with some text", i)),
+				})
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	srv.ResetRequests()
+	return srv, c, scope, chat.ID
+}
+
+// BenchmarkHistoryAll walks a whole chat history with History.All (50
+// messages a page) from kommotest. It reports bytes allocated per message
+// (client and in-process fake server together) and peak-live-B: the largest
+// growth of the live heap (measured after a GC at every page boundary)
+// during one walk. The peak must not grow with the number of messages:
+// compare n=1000 with n=10000.
+func BenchmarkHistoryAll(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			srv, c, scope, chat := benchHistoryChat(b, n)
+			ctx := context.Background()
+			walk := func(atPage func()) {
+				count := 0
+				for _, err := range c.History.All(ctx, scope, chat, nil) {
+					if err != nil {
+						b.Fatal(err)
+					}
+					count++
+					if atPage != nil && count%kommo.HistoryMaxLimit == 0 {
+						atPage()
+					}
+				}
+				if count != n {
+					b.Fatalf("walked %d messages, want %d", count, n)
+				}
+			}
+
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				walk(nil)
+			}
+			b.StopTimer()
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/float64(n), "B/msg")
+
+			// One more walk, outside the timing, with a GC at every page. The
+			// fake server's request log is cleared each time so that only
+			// what the walk itself keeps alive is measured.
+			live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+			srv.ResetRequests()
+			runtime.GC()
+			metrics.Read(live)
+			base, peak := live[0].Value.Uint64(), uint64(0)
+			walk(func() {
+				srv.ResetRequests()
+				runtime.GC()
+				metrics.Read(live)
+				if h := live[0].Value.Uint64(); h > base {
+					peak = max(peak, h-base)
+				}
+			})
+			b.ReportMetric(float64(peak), "peak-live-B")
+		})
+	}
 }
