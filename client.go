@@ -125,11 +125,16 @@ type Clock interface {
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
-type realClock struct{}
+// SystemClock is the Clock clients use by default: real time, and waits on
+// a timer that stops when the context is done. Embed it in a Clock of your
+// own to change only Now.
+type SystemClock struct{}
 
-func (realClock) Now() time.Time { return time.Now() }
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
 
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits for d, or until ctx is done (returning ctx's error).
+func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -425,7 +430,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
 	if c.clock == nil {
-		c.clock = realClock{}
+		c.clock = SystemClock{}
 	}
 	if cfg.retry != nil {
 		c.retry = *cfg.retry
@@ -703,7 +708,7 @@ func (c *Client) waitLimiter(ctx context.Context, l *rate.Limiter, last error) e
 		r.Cancel()
 		return &RateLimitError{RetryAfter: d, Err: last}
 	}
-	if err := (realClock{}).Sleep(ctx, d); err != nil {
+	if err := (SystemClock{}).Sleep(ctx, d); err != nil {
 		r.Cancel()
 		return err
 	}

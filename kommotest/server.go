@@ -341,7 +341,7 @@ func (s *Server) Client(opts ...kommo.Option) (*kommo.Client, error) {
 		kommo.WithCRMBaseURL(s.ts.URL + "/"),
 		kommo.WithAccessToken(s.staticToken),
 		kommo.WithHTTPClient(s.ts.Client()),
-		kommo.WithClock(serverClock{s.now}),
+		kommo.WithClock(serverClock{now: s.now}),
 		kommo.WithRateLimit(0, 0),
 	}
 	return kommo.NewClient(append(base, opts...)...)
@@ -359,23 +359,12 @@ func (s *Server) MustClient(opts ...kommo.Option) *kommo.Client {
 
 // serverClock adapts the server's time source to kommo.Clock; waits use
 // real time.
-type serverClock struct{ now func() time.Time }
+type serverClock struct {
+	kommo.SystemClock
+	now func() time.Time
+}
 
 func (c serverClock) Now() time.Time { return c.now() }
-
-func (c serverClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // ChannelID returns the channel id the server expects.
 func (s *Server) ChannelID() string { return s.channelID }

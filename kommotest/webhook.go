@@ -228,7 +228,7 @@ func (s *Server) buildHookLocked(ev Event) (hookEnvelope, string, error) {
 		}
 		m := &msgState{id: s.newID(), scopeID: sc.id, chat: c, fromKommo: true,
 			sender: Participant{ID: s.managerAmojoID, Name: s.managerName},
-			body:   wireMessage{Type: "text", Text: ev.text}, ts: now}
+			body:   wireMessage{Type: "text", Text: ev.text}, ts: now.Truncate(time.Millisecond)} // Kommo reports milliseconds
 		rc := *c.user
 		m.receiver = &rc
 		m.resp = newMessageResult{ConversationID: c.id, SenderID: s.managerAmojoID, ReceiverID: &rc.ID, MsgID: m.id}
