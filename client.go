@@ -154,8 +154,10 @@ func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
 // metrics, tracing or test spying. Call next to continue the chain.
 type Middleware func(req *http.Request, next func(*http.Request) (*http.Response, error)) (*http.Response, error)
 
-// Option configures a Client. Options are collected first and checked
-// together, so their order never matters; NewClient reports every bad
+// Option configures a Client. Options are collected first and the client
+// is built from all of them at once, so no option depends on another coming
+// before it; when two options set the same thing (WithAccessToken and
+// WithTokenSource, say), the last one wins. NewClient reports every bad
 // option at once.
 type Option func(*config) error
 
