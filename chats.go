@@ -430,10 +430,11 @@ type SendMessageRequest struct {
 	// Time is when the message was sent; zero means now. It is sent as
 	// timestamp and msec_timestamp.
 	Time time.Time `json:"-"`
-	// MsgID is your message id; Kommo rejects a second message with the same
-	// one. When empty, Send generates one ("kommo-" + 32 hex digits) before
-	// the first attempt, so retries carry the same id, and returns it in
-	// SentMessage.MsgID.
+	// MsgID is your message id, by which Kommo identifies the message (its
+	// answer echoes it as ref_id). When empty, Send generates one ("kommo-" +
+	// 32 hex digits) before the first attempt, so every retry carries the
+	// same id, and returns it in SentMessage.MsgID. Kommo's docs do not say
+	// how a repeated msgid is treated; kommotest keeps the first message.
 	MsgID string `json:"msgid,omitempty"`
 	// ConversationID is your chat id; a new one creates the chat. Required.
 	ConversationID string `json:"conversation_id"`

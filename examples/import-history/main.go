@@ -19,8 +19,9 @@
 // The import can be interrupted and run again: the id of every imported
 // message is appended to a state file (-state, default <file>.state) and
 // synced to disk, and a rerun skips those ids. A message sent just before a
-// crash, but not yet recorded, is sent again with the same msgid and Kommo
-// keeps one copy.
+// crash, but not yet recorded, is sent again with the same msgid, which
+// identifies it (kommotest keeps one copy; Kommo's docs do not say how a
+// repeated msgid is treated).
 //
 // Without -file, in embedded mode, it writes a demo file of -demo-messages
 // messages to a temporary directory and imports it into a kommotest server:
