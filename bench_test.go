@@ -38,6 +38,37 @@ func benchSendServer(b *testing.B) *httptest.Server {
 	return srv
 }
 
+// The baseline's hand-written request body.
+type (
+	benchSendBody struct {
+		EventType string           `json:"event_type"`
+		Payload   benchSendPayload `json:"payload"`
+	}
+	benchSendPayload struct {
+		Timestamp      int64        `json:"timestamp"`
+		MsecTimestamp  int64        `json:"msec_timestamp"`
+		MsgID          string       `json:"msgid"`
+		ConversationID string       `json:"conversation_id"`
+		Sender         benchSender  `json:"sender"`
+		Message        benchMessage `json:"message"`
+		Silent         bool         `json:"silent"`
+	}
+	benchSender struct {
+		ID      string       `json:"id"`
+		Avatar  string       `json:"avatar"`
+		Name    string       `json:"name"`
+		Profile benchProfile `json:"profile"`
+	}
+	benchProfile struct {
+		Phone string `json:"phone"`
+		Email string `json:"email"`
+	}
+	benchMessage struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+)
+
 // BenchmarkSendMessage compares Messages.Send with a hand-written net/http
 // request carrying the same body and the same signing, over loopback.
 func BenchmarkSendMessage(b *testing.B) {
@@ -79,15 +110,15 @@ func BenchmarkSendMessage(b *testing.B) {
 		ctx := context.Background()
 		b.ReportAllocs()
 		for b.Loop() {
-			// What a careful hand-written client does: marshal, hash, sign,
-			// send, decode.
-			body, err := json.Marshal(map[string]any{"event_type": "new_message", "payload": map[string]any{
-				"timestamp": at.Unix(), "msec_timestamp": at.UnixMilli(), "msgid": "bench-msg",
-				"conversation_id": "my_int-d5a421f7f218",
-				"sender": map[string]any{"id": "my_int-1376265f-86df-4c49-a0c3-a4816df41af8", "name": "Client",
-					"avatar":  "https://example.com/avatar.png",
-					"profile": map[string]string{"phone": "+79151112233", "email": "example.client@example.com"}},
-				"message": map[string]string{"type": "text", "text": "Hello from the benchmark"}, "silent": false,
+			// What a careful hand-written client does: marshal its own
+			// structs, hash, sign, send, decode.
+			body, err := json.Marshal(&benchSendBody{EventType: "new_message", Payload: benchSendPayload{
+				Timestamp: at.Unix(), MsecTimestamp: at.UnixMilli(), MsgID: "bench-msg",
+				ConversationID: "my_int-d5a421f7f218",
+				Sender: benchSender{ID: "my_int-1376265f-86df-4c49-a0c3-a4816df41af8", Name: "Client",
+					Avatar:  "https://example.com/avatar.png",
+					Profile: benchProfile{Phone: "+79151112233", Email: "example.client@example.com"}},
+				Message: benchMessage{Type: "text", Text: "Hello from the benchmark"},
 			}})
 			if err != nil {
 				b.Fatal(err)
@@ -261,4 +292,59 @@ func BenchmarkHistoryAll(b *testing.B) {
 			b.ReportMetric(float64(peak), "peak-live-B")
 		})
 	}
+}
+
+// BenchmarkHistoryDecodeOnly walks 10,000 messages served as canned pages
+// (rendered once from kommotest) by a minimal handler, so that B/msg is
+// the client's own cost: HTTP, signing and decoding.
+func BenchmarkHistoryDecodeOnly(b *testing.B) {
+	const n = 10000
+	srv, c, scope, chat := benchHistoryChat(b, n)
+	ctx := context.Background()
+	pages := make(map[string][]byte)
+	for off := 0; off < n; off += kommo.HistoryMaxLimit {
+		msgs, _, err := c.History.List(ctx, scope, chat, &kommo.HistoryOptions{Offset: off, Limit: kommo.HistoryMaxLimit})
+		if err != nil {
+			b.Fatal(err)
+		}
+		page, err := json.Marshal(map[string]any{"messages": msgs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pages[fmt.Sprint(off)] = page
+	}
+	srv.Close()
+	canned := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page, ok := pages[r.URL.Query().Get("offset")]
+		if !ok {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Write(page)
+	}))
+	b.Cleanup(canned.Close)
+	cc, err := kommo.NewClient(kommo.WithChannel(srv.ChannelID(), srv.ChannelSecret()), kommo.WithChatBaseURL(canned.URL),
+		kommo.WithHTTPClient(canned.Client()), kommo.WithRateLimit(0, 0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		count := 0
+		for _, err := range cc.History.All(ctx, scope, chat, nil) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			count++
+		}
+		if count != n {
+			b.Fatalf("walked %d, want %d", count, n)
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/n, "B/msg")
 }

@@ -62,9 +62,65 @@ type HistoryMessageContent struct {
 	Contact      *ContactCard `json:"contact,omitempty"`
 }
 
-// chatHistoryPage is the history response body.
+// chatHistoryPage is the history response body. Its items are decoded in
+// one pass (ChatUser's own UnmarshalJSON would re-scan every participant)
+// and then converted.
 type chatHistoryPage struct {
-	Messages []*HistoryMessage `json:"messages"`
+	Messages []chatHistoryItem `json:"messages"`
+}
+
+type chatHistoryItem struct {
+	Timestamp     int64                 `json:"timestamp"`
+	MsecTimestamp int64                 `json:"msec_timestamp"`
+	Sender        *chatUserWire         `json:"sender"`
+	Receiver      *chatUserWire         `json:"receiver"`
+	Message       HistoryMessageContent `json:"message"`
+}
+
+// chatUserWire is ChatUser in either documented shape.
+type chatUserWire struct {
+	ID       string              `json:"id"`
+	ClientID string              `json:"client_id"`
+	Name     string              `json:"name"`
+	Avatar   string              `json:"avatar"`
+	Phone    string              `json:"phone"`
+	Email    string              `json:"email"`
+	Profile  *ParticipantProfile `json:"profile"`
+}
+
+func (w *chatUserWire) user(dst *ChatUser) *ChatUser {
+	if w == nil {
+		return nil
+	}
+	*dst = ChatUser{ID: w.ID, ClientID: w.ClientID, Name: w.Name, Avatar: w.Avatar, Phone: w.Phone, Email: w.Email}
+	if w.Profile != nil {
+		if dst.Phone == "" {
+			dst.Phone = w.Profile.Phone
+		}
+		if dst.Email == "" {
+			dst.Email = w.Profile.Email
+		}
+	}
+	return dst
+}
+
+// messages converts the page, allocating messages and users in blocks.
+func (p *chatHistoryPage) messages() []*HistoryMessage {
+	if len(p.Messages) == 0 {
+		return nil
+	}
+	msgs := make([]HistoryMessage, len(p.Messages))
+	users := make([]ChatUser, 2*len(p.Messages))
+	out := make([]*HistoryMessage, len(p.Messages))
+	for i := range p.Messages {
+		it := &p.Messages[i]
+		msgs[i] = HistoryMessage{
+			Timestamp: it.Timestamp, MsecTimestamp: it.MsecTimestamp, Message: it.Message,
+			Sender: it.Sender.user(&users[2*i]), Receiver: it.Receiver.user(&users[2*i+1]),
+		}
+		out[i] = &msgs[i]
+	}
+	return out
 }
 
 // List returns one page of a chat's messages. conversationRefID is the chat's
@@ -104,7 +160,7 @@ func (s *HistoryService) List(ctx context.Context, scopeID, conversationRefID st
 	if err != nil {
 		return nil, resp, err
 	}
-	return page.Messages, resp, nil
+	return page.messages(), resp, nil
 }
 
 // All iterates over a chat's messages from opts.Offset on, fetching pages of
