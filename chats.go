@@ -185,23 +185,11 @@ type ChatUser struct {
 // UnmarshalJSON accepts both documented shapes: phone and email at the top
 // level and nested under "profile".
 func (u *ChatUser) UnmarshalJSON(b []byte) error {
-	type plain ChatUser
-	var w struct {
-		plain
-		Profile *ParticipantProfile `json:"profile"`
-	}
+	var w chatUserWire
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*u = ChatUser(w.plain)
-	if w.Profile != nil {
-		if u.Phone == "" {
-			u.Phone = w.Profile.Phone
-		}
-		if u.Email == "" {
-			u.Email = w.Profile.Email
-		}
-	}
+	w.user(u)
 	return nil
 }
 
