@@ -204,7 +204,7 @@ func TestFaultInjection(t *testing.T) {
 		{
 			name:      "stall past the per-attempt timeout",
 			steps:     []step{stall, status(200, okSend)},
-			opts:      []Option{WithRequestTimeout(50 * time.Millisecond)},
+			opts:      []Option{WithRequestTimeout(300 * time.Millisecond)},
 			wantCalls: 2, wantWaits: []time.Duration{time.Second},
 			check: func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
 		},
