@@ -496,8 +496,8 @@ func TestE2ESourcesCRUD(t *testing.T) {
 	created, _, err := client.Sources.Create(ctx, []*kommo.Source{
 		{Name: "Sales", ExternalID: "sales", Default: kommo.Ptr(true)},
 		{Name: "Support", ExternalID: "support", PipelineID: 7000042,
-			Services: []*kommo.SourceService{{Type: kommo.SourceServiceWhatsApp,
-				Pages: []*kommo.SourceServicePage{{ID: "p1", Name: "Support line", Link: "15550003333"}}}}},
+			Services: []*kommo.SourceMessenger{{Type: kommo.SourceMessengerWhatsApp,
+				Pages: []*kommo.SourceMessengerPage{{ID: "p1", Name: "Support line", Link: "15550003333"}}}}},
 	})
 	require.NoError(t, err)
 	require.Len(t, created, 2)
@@ -510,7 +510,7 @@ func TestE2ESourcesCRUD(t *testing.T) {
 	assert.True(t, *sales.Default)
 	assert.Equal(t, 7000042, support.PipelineID)
 	require.Len(t, support.Services, 1)
-	assert.Equal(t, kommo.SourceServiceWhatsApp, support.Services[0].Type)
+	assert.Equal(t, kommo.SourceMessengerWhatsApp, support.Services[0].Type)
 	require.Len(t, support.Services[0].Pages, 1)
 	assert.Equal(t, "15550003333", support.Services[0].Pages[0].Link)
 	assert.NotEqual(t, sales.ID, support.ID)

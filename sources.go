@@ -21,8 +21,8 @@ const SourcesBatchLimit = 50
 // say 40, so the stricter limit is used (spec §6.5).
 const SourceExternalIDMaxLen = 36
 
-// SourceServiceWhatsApp is the only service type Kommo supports on sources.
-const SourceServiceWhatsApp = "whatsapp"
+// SourceMessengerWhatsApp is the only service type Kommo supports on sources.
+const SourceMessengerWhatsApp = "whatsapp"
 
 // Source is a lead source owned by the integration (identified by its
 // access token). It tells Kommo which pipeline new Unsorted leads from a
@@ -51,7 +51,7 @@ type Source struct {
 	OriginCode *string `json:"origin_code,omitempty"`
 	// Services lists the services of the source (WhatsApp only). Nil leaves
 	// them out of a request; an empty non-nil slice clears them.
-	Services []*SourceService `json:"services,omitzero"`
+	Services []*SourceMessenger `json:"services,omitzero"`
 	// RequestID matches an item of a Create or Update result to its request
 	// item (Kommo echoes the index when none was sent).
 	RequestID string `json:"request_id,omitempty"`
@@ -59,18 +59,20 @@ type Source struct {
 	Links *Links `json:"_links,omitempty"`
 }
 
-// SourceService is a service linked to a source.
-type SourceService struct {
-	// Type is the service type; SourceServiceWhatsApp is the only one.
+// SourceMessenger is a messenger service linked to a source (an entry of
+// the source's "services" list); not to be confused with SourcesService,
+// the API service.
+type SourceMessenger struct {
+	// Type is the service type; SourceMessengerWhatsApp is the only one.
 	Type string `json:"type"`
 	// Params holds the service settings.
-	Params *SourceServiceParams `json:"params,omitempty"`
+	Params *SourceMessengerParams `json:"params,omitempty"`
 	// Pages are the choices offered when setting up the website button.
-	Pages []*SourceServicePage `json:"pages,omitempty"`
+	Pages []*SourceMessengerPage `json:"pages,omitempty"`
 }
 
-// SourceServiceParams are the settings of a SourceService.
-type SourceServiceParams struct {
+// SourceMessengerParams are the settings of a SourceMessenger.
+type SourceMessengerParams struct {
 	// WABA marks an official WhatsApp Business API number; it enables
 	// WhatsApp templates in Salesbot.
 	WABA bool `json:"waba,omitempty"`
@@ -78,8 +80,8 @@ type SourceServiceParams struct {
 	IsSupportsListMessage bool `json:"is_supports_list_message,omitempty"`
 }
 
-// SourceServicePage is one choice of the website button's drop-down list.
-type SourceServicePage struct {
+// SourceMessengerPage is one choice of the website button's drop-down list.
+type SourceMessengerPage struct {
 	// ID identifies the choice (not shown).
 	ID string `json:"id"`
 	// Name is the label shown to the user.
@@ -369,7 +371,7 @@ type crmSourceBody struct {
 	ExternalID string           `json:"external_id,omitempty"`
 	Default    *bool            `json:"default,omitempty"`
 	OriginCode *string          `json:"origin_code,omitempty"`
-	Services   []*SourceService `json:"services,omitzero"`
+	Services   []*SourceMessenger `json:"services,omitzero"`
 	RequestID  string           `json:"request_id,omitempty"`
 }
 

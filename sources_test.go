@@ -35,10 +35,10 @@ func TestSourcesList(t *testing.T) {
 	assert.True(t, *s.Default)
 	assert.Nil(t, s.OriginCode)
 	require.Len(t, s.Services, 1)
-	assert.Equal(t, SourceServiceWhatsApp, s.Services[0].Type)
-	assert.Equal(t, &SourceServiceParams{WABA: true, IsSupportsListMessage: true}, s.Services[0].Params)
+	assert.Equal(t, SourceMessengerWhatsApp, s.Services[0].Type)
+	assert.Equal(t, &SourceMessengerParams{WABA: true, IsSupportsListMessage: true}, s.Services[0].Params)
 	require.Len(t, s.Services[0].Pages, 1)
-	assert.Equal(t, SourceServicePage{ID: "9121234565", Name: "WhatsApp +9121234567", Link: "+9121234567"}, *s.Services[0].Pages[0])
+	assert.Equal(t, SourceMessengerPage{ID: "9121234565", Name: "WhatsApp +9121234567", Link: "+9121234567"}, *s.Services[0].Pages[0])
 	assert.Equal(t, "https://example.kommo.com/api/v4/sources/9619", s.Links.Self.Href)
 
 	s = srcs[1]
@@ -123,10 +123,10 @@ func TestSourcesCreate(t *testing.T) {
 	created, _, err := c.Sources.Create(t.Context(), []*Source{
 		{
 			Name: "Sales line", PipelineID: 1300, ExternalID: "+17 912 100 00 00", Default: Ptr(true),
-			Services: []*SourceService{{
-				Type:   SourceServiceWhatsApp,
-				Params: &SourceServiceParams{WABA: true, IsSupportsListMessage: true},
-				Pages:  []*SourceServicePage{{ID: "9121234565", Name: "WhatsApp +9121234567", Link: "+9121234567"}},
+			Services: []*SourceMessenger{{
+				Type:   SourceMessengerWhatsApp,
+				Params: &SourceMessengerParams{WABA: true, IsSupportsListMessage: true},
+				Pages:  []*SourceMessengerPage{{ID: "9121234565", Name: "WhatsApp +9121234567", Link: "+9121234567"}},
 			}},
 			// response-only fields are never sent
 			ID:    77,
@@ -175,7 +175,7 @@ func TestSourcesCreateValidation(t *testing.T) {
 		nil,
 		{ExternalID: strings.Repeat("x", 37)},
 		{Name: "tab", ExternalID: "a\tb", Default: Ptr(true)},
-		{Name: "two defaults", Default: Ptr(true), Services: []*SourceService{nil, {Pages: []*SourceServicePage{nil}}}},
+		{Name: "two defaults", Default: Ptr(true), Services: []*SourceMessenger{nil, {Pages: []*SourceMessengerPage{nil}}}},
 	})
 	var ve *ValidationError
 	require.ErrorAs(t, err, &ve)
@@ -215,7 +215,7 @@ func TestSourcesUpdate(t *testing.T) {
 
 	updated, _, err := c.Sources.Update(t.Context(), []*Source{
 		{ID: 9619, Name: "Sales department", ExternalID: "immutable, never sent"},
-		{ID: 4460, PipelineID: 1307, Services: []*SourceService{}},
+		{ID: 4460, PipelineID: 1307, Services: []*SourceMessenger{}},
 	})
 	require.NoError(t, err)
 
