@@ -365,14 +365,14 @@ type crmSourceID struct {
 // crmSourceBody is what is sent for a Source: no _links, no id on create,
 // no external_id on update.
 type crmSourceBody struct {
-	ID         int              `json:"id,omitempty"`
-	Name       string           `json:"name,omitempty"`
-	PipelineID int              `json:"pipeline_id,omitempty"`
-	ExternalID string           `json:"external_id,omitempty"`
-	Default    *bool            `json:"default,omitempty"`
-	OriginCode *string          `json:"origin_code,omitempty"`
+	ID         int                `json:"id,omitempty"`
+	Name       string             `json:"name,omitempty"`
+	PipelineID int                `json:"pipeline_id,omitempty"`
+	ExternalID string             `json:"external_id,omitempty"`
+	Default    *bool              `json:"default,omitempty"`
+	OriginCode *string            `json:"origin_code,omitempty"`
 	Services   []*SourceMessenger `json:"services,omitzero"`
-	RequestID  string           `json:"request_id,omitempty"`
+	RequestID  string             `json:"request_id,omitempty"`
 }
 
 func crmSourceBodyOf(s *Source, create bool) crmSourceBody {
