@@ -317,32 +317,6 @@ func (e *ValidationError) Error() string {
 // Is matches ErrInvalidRequest.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRequest }
 
-// validator collects request problems so all are reported at once.
-type validator struct {
-	op       string
-	problems []string
-}
-
-// addf records a problem.
-func (v *validator) addf(format string, args ...any) {
-	v.problems = append(v.problems, fmt.Sprintf(format, args...))
-}
-
-// require records a problem when s is empty.
-func (v *validator) require(s, field string) {
-	if strings.TrimSpace(s) == "" {
-		v.problems = append(v.problems, field+": required")
-	}
-}
-
-// err returns a *ValidationError, or nil when nothing was recorded.
-func (v *validator) err() error {
-	if len(v.problems) == 0 {
-		return nil
-	}
-	return &ValidationError{Op: v.op, Problems: v.problems}
-}
-
 // RateLimitError is returned when the SDK would have to wait longer than the
 // context allows (or longer than RetryPolicy.MaxRetryAfter) for a rate limit
 // to clear. It matches ErrRateLimited and wraps the server's *APIError when
@@ -386,3 +360,150 @@ func (e *RetryError) Error() string {
 
 // Unwrap returns the last attempt's error.
 func (e *RetryError) Unwrap() error { return e.Err }
+
+// DecodeError is returned when a successful response's body cannot be
+// decoded into the documented shape.
+type DecodeError struct {
+	Method     string
+	URL        string // redacted
+	StatusCode int
+	Err        error
+}
+
+// Error describes the decoding failure.
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("kommo: %s %s: decode %d response: %v", e.Method, e.URL, e.StatusCode, e.Err)
+}
+
+// Unwrap returns the JSON error.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Webhook errors. Every error from ParseWebhook, ParseWebhookBody and the
+// WebhookHandler's error hook matches one of these (or ErrInvalidSignature)
+// with errors.Is. None of them contains the body or the signature.
+var (
+	// ErrWebhookTooLarge: the body is larger than the configured cap (413).
+	ErrWebhookTooLarge = errors.New("kommo: webhook body too large")
+
+	// ErrWebhookMalformed: the signature is valid but the body is not a
+	// JSON object (400). The *json.SyntaxError or *json.UnmarshalTypeError
+	// is wrapped too.
+	ErrWebhookMalformed = errors.New("kommo: malformed webhook body")
+
+	// ErrWebhookMethodNotAllowed: the request is not a POST (405).
+	ErrWebhookMethodNotAllowed = errors.New("kommo: webhook method not allowed")
+
+	// ErrWebhookBodyRead: the body could not be read, e.g. the sender hung
+	// up (400).
+	ErrWebhookBodyRead = errors.New("kommo: reading webhook body")
+
+	// ErrWebhookTimeout: the callback did not return within the handler's
+	// timeout (500). context.DeadlineExceeded is wrapped too.
+	ErrWebhookTimeout = errors.New("kommo: webhook callback timed out")
+
+	// ErrWebhookCallback: the callback returned an error or panicked (500).
+	// The callback's own error is wrapped too.
+	ErrWebhookCallback = errors.New("kommo: webhook callback failed")
+
+	// ErrWebhookDedupe: the dedupe store failed. The handler fails open (it
+	// still runs the callback and answers by its result) and reports this
+	// through the error hook.
+	ErrWebhookDedupe = errors.New("kommo: webhook dedupe store failed")
+)
+
+// ErrReauthorizationRequired means the stored grant can no longer be used:
+// the token endpoint rejected the refresh token (revoked, already used,
+// older than 3 months, or the integration was uninstalled), or the token
+// expired and has no refresh token. The user must authorize the
+// integration again.
+var ErrReauthorizationRequired = errors.New("kommo: the user must authorize the integration again")
+
+// AuthError is returned by ParseRedirect when the user denied access
+// (Code "access_denied"), when the redirect is malformed (Code
+// "invalid_redirect"), and by AuthRedirect.VerifyState (Code
+// "state_mismatch").
+type AuthError struct {
+	// Code is the OAuth error code.
+	Code string
+	// Description says what is wrong.
+	Description string
+	// State is the redirect's state, when present.
+	State string
+}
+
+// Error describes the failure.
+func (e *AuthError) Error() string {
+	s := "kommo: authorization failed: " + e.Code
+	if e.Description != "" {
+		s += ": " + e.Description
+	}
+	return s
+}
+
+// OAuthError is a non-2xx answer of the token endpoint. A rejected refresh
+// token (400 or 401 on a refresh) matches ErrReauthorizationRequired; any
+// error also matches the status sentinel (ErrBadRequest,
+// ErrUnauthorized, ...). It never contains a token, code or secret.
+type OAuthError struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// GrantType is "authorization_code" or "refresh_token".
+	GrantType string
+	// URL is the token endpoint.
+	URL string
+	// Title, Detail and Hint are taken from the JSON body when present.
+	Title, Detail, Hint string
+	// Body is the raw body (capped at 4 KiB, secrets removed).
+	Body string
+}
+
+// Error describes the failure and, for a rejected refresh token, says that
+// the user must authorize again.
+func (e *OAuthError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kommo: token endpoint (%s) answered %d", e.GrantType, e.StatusCode)
+	if t := http.StatusText(e.StatusCode); t != "" {
+		b.WriteString(" " + t)
+	}
+	for _, s := range []string{e.Detail, e.Hint} {
+		if s != "" {
+			b.WriteString(": " + s)
+		}
+	}
+	if e.reauth() {
+		b.WriteString(": the refresh token was rejected; the user must authorize the integration again")
+	}
+	return b.String()
+}
+
+func (e *OAuthError) reauth() bool {
+	return e.GrantType == "refresh_token" && (e.StatusCode == http.StatusBadRequest || e.StatusCode == http.StatusUnauthorized)
+}
+
+// Is matches ErrReauthorizationRequired for a rejected refresh token and
+// the sentinel of the status code.
+func (e *OAuthError) Is(target error) bool {
+	if target == ErrReauthorizationRequired {
+		return e.reauth()
+	}
+	return (&APIError{StatusCode: e.StatusCode}).Is(target)
+}
+
+func newOAuthError(status int, grant, u string, body []byte, secrets ...string) *OAuthError {
+	e := &OAuthError{StatusCode: status, GrantType: grant, URL: u}
+	var eb struct {
+		Title  string `json:"title"`
+		Detail string `json:"detail"`
+		Hint   string `json:"hint"`
+	}
+	if json.Unmarshal(body, &eb) == nil {
+		e.Title = oauthScrubString(eb.Title, secrets...)
+		e.Detail = oauthScrubString(eb.Detail, secrets...)
+		e.Hint = oauthScrubString(eb.Hint, secrets...)
+	}
+	if len(body) > maxErrorBody {
+		body = body[:maxErrorBody]
+	}
+	e.Body = oauthScrubString(string(body), secrets...)
+	return e
+}

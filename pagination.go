@@ -157,3 +157,16 @@ func crmCloneValues(v url.Values) url.Values {
 	}
 	return out
 }
+
+// Collect drains an iterator such as History.All into a slice, stopping at
+// the first error (returned with the items read before it).
+func Collect[T any](seq iter.Seq2[T, error]) ([]T, error) {
+	var out []T
+	for v, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

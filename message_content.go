@@ -1,0 +1,201 @@
+package kommo
+
+import "time"
+
+// MessageType is the type of a chat message.
+type MessageType string
+
+// Message types of the Chat API.
+const (
+	MessageTypeText     MessageType = "text"
+	MessageTypePicture  MessageType = "picture"
+	MessageTypeVideo    MessageType = "video"
+	MessageTypeFile     MessageType = "file"
+	MessageTypeVoice    MessageType = "voice"
+	MessageTypeAudio    MessageType = "audio"
+	MessageTypeSticker  MessageType = "sticker"
+	MessageTypeLocation MessageType = "location"
+	MessageTypeContact  MessageType = "contact"
+)
+
+// Location is a geographic point sent in a location message.
+type Location struct {
+	Lon float64 `json:"lon"`
+	Lat float64 `json:"lat"`
+}
+
+// ContactCard is the contact shared in a contact message.
+type ContactCard struct {
+	Name  string `json:"name"`
+	Phone string `json:"phone"`
+}
+
+// MessageContent is the "message" object of a sent or edited message. Use a
+// constructor (TextMessage, PictureMessage, ...) or fill the fields the
+// Type requires: Text for text; Media, FileName and FileSize for picture,
+// video and file; Media for voice and audio; Media or StickerID for sticker;
+// Location for location; Contact for contact.
+type MessageContent struct {
+	Type MessageType `json:"type"`
+	// Text is required for text messages and optional (a caption) otherwise.
+	Text string `json:"text,omitempty"`
+	// Media is a downloadable URL of the picture, video, file, voice,
+	// audio or sticker.
+	Media    string `json:"media,omitempty"`
+	FileName string `json:"file_name,omitempty"`
+	// FileSize is the size of Media in bytes.
+	FileSize int64 `json:"file_size,omitempty"`
+	// MediaDuration is the length of a video, audio or voice message in
+	// seconds.
+	MediaDuration int `json:"media_duration,omitempty"`
+	// StickerID is an account-independent sticker id.
+	StickerID string       `json:"sticker_id,omitempty"`
+	Location  *Location    `json:"location,omitempty"`
+	Contact   *ContactCard `json:"contact,omitempty"`
+	// CallbackData is the callback_data of the chosen row when the client
+	// answers a WhatsApp List Message, so that the Salesbot reacts.
+	CallbackData string `json:"callback_data,omitempty"`
+	// SharedPost is a post the client shared.
+	SharedPost *SharedPost `json:"shared_post,omitempty"`
+	// Post makes the message a comment on a social post; each post becomes
+	// its own conversation inside the chat.
+	Post *Post `json:"post,omitempty"`
+	// DeliveryStatus may only be set by Messages.Edit.
+	DeliveryStatus *MessageDeliveryStatus `json:"delivery_status,omitempty"`
+}
+
+// SharedPostTypePost is the only SharedPost type Kommo supports; it is
+// filled in when SharedPost.Type is empty.
+const SharedPostTypePost = "post"
+
+// SharedPost is a post the client shared in a message.
+type SharedPost struct {
+	// URL of the post. Required.
+	URL string `json:"url"`
+	// PreviewLink is a temporary preview image URL that Kommo downloads.
+	PreviewLink string `json:"preview_link,omitempty"`
+	// PreviewPermalink is a permanent preview image URL; it wins over
+	// PreviewLink.
+	PreviewPermalink string `json:"preview_permalink,omitempty"`
+	// Type is SharedPostTypePost (the default).
+	Type     string `json:"type"`
+	SiteName string `json:"site_name,omitempty"`
+}
+
+// Post is the social post a comment (a message with Post set) belongs to.
+type Post struct {
+	// ID is the post's id on the integration side. Required.
+	ID string `json:"id"`
+	// URL of the post. Required.
+	URL string `json:"url"`
+	// PreviewURL is a preview image URL with a limited lifetime.
+	PreviewURL string `json:"preview_url,omitempty"`
+	// PreviewPermalink is a permanent preview image URL.
+	PreviewPermalink string `json:"preview_permalink,omitempty"`
+	Username         string `json:"username,omitempty"`
+	Caption          string `json:"caption,omitempty"`
+}
+
+// TextMessage returns a text message.
+func TextMessage(text string) *MessageContent {
+	return &MessageContent{Type: MessageTypeText, Text: text}
+}
+
+// PictureMessage returns a picture message; mediaURL must be downloadable
+// and size is in bytes.
+func PictureMessage(mediaURL, fileName string, size int64) *MessageContent {
+	return &MessageContent{Type: MessageTypePicture, Media: mediaURL, FileName: fileName, FileSize: size}
+}
+
+// VideoMessage returns a video message; mediaURL must be downloadable and
+// size is in bytes.
+func VideoMessage(mediaURL, fileName string, size int64) *MessageContent {
+	return &MessageContent{Type: MessageTypeVideo, Media: mediaURL, FileName: fileName, FileSize: size}
+}
+
+// FileMessage returns a file message; mediaURL must be downloadable and
+// size is in bytes.
+func FileMessage(mediaURL, fileName string, size int64) *MessageContent {
+	return &MessageContent{Type: MessageTypeFile, Media: mediaURL, FileName: fileName, FileSize: size}
+}
+
+// VoiceMessage returns a voice message (set MediaDuration for its length).
+func VoiceMessage(mediaURL string) *MessageContent {
+	return &MessageContent{Type: MessageTypeVoice, Media: mediaURL}
+}
+
+// AudioMessage returns an audio message (set MediaDuration for its length).
+func AudioMessage(mediaURL string) *MessageContent {
+	return &MessageContent{Type: MessageTypeAudio, Media: mediaURL}
+}
+
+// StickerMessage returns a sticker message with the sticker's image URL.
+func StickerMessage(mediaURL string) *MessageContent {
+	return &MessageContent{Type: MessageTypeSticker, Media: mediaURL}
+}
+
+// LocationMessage returns a location message.
+func LocationMessage(loc Location) *MessageContent {
+	return &MessageContent{Type: MessageTypeLocation, Location: &loc}
+}
+
+// ContactMessage returns a message sharing a contact card.
+func ContactMessage(name, phone string) *MessageContent {
+	return &MessageContent{Type: MessageTypeContact, Contact: &ContactCard{Name: name, Phone: phone}}
+}
+
+// EmbeddedUser is the sender of a quoted or forwarded message: ID or RefID
+// identifies a known participant, otherwise Name is required.
+type EmbeddedUser struct {
+	ID    string `json:"id,omitempty"`
+	RefID string `json:"ref_id,omitempty"`
+	Name  string `json:"name,omitempty"`
+}
+
+// EmbeddedMessage is a quoted (ReplyTo) or forwarded (Forwards) message.
+// Give ID (amojo id) or MsgID (your id) and Kommo fills in the rest and links
+// to the original; otherwise Type, Text (text), Location or Contact (for
+// those types), Time and Sender are required.
+type EmbeddedMessage struct {
+	// ID is the quoted message's amojo id.
+	ID string `json:"id,omitempty"`
+	// MsgID is the quoted message's id on the integration side.
+	MsgID         string       `json:"msgid,omitempty"`
+	Type          MessageType  `json:"type,omitempty"`
+	Text          string       `json:"text,omitempty"`
+	FileName      string       `json:"file_name,omitempty"`
+	FileSize      int64        `json:"file_size,omitempty"`
+	MediaDuration int          `json:"media_duration,omitempty"`
+	Location      *Location    `json:"location,omitempty"`
+	Contact       *ContactCard `json:"contact,omitempty"`
+	// Time is when the quoted message was sent; it is sent as timestamp
+	// and msec_timestamp.
+	Time   time.Time     `json:"-"`
+	Sender *EmbeddedUser `json:"sender,omitempty"`
+}
+
+// MarshalJSON adds timestamp and msec_timestamp from Time.
+func (m EmbeddedMessage) MarshalJSON() ([]byte, error) {
+	type plain EmbeddedMessage
+	ts, ms := chatTimestamps(m.Time)
+	return encodeJSON(struct {
+		plain
+		Timestamp     int64 `json:"timestamp,omitempty"`
+		MsecTimestamp int64 `json:"msec_timestamp,omitempty"`
+	}{plain(m), ts, ms})
+}
+
+// ReplyTo quotes a message of the same chat that the new message answers.
+type ReplyTo struct {
+	Message EmbeddedMessage `json:"message"`
+}
+
+// Forwards quotes a forwarded message, which may come from any chat of the
+// integration. Kommo currently accepts one message.
+type Forwards struct {
+	Messages []EmbeddedMessage `json:"messages"`
+	// ConversationRefID is the amojo id of the chat the message comes from.
+	ConversationRefID string `json:"conversation_ref_id,omitempty"`
+	// ConversationID is your id of the chat the message comes from.
+	ConversationID string `json:"conversation_id,omitempty"`
+}

@@ -1,0 +1,267 @@
+package kommo
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/time/rate"
+)
+
+// DefaultRateLimit is Kommo's documented request rate per account (spec:
+// "no more than 7 requests per second"); exceeding it repeatedly gets the
+// account blocked, so the client throttles itself by default.
+const DefaultRateLimit = 7
+
+// DefaultRequestTimeout bounds one attempt (connect, send, read the whole
+// response) unless WithRequestTimeout says otherwise.
+const DefaultRequestTimeout = 30 * time.Second
+
+// Middleware wraps every HTTP attempt. It sees the request after signing and
+// authentication (so it must not change what is signed: method, path, body,
+// Date, Content-MD5) and the response before the SDK reads it. Use it for
+// metrics, tracing or test spying. Call next to continue the chain.
+type Middleware func(req *http.Request, next func(*http.Request) (*http.Response, error)) (*http.Response, error)
+
+// Option configures a Client. Options are collected first and the client
+// is built from all of them at once, so no option depends on another coming
+// before it; when two options set the same thing (WithAccessToken and
+// WithTokenSource, say), the last one wins. NewClient reports every bad
+// option at once.
+type Option func(*config) error
+
+type config struct {
+	channelID, channelSecret string
+	channelSet               bool
+	baseDomain               string
+	chatBase, crmBase        string
+	tokens                   oauth2.TokenSource
+	httpClient               *http.Client
+	retry                    *RetryPolicy
+	rps                      *float64
+	burst                    int
+	crmLimiter, chatLimiter  *rate.Limiter
+	logger                   *slog.Logger
+	appName, appVersion      string
+	appURL                   string
+	clock                    Clock
+	timeout                  *time.Duration
+	middleware               []Middleware
+}
+
+// WithChannel sets the chat channel id and secret issued at channel
+// registration. Every Chat API request is signed with the secret.
+func WithChannel(channelID, secret string) Option {
+	return func(c *config) error {
+		c.channelSet = true
+		c.channelID, c.channelSecret = channelID, secret
+		var errs []error
+		if strings.TrimSpace(channelID) == "" {
+			errs = append(errs, errors.New("WithChannel: empty channel id"))
+		}
+		if secret == "" {
+			errs = append(errs, errors.New("WithChannel: empty channel secret"))
+		}
+		return errors.Join(errs...)
+	}
+}
+
+// WithBaseDomain sets the account's domain (e.g. "example.kommo.com", the
+// OAuth "referer"); CRM API v4 calls go to https://{domain}/. An account on
+// *.amocrm.ru also switches the Chat API host to amojo.amocrm.ru unless
+// WithChatBaseURL is given.
+func WithBaseDomain(domain string) Option {
+	return func(c *config) error {
+		d := strings.TrimSpace(domain)
+		if d == "" || strings.ContainsAny(d, "/:?#@ ") {
+			return fmt.Errorf("WithBaseDomain: %q is not a host name (use WithCRMBaseURL for a full URL)", domain)
+		}
+		c.baseDomain = strings.ToLower(d)
+		return nil
+	}
+}
+
+// WithAccessToken authenticates CRM calls with a fixed bearer token, such
+// as a long-lived token of a private integration.
+func WithAccessToken(token string) Option {
+	return func(c *config) error {
+		if strings.TrimSpace(token) == "" {
+			return errors.New("WithAccessToken: empty token")
+		}
+		c.tokens = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, TokenType: "Bearer"})
+		return nil
+	}
+}
+
+// WithTokenSource authenticates CRM calls with tokens from ts, which is
+// asked before every attempt (see NewTokenSource for one that refreshes and
+// persists Kommo's single-use refresh tokens).
+func WithTokenSource(ts oauth2.TokenSource) Option {
+	return func(c *config) error {
+		if ts == nil {
+			return errors.New("WithTokenSource: nil token source")
+		}
+		c.tokens = ts
+		return nil
+	}
+}
+
+// WithChatBaseURL overrides the Chat API host (default
+// https://amojo.kommo.com/), for amoCRM hosts, proxies and tests.
+func WithChatBaseURL(u string) Option {
+	return func(c *config) error {
+		if _, err := parseBaseURL(u); err != nil {
+			return fmt.Errorf("WithChatBaseURL: %w", err)
+		}
+		c.chatBase = u
+		return nil
+	}
+}
+
+// WithCRMBaseURL overrides the CRM API v4 base URL (default
+// https://{base domain}/), for proxies and tests.
+func WithCRMBaseURL(u string) Option {
+	return func(c *config) error {
+		if _, err := parseBaseURL(u); err != nil {
+			return fmt.Errorf("WithCRMBaseURL: %w", err)
+		}
+		c.crmBase = u
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client used for every request. Its Timeout,
+// if any, bounds each attempt; prefer WithRequestTimeout.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *config) error {
+		if hc == nil {
+			return errors.New("WithHTTPClient: nil client")
+		}
+		c.httpClient = hc
+		return nil
+	}
+}
+
+// WithRetryPolicy replaces DefaultRetryPolicy. Use NoRetries() to turn
+// retries off.
+func WithRetryPolicy(p RetryPolicy) Option {
+	return func(c *config) error {
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("WithRetryPolicy: %w", err)
+		}
+		c.retry = &p
+		return nil
+	}
+}
+
+// WithRateLimit sets the client-side request rate (requests per second) and
+// burst, applied to every attempt, separately for CRM and Chat API calls.
+// The default is DefaultRateLimit with a burst of 1. rps 0 turns client-side
+// limiting off.
+func WithRateLimit(rps float64, burst int) Option {
+	return func(c *config) error {
+		if rps < 0 {
+			return fmt.Errorf("WithRateLimit: negative rate %v", rps)
+		}
+		if rps > 0 && burst < 1 {
+			return fmt.Errorf("WithRateLimit: burst %d must be at least 1", burst)
+		}
+		c.rps, c.burst = &rps, burst
+		return nil
+	}
+}
+
+// WithRateLimiter makes CRM calls wait on l, which may be shared by every
+// client of the same account so that together they stay under Kommo's
+// limit.
+func WithRateLimiter(l *rate.Limiter) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("WithRateLimiter: nil limiter")
+		}
+		c.crmLimiter = l
+		return nil
+	}
+}
+
+// WithChatRateLimiter makes Chat API calls wait on l, which may be shared
+// between clients.
+func WithChatRateLimiter(l *rate.Limiter) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("WithChatRateLimiter: nil limiter")
+		}
+		c.chatLimiter = l
+		return nil
+	}
+}
+
+// WithLogger logs every attempt (method, path, status, attempt, duration)
+// at debug level and every retry at warn level. Bodies, tokens, secrets and
+// signatures are never logged. The default discards logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("WithLogger: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithAppInfo appends "name/version (+url)" to the User-Agent header so
+// Kommo can tell integrations apart.
+func WithAppInfo(name, version, appURL string) Option {
+	return func(c *config) error {
+		if strings.TrimSpace(name) == "" {
+			return errors.New("WithAppInfo: empty name")
+		}
+		if strings.ContainsAny(name+version+appURL, "\r\n") {
+			return errors.New("WithAppInfo: line breaks are not allowed")
+		}
+		c.appName, c.appVersion, c.appURL = name, version, appURL
+		return nil
+	}
+}
+
+// WithClock injects the time source used for Date headers and waits.
+func WithClock(clk Clock) Option {
+	return func(c *config) error {
+		if clk == nil {
+			return errors.New("WithClock: nil clock")
+		}
+		c.clock = clk
+		return nil
+	}
+}
+
+// WithRequestTimeout bounds each attempt (default DefaultRequestTimeout);
+// the context passed to a call bounds all attempts together. 0 means no
+// per-attempt limit.
+func WithRequestTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("WithRequestTimeout: negative duration %v", d)
+		}
+		c.timeout = &d
+		return nil
+	}
+}
+
+// WithMiddleware adds middleware around every HTTP attempt; the first one
+// given is the outermost.
+func WithMiddleware(mw ...Middleware) Option {
+	return func(c *config) error {
+		for _, m := range mw {
+			if m == nil {
+				return errors.New("WithMiddleware: nil middleware")
+			}
+		}
+		c.middleware = append(c.middleware, mw...)
+		return nil
+	}
+}

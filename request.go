@@ -1,0 +1,330 @@
+package kommo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/google/go-querystring/query"
+	"golang.org/x/time/rate"
+)
+
+// maxResponseBody caps how much of a successful response is read.
+const maxResponseBody = 32 << 20
+
+// Response wraps the HTTP response of a call. Its body has been read and
+// closed.
+type Response struct {
+	*http.Response
+	// RequestID is the X-Request-Id header, when sent.
+	RequestID string
+	// Attempts is how many attempts the call took (1 without retries).
+	Attempts int
+}
+
+type apiKind uint8
+
+const (
+	chatAPI apiKind = iota
+	crmAPI
+)
+
+// call describes one API call; body is marshalled once.
+type call struct {
+	api    apiKind
+	method string
+	path   string // relative to the base URL, escaped, no leading slash
+	query  any    // go-querystring struct, url.Values, or nil
+	body   any    // JSON-encoded once; []byte is sent as is; nil = no body
+	out    any    // decoded from a 2xx body unless nil
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// encodeJSON marshals v with HTML escaping off and no trailing newline.
+func encodeJSON(v any) ([]byte, error) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	out := make([]byte, len(b)-1)
+	copy(out, b) // drop Encode's newline
+	return out, nil
+}
+
+// do runs a call with retries, rate limiting, signing and authentication.
+func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
+	if ctx == nil {
+		return nil, errors.New("kommo: nil context")
+	}
+	var base *url.URL
+	var limiter *rate.Limiter
+	switch cl.api {
+	case chatAPI:
+		if c.signer == nil {
+			return nil, ErrNoChannel
+		}
+		base, limiter = c.chatBase, c.chatLimiter
+	case crmAPI:
+		if c.crmBase == nil || c.tokens == nil {
+			return nil, ErrNoCredentials
+		}
+		base, limiter = c.crmBase, c.crmLimiter
+	}
+	rel, err := url.Parse(cl.path)
+	if err != nil {
+		return nil, fmt.Errorf("kommo: bad path: %w", err)
+	}
+	u := base.ResolveReference(rel)
+	switch q := cl.query.(type) {
+	case nil:
+	case url.Values:
+		u.RawQuery = q.Encode()
+	default:
+		v, err := query.Values(q)
+		if err != nil {
+			return nil, fmt.Errorf("kommo: encode query: %w", err)
+		}
+		u.RawQuery = v.Encode()
+	}
+	var body []byte
+	hasBody := cl.body != nil
+	switch b := cl.body.(type) {
+	case nil:
+	case []byte:
+		body = b
+	case json.RawMessage:
+		body = b
+	default:
+		if body, err = encodeJSON(b); err != nil {
+			return nil, fmt.Errorf("kommo: encode %s %s body: %w", cl.method, u.Path, err)
+		}
+	}
+
+	var lastErr error
+	attempt := 0
+	for {
+		attempt++
+		if limiter != nil {
+			if err := c.waitLimiter(ctx, limiter, lastErr); err != nil {
+				return nil, c.finalErr(cl.method, u, attempt-1, err)
+			}
+		}
+		resp, retry, wait, err := c.attempt(ctx, cl, u, body, hasBody, attempt)
+		if err == nil {
+			resp.Attempts = attempt
+			return resp, nil
+		}
+		lastErr = err
+		if !retry || attempt >= c.retry.MaxAttempts || ctx.Err() != nil {
+			return nil, c.finalErr(cl.method, u, attempt, err)
+		}
+		if wait > c.retry.MaxRetryAfter && c.retry.MaxRetryAfter > 0 {
+			return nil, &RateLimitError{RetryAfter: wait, Err: c.finalErr(cl.method, u, attempt, err)}
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl) {
+			return nil, &RateLimitError{RetryAfter: wait, Err: c.finalErr(cl.method, u, attempt, err)}
+		}
+		c.logger.LogAttrs(ctx, slog.LevelWarn, "kommo: retrying",
+			slog.String("method", cl.method), slog.String("path", u.Path),
+			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("reason", retryReason(err)))
+		if err := c.clock.Sleep(ctx, wait); err != nil {
+			return nil, c.finalErr(cl.method, u, attempt, fmt.Errorf("%w (while waiting to retry after: %v)", err, lastErr))
+		}
+	}
+}
+
+// finalErr wraps err in a *RetryError when more than one attempt was made.
+func (c *Client) finalErr(method string, u *url.URL, attempts int, err error) error {
+	if attempts <= 1 {
+		return err
+	}
+	return &RetryError{Method: method, URL: redactURL(u), Attempts: attempts, Err: err}
+}
+
+// waitLimiter waits for a limiter token, failing at once with a
+// *RateLimitError when the wait cannot fit the context's deadline.
+func (c *Client) waitLimiter(ctx context.Context, l *rate.Limiter, last error) error {
+	r := l.Reserve()
+	if !r.OK() {
+		return &RateLimitError{Err: last}
+	}
+	d := r.Delay()
+	if d <= 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Now().Add(d).After(dl) {
+		r.Cancel()
+		return &RateLimitError{RetryAfter: d, Err: last}
+	}
+	if err := (SystemClock{}).Sleep(ctx, d); err != nil {
+		r.Cancel()
+		return err
+	}
+	return nil
+}
+
+// attempt sends one HTTP request. It returns whether a failure may be
+// retried and how long to wait first.
+func (c *Client) attempt(ctx context.Context, cl *call, u *url.URL, body []byte, hasBody bool, n int) (resp *Response, retry bool, wait time.Duration, err error) {
+	actx := ctx
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(actx, cl.method, u.String(), nil)
+	if err != nil {
+		return nil, false, 0, fmt.Errorf("kommo: build request: %w", err)
+	}
+	if hasBody || cl.api == chatAPI {
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		req.ContentLength = int64(len(body))
+		if len(body) == 0 {
+			req.Body = http.NoBody
+		}
+	}
+	req.Header["User-Agent"] = []string{c.userAgent}
+	req.Header["Accept"] = []string{"application/json"}
+	switch cl.api {
+	case chatAPI:
+		// Signed here, right before each send: every attempt gets a fresh Date.
+		if err := c.signer.Sign(req, body); err != nil {
+			return nil, false, 0, err
+		}
+	case crmAPI:
+		tok, err := c.tokens.Token()
+		if err != nil {
+			return nil, false, 0, fmt.Errorf("kommo: get access token: %w", err)
+		}
+		if tok == nil || tok.AccessToken == "" {
+			return nil, false, 0, fmt.Errorf("kommo: token source returned no access token: %w", ErrNoCredentials)
+		}
+		req.Header["Authorization"] = []string{"Bearer " + tok.AccessToken}
+		if hasBody {
+			req.Header["Content-Type"] = []string{ContentTypeJSON}
+		}
+	}
+
+	start := time.Now()
+	hresp, err := c.send(req)
+	if err != nil {
+		c.logAttempt(ctx, req, 0, n, start, err)
+		if ctx.Err() != nil {
+			return nil, false, 0, fmt.Errorf("kommo: %s %s: %w", cl.method, redactURL(u), ctx.Err())
+		}
+		err = scrubURLError(err)
+		return nil, retryableTransport(err), c.retry.backoff(n), fmt.Errorf("kommo: %s %s: %w", cl.method, redactURL(u), err)
+	}
+	limit := int64(maxResponseBody)
+	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
+		limit = maxErrorRead // a bounded drain: only the start of an error page is kept
+	}
+	data, rerr := readBody(hresp.Body, limit)
+	if errors.Is(rerr, errBodyTooLarge) && limit == maxErrorRead {
+		rerr = nil
+	}
+	hresp.Body.Close()
+	hresp.Body = http.NoBody
+	c.logAttempt(ctx, req, hresp.StatusCode, n, start, rerr)
+	if rerr != nil {
+		if ctx.Err() != nil {
+			return nil, false, 0, fmt.Errorf("kommo: %s %s: read response: %w", cl.method, redactURL(u), ctx.Err())
+		}
+		return nil, !errors.Is(rerr, errBodyTooLarge), c.retry.backoff(n), fmt.Errorf("kommo: %s %s: read response: %w", cl.method, redactURL(u), rerr)
+	}
+	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
+		ae := newAPIError(req, hresp, data, c.clock.Now())
+		if !c.retry.retryStatus(hresp.StatusCode) {
+			return nil, false, 0, ae
+		}
+		wait = c.retry.backoff(n)
+		if ae.RetryAfter > 0 {
+			wait = ae.RetryAfter
+		}
+		return nil, true, wait, ae
+	}
+	r := &Response{Response: hresp, RequestID: hresp.Header.Get("X-Request-Id")}
+	if cl.out != nil && hresp.StatusCode != http.StatusNoContent && len(bytes.TrimSpace(data)) > 0 {
+		if err := json.Unmarshal(data, cl.out); err != nil {
+			de := &DecodeError{Method: cl.method, URL: redactURL(u), StatusCode: hresp.StatusCode, Err: err}
+			// A body that is not JSON at all was cut short or garbled in
+			// transit: try again. Valid JSON of the wrong shape will not
+			// improve.
+			return nil, !json.Valid(data), c.retry.backoff(n), de
+		}
+	}
+	return r, false, 0, nil
+}
+
+func (c *Client) logAttempt(ctx context.Context, req *http.Request, status, attempt int, start time.Time, err error) {
+	level := slog.LevelDebug
+	if err != nil || status >= 400 {
+		level = slog.LevelInfo
+	}
+	if !c.logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", req.Method),
+		slog.String("path", req.URL.Path),
+		slog.Int("status", status),
+		slog.Int("attempt", attempt),
+		slog.Duration("duration", time.Since(start)),
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	c.logger.LogAttrs(ctx, level, "kommo: request", attrs...)
+}
+
+var errBodyTooLarge = errors.New("kommo: response body too large")
+
+// maxErrorRead bounds how much of an error response is read before the body
+// is closed.
+const maxErrorRead = 64 << 10
+
+// readBody reads at most limit bytes into a fresh slice; a longer body
+// returns its first limit bytes and errBodyTooLarge.
+func readBody(r io.Reader, limit int64) ([]byte, error) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	var tooLarge error
+	if n > limit {
+		buf.Truncate(int(limit))
+		tooLarge = errBodyTooLarge
+	}
+	out := make([]byte, buf.Len())
+	copy(out, buf.Bytes())
+	return out, tooLarge
+}
+
+// scrubURLError replaces the URL inside a *url.Error with its redacted form.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if pu, perr := url.Parse(ue.URL); perr == nil {
+			ue.URL = redactURL(pu)
+		}
+	}
+	return err
+}

@@ -1,0 +1,239 @@
+package kommo
+
+import (
+	"fmt"
+	"strings"
+)
+
+// validator collects request problems so all are reported at once.
+type validator struct {
+	op       string
+	problems []string
+}
+
+// addf records a problem.
+func (v *validator) addf(format string, args ...any) {
+	v.problems = append(v.problems, fmt.Sprintf(format, args...))
+}
+
+// require records a problem when s is empty.
+func (v *validator) require(s, field string) {
+	if strings.TrimSpace(s) == "" {
+		v.problems = append(v.problems, field+": required")
+	}
+}
+
+// err returns a *ValidationError, or nil when nothing was recorded.
+func (v *validator) err() error {
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return &ValidationError{Op: v.op, Problems: v.problems}
+}
+
+// chatCheckSend records every problem of a new_message payload.
+func chatCheckSend(v *validator, r *SendMessageRequest) {
+	v.require(r.ConversationID, "payload.conversation_id")
+	if r.Sender == nil {
+		v.addf("payload.sender: required")
+	} else {
+		chatCheckParticipant(v, r.Sender, "payload.sender")
+	}
+	if r.Receiver != nil {
+		chatCheckParticipant(v, r.Receiver, "payload.receiver")
+		if r.Sender != nil && r.Sender.RefID == "" {
+			v.addf("payload.sender.ref_id: required for outgoing messages (the CRM user's amojo id or the channel bot id)")
+		}
+	}
+	chatCheckSource(v, r.Source, "payload.source")
+	chatCheckContent(v, r.Message, "payload.message", false)
+	if r.ReplyTo != nil {
+		chatCheckEmbedded(v, &r.ReplyTo.Message, "payload.reply_to.message")
+	}
+	if f := r.Forwards; f != nil {
+		switch len(f.Messages) {
+		case 0:
+			v.addf("payload.forwards.messages: required")
+		case 1:
+			chatCheckEmbedded(v, &f.Messages[0], "payload.forwards.messages[0]")
+		default:
+			v.addf("payload.forwards.messages: at most 1 message can be forwarded, got %d", len(f.Messages))
+		}
+	}
+}
+
+// chatCheckParticipant records missing participant fields.
+func chatCheckParticipant(v *validator, p *Participant, field string) {
+	v.require(p.ID, field+".id")
+	v.require(p.Name, field+".name")
+}
+
+// chatMaxSourceExternalID is the documented limit of source.external_id.
+const chatMaxSourceExternalID = 40
+
+// chatCheckSource checks source.external_id: 1 to 40 printable ASCII
+// characters.
+func chatCheckSource(v *validator, src *ChatSource, field string) {
+	if src == nil {
+		return
+	}
+	id := src.ExternalID
+	switch {
+	case id == "":
+		v.addf("%s.external_id: required when %s is set", field, field)
+	case len(id) > chatMaxSourceExternalID:
+		v.addf("%s.external_id: at most %d characters, got %d", field, chatMaxSourceExternalID, len(id))
+	default:
+		for i := 0; i < len(id); i++ {
+			if id[i] < 0x20 || id[i] > 0x7e {
+				v.addf("%s.external_id: only printable ASCII characters and space are allowed", field)
+				break
+			}
+		}
+	}
+}
+
+// chatKnownType reports whether t is a documented message type.
+func chatKnownType(t MessageType) bool {
+	switch t {
+	case MessageTypeText, MessageTypePicture, MessageTypeVideo, MessageTypeFile, MessageTypeVoice,
+		MessageTypeAudio, MessageTypeSticker, MessageTypeLocation, MessageTypeContact:
+		return true
+	}
+	return false
+}
+
+// chatCheckContent records every problem of a message object. On edit, an
+// unchanged file's media, file_name and file_size may be left out.
+func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) {
+	if m == nil {
+		v.addf("%s: required", field)
+		return
+	}
+	switch {
+	case m.Type == "":
+		v.addf("%s.type: required", field)
+	case !chatKnownType(m.Type):
+		v.addf("%s.type: unknown message type %q", field, m.Type)
+	}
+	switch m.Type {
+	case MessageTypeText:
+		if m.Text == "" {
+			v.addf("%s.text: required for text messages", field)
+		}
+	case MessageTypePicture, MessageTypeVideo, MessageTypeFile:
+		if !edit {
+			if m.Media == "" {
+				v.addf("%s.media: required for %s messages", field, m.Type)
+			}
+			if m.FileName == "" {
+				v.addf("%s.file_name: required for %s messages", field, m.Type)
+			}
+			if m.FileSize <= 0 {
+				v.addf("%s.file_size: required (bytes, above 0) for %s messages", field, m.Type)
+			}
+		}
+	case MessageTypeVoice, MessageTypeAudio:
+		if !edit && m.Media == "" {
+			v.addf("%s.media: required for %s messages", field, m.Type)
+		}
+	case MessageTypeSticker:
+		if !edit && m.Media == "" && m.StickerID == "" {
+			v.addf("%s.media or %s.sticker_id: required for sticker messages", field, field)
+		}
+	case MessageTypeLocation:
+		if m.Location == nil {
+			v.addf("%s.location: required for location messages", field)
+		}
+	case MessageTypeContact:
+		chatCheckContact(v, m.Contact, field)
+	}
+	if m.FileSize < 0 {
+		v.addf("%s.file_size: must not be negative", field)
+	}
+	if m.MediaDuration < 0 {
+		v.addf("%s.media_duration: must not be negative", field)
+	}
+	if sp := m.SharedPost; sp != nil {
+		v.require(sp.URL, field+".shared_post.url")
+		if sp.Type != "" && sp.Type != SharedPostTypePost {
+			v.addf("%s.shared_post.type: only %q is supported, got %q", field, SharedPostTypePost, sp.Type)
+		}
+	}
+	if p := m.Post; p != nil {
+		v.require(p.ID, field+".post.id")
+		v.require(p.URL, field+".post.url")
+	}
+	if ds := m.DeliveryStatus; ds != nil {
+		if edit {
+			chatCheckDelivery(v, ds.StatusCode, ds.ErrorCode, ds.Error, field+".delivery_status.")
+		} else {
+			v.addf("%s.delivery_status: only allowed when editing a message", field)
+		}
+	}
+}
+
+// chatCheckContact records missing contact card fields.
+func chatCheckContact(v *validator, c *ContactCard, field string) {
+	if c == nil {
+		v.addf("%s.contact: required for contact messages", field)
+		return
+	}
+	v.require(c.Name, field+".contact.name")
+	v.require(c.Phone, field+".contact.phone")
+}
+
+// chatCheckEmbedded records every problem of a quoted or forwarded message.
+func chatCheckEmbedded(v *validator, m *EmbeddedMessage, field string) {
+	if m.ID != "" || m.MsgID != "" {
+		return // Kommo fills in the rest
+	}
+	switch {
+	case m.Type == "":
+		v.addf("%s.type: required unless id or msgid is given", field)
+	case !chatKnownType(m.Type):
+		v.addf("%s.type: unknown message type %q", field, m.Type)
+	}
+	switch m.Type {
+	case MessageTypeText:
+		if m.Text == "" {
+			v.addf("%s.text: required for text messages", field)
+		}
+	case MessageTypeLocation:
+		if m.Location == nil {
+			v.addf("%s.location: required for location messages", field)
+		}
+	case MessageTypeContact:
+		chatCheckContact(v, m.Contact, field)
+	}
+	if m.Time.IsZero() {
+		v.addf("%s.timestamp: required unless id or msgid is given", field)
+	}
+	if s := m.Sender; s == nil || (s.ID == "" && s.RefID == "" && s.Name == "") {
+		v.addf("%s.sender: id, ref_id or name required unless the message's id or msgid is given", field)
+	}
+}
+
+// chatCheckDelivery checks a status with its error code and text.
+func chatCheckDelivery(v *validator, st DeliveryStatus, code DeliveryErrorCode, text, prefix string) {
+	statusField, codeField := prefix+"delivery_status", prefix+"error_code"
+	if prefix != "" {
+		statusField = prefix + "status_code"
+	}
+	switch st {
+	case DeliveryStatusDelivered, DeliveryStatusRead, DeliveryStatusError:
+	case 0:
+		v.addf("%s: required", statusField)
+	default:
+		v.addf("%s: unknown status %d (want 1 delivered, 2 read or -1 error)", statusField, st)
+	}
+	switch {
+	case code == 0 && st == DeliveryStatusError:
+		v.addf("%s: required with status -1 (901-905)", codeField)
+	case code != 0 && (code < DeliveryErrorConversationDeleted || code > DeliveryErrorOther):
+		v.addf("%s: unknown error code %d (want 901-905)", codeField, code)
+	}
+	if code == DeliveryErrorOther {
+		v.require(text, prefix+"error")
+	}
+}

@@ -1,0 +1,516 @@
+package kommo
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// WebhookKind names the kind of a webhook event.
+type WebhookKind string
+
+// Webhook kinds, as returned by WebhookEvent.Kind.
+const (
+	WebhookKindMessage  WebhookKind = "message"  // *MessageEvent
+	WebhookKindTyping   WebhookKind = "typing"   // *TypingEvent
+	WebhookKindReaction WebhookKind = "reaction" // *ReactionEvent
+	WebhookKindUnknown  WebhookKind = "unknown"  // *UnknownEvent
+)
+
+// WebhookEvent is one decoded chat webhook: *MessageEvent, *TypingEvent,
+// *ReactionEvent or *UnknownEvent. Use a type switch:
+//
+//	switch e := ev.(type) {
+//	case *kommo.MessageEvent:  // outgoing message from a manager or bot
+//	case *kommo.TypingEvent:   // a manager is typing
+//	case *kommo.ReactionEvent: // a manager (un)reacted to a message
+//	default:                   // *kommo.UnknownEvent: keep e.Envelope().Raw
+//	}
+//
+// The interface is sealed: only this package implements it, so a new kind
+// of hook arrives as an *UnknownEvent instead of breaking callers. The
+// fields every hook carries (account id, hook time, raw body) are in the
+// embedded WebhookEnvelope, reachable on every kind through Envelope.
+type WebhookEvent interface {
+	// Kind reports which kind of hook this is.
+	Kind() WebhookKind
+	// Envelope returns the fields common to every hook.
+	Envelope() WebhookEnvelope
+	webhookEvent()
+}
+
+// WebhookEnvelope holds the top-level fields of every chat webhook. Each
+// event type embeds it, so ev.AccountID and ev.Time work directly.
+type WebhookEnvelope struct {
+	// AccountID is the account's amojo id ("account_id"), not the CRM id.
+	AccountID string `json:"account_id"`
+	// Time is when Kommo generated the hook, in Unix seconds ("time").
+	Time int64 `json:"time"`
+	// Raw is the verified body exactly as it was signed. It is set by
+	// ParseWebhook, ParseWebhookBody and WebhookHandler, never by
+	// json.Unmarshal. Store it if you want to process the hook later or
+	// re-decode it with a newer SDK.
+	Raw json.RawMessage `json:"-"`
+}
+
+// Envelope returns the common fields.
+func (e WebhookEnvelope) Envelope() WebhookEnvelope { return e }
+
+// SentAt returns Time as a UTC time.Time (the zero time when Time is 0).
+func (e WebhookEnvelope) SentAt() time.Time { return hookUnix(e.Time, 0) }
+
+func hookUnix(sec, msec int64) time.Time {
+	switch {
+	case msec != 0:
+		return time.UnixMilli(msec).UTC()
+	case sec != 0:
+		return time.Unix(sec, 0).UTC()
+	}
+	return time.Time{}
+}
+
+// WebhookConversation identifies a chat in a webhook.
+type WebhookConversation struct {
+	// ID is the amojo chat id (the conversation_ref_id of send requests).
+	ID string `json:"id"`
+	// ClientID is your chat id. It is empty for a chat a manager opened
+	// with "Write first": bind it by sending your next message with both
+	// conversation_id (your new id) and conversation_ref_id (ID).
+	ClientID string `json:"client_id,omitempty"`
+}
+
+// WebhookSource is the source a message belongs to, for integrations with
+// several sources (e.g. several phone numbers).
+type WebhookSource struct {
+	ExternalID string `json:"external_id,omitempty"`
+}
+
+// WebhookParticipant is a sender, receiver or user in a webhook. Kommo
+// fills only some fields: a manager usually has ID and Name, a client ID,
+// ClientID and, when a profile was passed, Phone and Email.
+type WebhookParticipant struct {
+	// ID is the participant's amojo id.
+	ID string `json:"id"`
+	// ClientID is your participant id (external participants only).
+	ClientID string `json:"client_id,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Avatar   string `json:"avatar,omitempty"`
+	// Phone is the client's phone; for "Write first" it is the number the
+	// manager chose. Kommo sends "" when no profile was passed.
+	Phone string `json:"phone,omitempty"`
+	Email string `json:"email,omitempty"`
+}
+
+// MessageEvent is the outgoing message hook (v2): a manager or the Salesbot
+// wrote in a chat of your channel and you must deliver the message to the
+// messenger (spec §3.1). Report delivery with the amojo message id
+// Message.ID.
+//
+// The Go fields flatten Kommo's envelope: Conversation is
+// message.conversation, Message is message.message, and so on.
+// json.Marshal of a *MessageEvent produces Kommo's wire shape again, so an
+// event can be queued and decoded later with json.Unmarshal.
+type MessageEvent struct {
+	WebhookEnvelope
+	// Conversation is the chat; Conversation.ClientID is empty for a chat
+	// opened with "Write first" (see IsWriteFirst).
+	Conversation WebhookConversation
+	// Source tells which of your sources (numbers) to send from.
+	Source WebhookSource
+	// Sender is the manager or bot who wrote.
+	Sender WebhookParticipant
+	// Receiver is the client.
+	Receiver WebhookParticipant
+	// Timestamp and MsecTimestamp are when the message was written, in Unix
+	// seconds and milliseconds.
+	Timestamp     int64
+	MsecTimestamp int64
+	// Message is the message itself.
+	Message WebhookMessage
+}
+
+// WebhookMessage is the message inside a MessageEvent (message.message).
+// Optional fields may be absent; absent fields are zero.
+type WebhookMessage struct {
+	// ID is the amojo message id; pass it to Messages.UpdateDeliveryStatus.
+	ID   string      `json:"id"`
+	Type MessageType `json:"type"`
+	Text string      `json:"text"`
+	// Tag is not used for third-party integrations (usually "").
+	Tag string `json:"tag,omitempty"`
+	// Media is the download URL of a picture, file, video, voice, audio or
+	// sticker.
+	Media string `json:"media,omitempty"`
+	// Thumbnail is a preview URL (pictures and videos).
+	Thumbnail string `json:"thumbnail,omitempty"`
+	FileName  string `json:"file_name,omitempty"`
+	FileSize  int64  `json:"file_size,omitempty"`
+	// MediaGroupID is shared by the hooks of one message with several
+	// attachments (Kommo sends one hook per attachment).
+	MediaGroupID string `json:"media_group_id,omitempty"`
+	// Location and Contact are set for location and contact messages.
+	Location *Location    `json:"location,omitempty"`
+	Contact  *ContactCard `json:"contact,omitempty"`
+	// Markup is a keyboard of inline buttons or a WhatsApp List Message;
+	// nil when Kommo sends none (or null).
+	Markup *Markup `json:"markup,omitempty"`
+	// Template is set when the manager sent a message template.
+	Template *Template `json:"template,omitempty"`
+	// ReplyTo is the quoted message (quoting must be enabled by support).
+	ReplyTo *WebhookReplyTo `json:"reply_to,omitempty"`
+	// Forwards holds forwarded messages (enabled by support).
+	Forwards *WebhookForwards `json:"forwards,omitempty"`
+	// Post is set when the message replies to a social-post comment
+	// (spec §3.5).
+	Post *WebhookPost `json:"post,omitempty"`
+}
+
+// MarkupModeInline is Markup.Mode for a keyboard of inline buttons.
+const MarkupModeInline = "inline"
+
+// Markup is the keyboard attached to an outgoing message: either rows of
+// inline buttons (Mode "inline", Buttons) or a WhatsApp List Message
+// (ListMessage, with no Mode or Buttons).
+type Markup struct {
+	Mode string `json:"mode,omitempty"`
+	// Buttons holds rows of buttons.
+	Buttons     [][]InlineButton `json:"buttons,omitempty"`
+	ListMessage *ListMessage     `json:"list_message,omitempty"`
+}
+
+// IsInline reports whether m is a keyboard of inline buttons.
+func (m *Markup) IsInline() bool {
+	return m != nil && (m.Mode == MarkupModeInline || (m.Mode == "" && len(m.Buttons) > 0))
+}
+
+// IsListMessage reports whether m is a WhatsApp List Message.
+func (m *Markup) IsListMessage() bool { return m != nil && m.ListMessage != nil }
+
+// InlineButton is one button of an inline keyboard; URL is set for link
+// buttons.
+type InlineButton struct {
+	Text string `json:"text"`
+	URL  string `json:"url,omitempty"`
+}
+
+// ListMessage is a WhatsApp List Message: a button that opens sections of
+// selectable rows. When the client picks a row, send their reply with the
+// row's CallbackData so the Salesbot continues.
+type ListMessage struct {
+	Header   string               `json:"header,omitempty"`
+	Body     string               `json:"body,omitempty"`
+	Footer   string               `json:"footer,omitempty"`
+	Button   string               `json:"button,omitempty"`
+	Sections []ListMessageSection `json:"sections,omitempty"`
+}
+
+// ListMessageSection is a titled group of rows in a List Message.
+type ListMessageSection struct {
+	Title string           `json:"title,omitempty"`
+	Rows  []ListMessageRow `json:"rows,omitempty"`
+}
+
+// ListMessageRow is one choice in a List Message.
+type ListMessageRow struct {
+	CallbackData string `json:"callback_data,omitempty"`
+	Title        string `json:"title,omitempty"`
+	Description  string `json:"description,omitempty"`
+}
+
+// Template is the message template a manager sent. Content holds the
+// placeholders; Params their values; the message Text is already filled in.
+type Template struct {
+	ID         int64           `json:"id"`
+	ExternalID string          `json:"external_id,omitempty"`
+	Content    string          `json:"content,omitempty"`
+	Params     []TemplateParam `json:"params,omitempty"`
+}
+
+// TemplateParam is one placeholder of a Template and its value.
+type TemplateParam struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// WebhookReplyTo is the message a MessageEvent quotes.
+type WebhookReplyTo struct {
+	Message WebhookEmbeddedMessage `json:"message"`
+}
+
+// WebhookForwards holds the messages a MessageEvent forwards (currently at
+// most one) and the amojo id of the chat they came from.
+type WebhookForwards struct {
+	Messages          []WebhookEmbeddedMessage `json:"messages"`
+	ConversationRefID string                   `json:"conversation_ref_id,omitempty"`
+	ConversationID    string                   `json:"conversation_id,omitempty"`
+}
+
+// WebhookPost is the social post a comment reply belongs to.
+type WebhookPost struct {
+	// ID is your post id.
+	ID               string `json:"id"`
+	URL              string `json:"url,omitempty"`
+	PreviewURL       string `json:"preview_url,omitempty"`
+	PreviewPermalink string `json:"preview_permalink,omitempty"`
+	Username         string `json:"username,omitempty"`
+	Caption          string `json:"caption,omitempty"`
+}
+
+// WebhookEmbeddedMessage is a message quoted, forwarded or reacted to inside
+// a hook. Kommo fills a subset of the fields.
+type WebhookEmbeddedMessage struct {
+	// ID is the amojo message id.
+	ID string `json:"id,omitempty"`
+	// MsgID (msgid) and ClientID (client_id) are your message id, under the
+	// names Kommo uses in quoted and reacted messages respectively.
+	MsgID         string             `json:"msgid,omitempty"`
+	ClientID      string             `json:"client_id,omitempty"`
+	Type          MessageType        `json:"type,omitempty"`
+	Text          string             `json:"text,omitempty"`
+	Media         string             `json:"media,omitempty"`
+	Thumbnail     string             `json:"thumbnail,omitempty"`
+	FileName      string             `json:"file_name,omitempty"`
+	FileSize      int64              `json:"file_size,omitempty"`
+	Location      *Location          `json:"location,omitempty"`
+	Contact       *ContactCard       `json:"contact,omitempty"`
+	Timestamp     int64              `json:"timestamp,omitempty"`
+	MsecTimestamp int64              `json:"msec_timestamp,omitempty"`
+	Sender        WebhookParticipant `json:"sender,omitzero"`
+	Receiver      WebhookParticipant `json:"receiver,omitzero"`
+}
+
+// Kind returns WebhookKindMessage.
+func (*MessageEvent) Kind() WebhookKind { return WebhookKindMessage }
+func (*MessageEvent) webhookEvent()     {}
+
+// IsWriteFirst reports whether the chat was opened by a manager with
+// "Write first" (spec §3.2): Kommo sends no client chat id then. Reply with
+// both your new conversation_id and conversation_ref_id = Conversation.ID
+// to bind the chat, and use Receiver.Phone and Source.ExternalID to reach
+// the client.
+func (e *MessageEvent) IsWriteFirst() bool { return e.Conversation.ClientID == "" }
+
+// IsCommentReply reports whether the message replies to a social-post
+// comment (spec §3.5).
+func (e *MessageEvent) IsCommentReply() bool { return e.Message.Post != nil }
+
+// MessageTime returns when the message was written (MsecTimestamp, else
+// Timestamp) in UTC.
+func (e *MessageEvent) MessageTime() time.Time { return hookUnix(e.Timestamp, e.MsecTimestamp) }
+
+// hookMessageWire is MessageEvent in Kommo's shape.
+type hookMessageWire struct {
+	AccountID string `json:"account_id"`
+	Time      int64  `json:"time"`
+	Message   struct {
+		Receiver      WebhookParticipant  `json:"receiver"`
+		Sender        WebhookParticipant  `json:"sender"`
+		Conversation  WebhookConversation `json:"conversation"`
+		Source        WebhookSource       `json:"source,omitzero"`
+		Timestamp     int64               `json:"timestamp"`
+		MsecTimestamp int64               `json:"msec_timestamp"`
+		Message       WebhookMessage      `json:"message"`
+	} `json:"message"`
+}
+
+// UnmarshalJSON decodes Kommo's outgoing message hook. It leaves Raw alone.
+func (e *MessageEvent) UnmarshalJSON(b []byte) error {
+	var w hookMessageWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	m := w.Message
+	*e = MessageEvent{
+		WebhookEnvelope: WebhookEnvelope{AccountID: w.AccountID, Time: w.Time, Raw: e.Raw},
+		Conversation:    m.Conversation, Source: m.Source, Sender: m.Sender, Receiver: m.Receiver,
+		Timestamp: m.Timestamp, MsecTimestamp: m.MsecTimestamp, Message: m.Message,
+	}
+	return nil
+}
+
+// MarshalJSON encodes e in Kommo's wire shape.
+func (e *MessageEvent) MarshalJSON() ([]byte, error) {
+	var w hookMessageWire
+	w.AccountID, w.Time = e.AccountID, e.Time
+	w.Message.Receiver, w.Message.Sender = e.Receiver, e.Sender
+	w.Message.Conversation, w.Message.Source = e.Conversation, e.Source
+	w.Message.Timestamp, w.Message.MsecTimestamp = e.Timestamp, e.MsecTimestamp
+	w.Message.Message = e.Message
+	return json.Marshal(&w)
+}
+
+// TypingEvent says a manager is typing in a chat (spec §3.3). Kommo sends it
+// at most once per 5 seconds, only when the channel subscribed to it via
+// support.
+type TypingEvent struct {
+	WebhookEnvelope
+	// User is the manager (only ID is set).
+	User WebhookParticipant
+	// Conversation is the chat; ClientID is empty for "Write first" chats.
+	Conversation WebhookConversation
+	// ExpiredAt is when the typing indicator ends, in Unix seconds (the
+	// start plus 5 s).
+	ExpiredAt int64
+	// PostID is set when the manager is replying to a post comment.
+	PostID string
+}
+
+// Kind returns WebhookKindTyping.
+func (*TypingEvent) Kind() WebhookKind { return WebhookKindTyping }
+func (*TypingEvent) webhookEvent()     {}
+
+// Expiry returns ExpiredAt as a UTC time.Time.
+func (e *TypingEvent) Expiry() time.Time { return hookUnix(e.ExpiredAt, 0) }
+
+// hookTypingInner is action.typing.
+type hookTypingInner struct {
+	User         WebhookParticipant  `json:"user"`
+	Conversation WebhookConversation `json:"conversation"`
+	ExpiredAt    int64               `json:"expired_at"`
+	PostID       string              `json:"post_id,omitempty"`
+}
+
+type hookTypingWire struct {
+	AccountID string `json:"account_id"`
+	Time      int64  `json:"time"`
+	Action    struct {
+		Typing hookTypingInner `json:"typing"`
+		// The spec's field table puts the user at action.user; the example
+		// at action.typing.user. Both are read.
+		User *WebhookParticipant `json:"user,omitempty"`
+	} `json:"action"`
+}
+
+// UnmarshalJSON decodes Kommo's typing hook (user at action.typing.user or,
+// as the field table says, action.user). It leaves Raw alone.
+func (e *TypingEvent) UnmarshalJSON(b []byte) error {
+	var w hookTypingWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	t := w.Action.Typing
+	if t.User.ID == "" && w.Action.User != nil {
+		t.User = *w.Action.User
+	}
+	*e = TypingEvent{
+		WebhookEnvelope: WebhookEnvelope{AccountID: w.AccountID, Time: w.Time, Raw: e.Raw},
+		User:            t.User, Conversation: t.Conversation, ExpiredAt: t.ExpiredAt, PostID: t.PostID,
+	}
+	return nil
+}
+
+// MarshalJSON encodes e in Kommo's wire shape (user at action.typing.user).
+func (e *TypingEvent) MarshalJSON() ([]byte, error) {
+	var w hookTypingWire
+	w.AccountID, w.Time = e.AccountID, e.Time
+	t := &w.Action.Typing
+	t.User, t.Conversation, t.ExpiredAt, t.PostID = e.User, e.Conversation, e.ExpiredAt, e.PostID
+	return json.Marshal(&w)
+}
+
+// ReactionEvent says a manager reacted to a message or took the reaction
+// back (spec §3.4). Kommo has sent two shapes: the documented one with only
+// MsgID, and since September 2023 one that also embeds Message. Both decode;
+// MessageID picks the best id.
+type ReactionEvent struct {
+	WebhookEnvelope
+	// MsgID is the reacted message's id as the hook's msgid field.
+	MsgID string
+	// Message is the reacted message (newer shape; nil when absent).
+	Message *WebhookEmbeddedMessage
+	// User is who (un)reacted (only ID is set).
+	User         WebhookParticipant
+	Conversation WebhookConversation
+	// Type is "react" or "unreact".
+	Type string
+	// Emoji is the reaction; empty for unreact.
+	Emoji string
+}
+
+// Kind returns WebhookKindReaction.
+func (*ReactionEvent) Kind() WebhookKind { return WebhookKindReaction }
+func (*ReactionEvent) webhookEvent()     {}
+
+// IsReact reports whether a reaction was added.
+func (e *ReactionEvent) IsReact() bool { return e.Type == "react" }
+
+// IsUnreact reports whether a reaction was removed.
+func (e *ReactionEvent) IsUnreact() bool { return e.Type == "unreact" }
+
+// MessageID returns the amojo id of the reacted message: Message.ID when
+// the newer shape carries it, else MsgID.
+func (e *ReactionEvent) MessageID() string {
+	if e.Message != nil && e.Message.ID != "" {
+		return e.Message.ID
+	}
+	return e.MsgID
+}
+
+type hookReactionWire struct {
+	AccountID string `json:"account_id"`
+	Time      int64  `json:"time"`
+	Action    struct {
+		Reaction hookReactionInner `json:"reaction"`
+	} `json:"action"`
+}
+
+// hookReactionInner is action.reaction.
+type hookReactionInner struct {
+	MsgID        string                  `json:"msgid,omitempty"`
+	Message      *WebhookEmbeddedMessage `json:"message,omitempty"`
+	User         WebhookParticipant      `json:"user"`
+	Conversation WebhookConversation     `json:"conversation"`
+	Type         string                  `json:"type"`
+	Emoji        string                  `json:"emoji,omitempty"`
+}
+
+// UnmarshalJSON decodes Kommo's reaction hook. It leaves Raw alone.
+func (e *ReactionEvent) UnmarshalJSON(b []byte) error {
+	var w hookReactionWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	r := w.Action.Reaction
+	*e = ReactionEvent{
+		WebhookEnvelope: WebhookEnvelope{AccountID: w.AccountID, Time: w.Time, Raw: e.Raw},
+		MsgID:           r.MsgID, Message: r.Message, User: r.User, Conversation: r.Conversation,
+		Type: r.Type, Emoji: r.Emoji,
+	}
+	return nil
+}
+
+// MarshalJSON encodes e in Kommo's wire shape.
+func (e *ReactionEvent) MarshalJSON() ([]byte, error) {
+	var w hookReactionWire
+	w.AccountID, w.Time = e.AccountID, e.Time
+	r := &w.Action.Reaction
+	r.MsgID, r.Message, r.User, r.Conversation, r.Type, r.Emoji = e.MsgID, e.Message, e.User, e.Conversation, e.Type, e.Emoji
+	return json.Marshal(&w)
+}
+
+// UnknownEvent is a verified hook this SDK does not recognise: a kind of
+// hook added after this version, or a known kind whose fields had
+// unexpected JSON types. Raw (in the envelope) keeps the whole body so
+// nothing is lost; AccountID and Time are filled when present.
+type UnknownEvent struct {
+	WebhookEnvelope
+	// Err is nil for an unrecognised kind. For a body shaped like a known
+	// kind (it has "message.message", "action.typing" or
+	// "action.reaction") that could not be decoded into its type, Err
+	// matches ErrWebhookMalformed and wraps the *json.UnmarshalTypeError.
+	Err error
+}
+
+// Kind returns WebhookKindUnknown.
+func (*UnknownEvent) Kind() WebhookKind { return WebhookKindUnknown }
+func (*UnknownEvent) webhookEvent()     {}
+
+// MarshalJSON returns Raw when it holds JSON, else the envelope fields.
+func (e *UnknownEvent) MarshalJSON() ([]byte, error) {
+	if len(e.Raw) > 0 && json.Valid(e.Raw) {
+		return append([]byte(nil), e.Raw...), nil
+	}
+	return json.Marshal(struct {
+		AccountID string `json:"account_id"`
+		Time      int64  `json:"time"`
+	}{e.AccountID, e.Time})
+}

@@ -1,0 +1,260 @@
+package kommo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// WebhookFunc handles one verified webhook. It should only hand the event
+// over (enqueue it durably) and return quickly; it must return nil only
+// once the event is safe, because Kommo never sends it again. ctx carries
+// the handler's deadline and the scope id (see WebhookScopeID).
+type WebhookFunc func(ctx context.Context, ev WebhookEvent) error
+
+// WebhookHandler is an http.Handler for the channel's webhook URL
+// (https://example.com/kommo/:scope_id). Build it with NewWebhookHandler.
+//
+// It answers 405 to anything but POST, 413 when the body is over the cap,
+// 401 when X-Signature is missing or wrong, 400 when the body is not a
+// JSON object or cannot be read,
+// then runs the callback under a deadline (default 4 s, below Kommo's 5 s)
+// and answers 200 only when it returned nil, 500 when it failed, panicked
+// or ran out of time (its context is then cancelled and the answer leaves
+// at once). Every failure goes to the error hook and the logger.
+//
+// A replayed hook (same message id, or same body for other kinds) is
+// answered 200 without running the callback again; see WithWebhookDedupe.
+type WebhookHandler struct {
+	cfg *webhookConfig
+	fn  WebhookFunc
+}
+
+// NewWebhookHandler returns a WebhookHandler verifying hooks with the
+// channel secret and passing them to fn.
+//
+//	h, err := kommo.NewWebhookHandler(secret, func(ctx context.Context, ev kommo.WebhookEvent) error {
+//		return queue.Put(ctx, kommo.WebhookScopeID(ctx), ev)
+//	})
+//	mux.Handle("POST /kommo/{scope_id}", h)
+//
+// An empty secret (ErrEmptySecret), a nil fn or an invalid option is an
+// error: the handler fails closed.
+func NewWebhookHandler(secret string, fn WebhookFunc, opts ...WebhookOption) (*WebhookHandler, error) {
+	var problems []error
+	if secret == "" {
+		problems = append(problems, fmt.Errorf("kommo: NewWebhookHandler: %w", ErrEmptySecret))
+	}
+	if fn == nil {
+		problems = append(problems, errors.New("kommo: NewWebhookHandler: nil callback"))
+	}
+	c, err := newWebhookConfig(secret, opts)
+	if err != nil {
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	if !c.dedupeOK {
+		c.dedupe = NewMemoryDedupe(WebhookDefaultDedupeCapacity)
+	}
+	return &WebhookHandler{cfg: c, fn: fn}, nil
+}
+
+type hookScopeKey struct{}
+
+// WebhookScopeID returns the scope id of the webhook URL the hook arrived
+// on, inside a WebhookHandler callback ("" elsewhere). It is the
+// "scope_id" path wildcard when the handler is mounted on a pattern such
+// as "POST /kommo/{scope_id}", else the last non-empty path segment (Kommo
+// substitutes :scope_id at the end of the registered URL).
+func WebhookScopeID(ctx context.Context) string {
+	s, _ := ctx.Value(hookScopeKey{}).(string)
+	return s
+}
+
+func hookScopeFromRequest(r *http.Request) string {
+	if s := r.PathValue("scope_id"); s != "" {
+		return s
+	}
+	p := strings.TrimRight(r.URL.Path, "/")
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		p = p[i+1:]
+	}
+	return p
+}
+
+// hookResult is what the callback goroutine reports.
+type hookResult struct {
+	err      error // from the callback (already wrapped)
+	storeErr error // from Complete/Release
+}
+
+// ServeHTTP verifies, decodes and hands over one webhook.
+func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := h.cfg
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	body := r.Body
+	if body == nil {
+		body = http.NoBody
+	}
+	ev, signed, err := c.parseRequest(r, http.MaxBytesReader(w, body, c.maxBody))
+	scope := hookScopeFromRequest(r)
+	if err != nil {
+		h.fail(w, r, hookStatus(err), scope, "", err)
+		return
+	}
+	kind := ev.Kind()
+
+	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), hookScopeKey{}, scope), c.timeout)
+	defer cancel()
+
+	var key string
+	if c.dedupe != nil {
+		key = webhookDedupeKey(ev, signed)
+		fresh, derr := c.dedupe.Reserve(ctx, key)
+		switch {
+		case derr != nil:
+			// Fail open: Kommo never redelivers, so skipping the callback
+			// could lose the message; a rare duplicate is the lesser harm.
+			h.report(r, 0, scope, kind, fmt.Errorf("%w: reserve: %w", ErrWebhookDedupe, derr))
+		case !fresh:
+			c.logger.LogAttrs(r.Context(), slog.LevelDebug, "kommo: duplicate webhook acknowledged",
+				slog.String("scope_id", scope), slog.String("kind", string(kind)))
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+	}
+
+	var (
+		mu        sync.Mutex
+		abandoned bool
+		done      = make(chan hookResult, 1)
+	)
+	go func() {
+		res := hookResult{err: h.call(ctx, ev)}
+		if key != "" {
+			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+			if res.err == nil {
+				res.storeErr = c.dedupe.Complete(sctx, key)
+			} else {
+				res.storeErr = c.dedupe.Release(sctx, key)
+			}
+			scancel()
+			if res.storeErr != nil {
+				res.storeErr = fmt.Errorf("%w: %w", ErrWebhookDedupe, res.storeErr)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !abandoned {
+			done <- res
+			return
+		}
+		// The 500 has gone out already; leave a trace of the outcome.
+		attrs := []slog.Attr{slog.String("scope_id", scope), slog.String("kind", string(kind))}
+		if res.err != nil {
+			attrs = append(attrs, slog.String("error", res.err.Error()))
+		}
+		if res.storeErr != nil {
+			attrs = append(attrs, slog.String("dedupe_error", res.storeErr.Error()))
+		}
+		c.logger.LogAttrs(context.WithoutCancel(ctx), slog.LevelWarn, "kommo: webhook callback finished after the deadline", attrs...)
+	}()
+
+	var res hookResult
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		mu.Lock()
+		select {
+		case res = <-done: // finished just in time
+		default:
+			abandoned = true
+		}
+		mu.Unlock()
+		if abandoned {
+			cerr := ctx.Err()
+			if errors.Is(cerr, context.DeadlineExceeded) {
+				err = fmt.Errorf("%w after %s: %w", ErrWebhookTimeout, c.timeout, cerr)
+			} else {
+				err = fmt.Errorf("%w: request cancelled: %w", ErrWebhookCallback, cerr)
+			}
+			h.fail(w, r, http.StatusInternalServerError, scope, kind, err)
+			return
+		}
+	}
+	if res.storeErr != nil {
+		h.report(r, 0, scope, kind, res.storeErr)
+	}
+	if res.err != nil {
+		h.fail(w, r, http.StatusInternalServerError, scope, kind, res.err)
+		return
+	}
+	c.logger.LogAttrs(r.Context(), slog.LevelDebug, "kommo: webhook handled",
+		slog.String("scope_id", scope), slog.String("kind", string(kind)))
+	w.WriteHeader(http.StatusOK)
+}
+
+// call runs the callback, turning an error or a panic into an
+// ErrWebhookCallback, or an ErrWebhookTimeout when the deadline had passed.
+func (h *WebhookHandler) call(ctx context.Context, ev WebhookEvent) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: panic: %v", ErrWebhookCallback, p)
+		}
+	}()
+	cerr := h.fn(ctx, ev)
+	switch {
+	case cerr == nil:
+		return nil
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// It failed because its time ran out.
+		return fmt.Errorf("%w after %s: %w", ErrWebhookTimeout, h.cfg.timeout, cerr)
+	}
+	return fmt.Errorf("%w: %w", ErrWebhookCallback, cerr)
+}
+
+func (h *WebhookHandler) fail(w http.ResponseWriter, r *http.Request, status int, scope string, kind WebhookKind, err error) {
+	h.report(r, status, scope, kind, err)
+	http.Error(w, http.StatusText(status), status)
+}
+
+func (h *WebhookHandler) report(r *http.Request, status int, scope string, kind WebhookKind, err error) {
+	level := slog.LevelWarn
+	if status >= 500 || errors.Is(err, ErrWebhookDedupe) {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{slog.String("scope_id", scope), slog.String("error", err.Error())}
+	if status != 0 { // 0: a dedupe store error, the answer is still to come
+		attrs = append(attrs, slog.Int("status", status))
+	}
+	if kind != "" {
+		attrs = append(attrs, slog.String("kind", string(kind)))
+	}
+	h.cfg.logger.LogAttrs(r.Context(), level, "kommo: webhook failed", attrs...)
+	if h.cfg.onError != nil {
+		h.cfg.onError(r, err)
+	}
+}
+
+// hookStatus maps a parse error to the handler's answer.
+func hookStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrWebhookMethodNotAllowed):
+		return http.StatusMethodNotAllowed
+	case errors.Is(err, ErrWebhookTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrInvalidSignature):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrWebhookMalformed), errors.Is(err, ErrWebhookBodyRead):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}

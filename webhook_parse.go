@@ -1,0 +1,437 @@
+package kommo
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Webhook defaults.
+const (
+	// WebhookDefaultMaxBodySize caps a webhook body (1 MiB) unless
+	// WithWebhookMaxBodySize says otherwise. Chat hooks are a few KiB.
+	WebhookDefaultMaxBodySize int64 = 1 << 20
+
+	// WebhookDefaultTimeout bounds the WebhookHandler callback. Kommo waits
+	// at most 5 s for a 200 and never retries, so the answer must leave
+	// before that.
+	WebhookDefaultTimeout = 4 * time.Second
+
+	// WebhookDefaultDedupeCapacity is how many webhook keys the default
+	// in-memory dedupe store of a WebhookHandler remembers.
+	WebhookDefaultDedupeCapacity = 10000
+)
+
+// WebhookOption configures ParseWebhook, ParseWebhookBody and
+// NewWebhookHandler. Options that only concern the handler (timeout, dedupe,
+// error hook, logger) are ignored by the parse functions.
+type WebhookOption func(*webhookConfig)
+
+type webhookConfig struct {
+	secrets  []string
+	maxBody  int64
+	timeout  time.Duration
+	strict   bool
+	dedupe   WebhookDedupeStore
+	dedupeOK bool // WithWebhookDedupe was given
+	onError  func(*http.Request, error)
+	logger   *slog.Logger
+	problems []error
+}
+
+func (c *webhookConfig) addf(format string, args ...any) {
+	c.problems = append(c.problems, fmt.Errorf("kommo: "+format, args...))
+}
+
+// WithWebhookMaxBodySize caps the body at n bytes (default 1 MiB). A larger
+// body fails with ErrWebhookTooLarge (413 from WebhookHandler). n must be
+// positive.
+func WithWebhookMaxBodySize(n int64) WebhookOption {
+	return func(c *webhookConfig) {
+		if n <= 0 {
+			c.addf("WithWebhookMaxBodySize: size must be positive, got %d", n)
+			return
+		}
+		c.maxBody = n
+	}
+}
+
+// WithWebhookTimeout bounds the WebhookHandler callback (default 4 s). When
+// it expires the handler answers 500 at once and cancels the callback's
+// context. The clock starts once the body has been read and verified, so
+// keep d below Kommo's 5 s with some room. d must be positive.
+func WithWebhookTimeout(d time.Duration) WebhookOption {
+	return func(c *webhookConfig) {
+		if d <= 0 {
+			c.addf("WithWebhookTimeout: timeout must be positive, got %s", d)
+			return
+		}
+		c.timeout = d
+	}
+}
+
+// WithWebhookSecrets accepts signatures made with the previous channel
+// secrets too, for a secret rotation: deploy with the new secret as the
+// main one and the old one here, then drop it. Empty strings are ignored.
+func WithWebhookSecrets(previous ...string) WebhookOption {
+	return func(c *webhookConfig) {
+		for _, s := range previous {
+			if s != "" {
+				c.secrets = append(c.secrets, s)
+			}
+		}
+	}
+}
+
+// WithWebhookStrictSignature accepts only a signature over the exact body.
+// By default a body whose signature does not match is checked once more
+// with one trailing "\n" or "\r\n" removed, as open-source validators do:
+// it is UNCONFIRMED whether Kommo ever appends one, and the trimmed bytes
+// decode to the same JSON, so the fallback cannot admit a forged event.
+func WithWebhookStrictSignature() WebhookOption {
+	return func(c *webhookConfig) { c.strict = true }
+}
+
+// WithWebhookDedupe sets the store that remembers handled hooks, so a
+// replayed body is acknowledged with 200 without running the callback
+// again. The default is NewMemoryDedupe(WebhookDefaultDedupeCapacity) per
+// handler; pass a shared store (e.g. backed by Redis) when several
+// instances serve the webhook URL, or nil to turn deduplication off.
+//
+// A copy that arrives while its twin's callback is still running is answered
+// 200 too without running the callback; the twin's outcome is what counts
+// (and if it fails, the key is released so a later replay runs again).
+//
+// Kommo signs only the body, so the signature cannot stop a replay; it also
+// never retries, so a genuine duplicate is rare and a replay is suspect.
+func WithWebhookDedupe(store WebhookDedupeStore) WebhookOption {
+	return func(c *webhookConfig) { c.dedupe, c.dedupeOK = store, true }
+}
+
+// WithWebhookErrorHandler registers fn to be called, synchronously and
+// before the response is written, with every failure: each non-200 answer
+// and each dedupe store error. Use it for metrics or alerts: Kommo never
+// redelivers, so a failure reported here is a message to recover by hand
+// (e.g. from History). The request body has been consumed.
+func WithWebhookErrorHandler(fn func(r *http.Request, err error)) WebhookOption {
+	return func(c *webhookConfig) { c.onError = fn }
+}
+
+// WithWebhookLogger logs failures at warn (4xx) and error (5xx) level and
+// successes and duplicates at debug level. Bodies and signatures are never
+// logged. The default discards logs.
+func WithWebhookLogger(l *slog.Logger) WebhookOption {
+	return func(c *webhookConfig) {
+		if l == nil {
+			c.addf("WithWebhookLogger: nil logger")
+			return
+		}
+		c.logger = l
+	}
+}
+
+func newWebhookConfig(secret string, opts []WebhookOption) (*webhookConfig, error) {
+	c := &webhookConfig{
+		maxBody: WebhookDefaultMaxBodySize,
+		timeout: WebhookDefaultTimeout,
+		logger:  slog.New(slog.DiscardHandler),
+	}
+	if secret != "" {
+		c.secrets = append(c.secrets, secret)
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	return c, errors.Join(c.problems...)
+}
+
+// ParseWebhook verifies and decodes one chat webhook request: it reads the
+// body once (at most 1 MiB unless WithWebhookMaxBodySize says otherwise),
+// checks X-Signature (hex HMAC-SHA1 of the raw body keyed with the channel
+// secret, compared in constant time) and decodes the hook into a
+// *MessageEvent, *TypingEvent, *ReactionEvent or *UnknownEvent.
+//
+//	ev, err := kommo.ParseWebhook(r, channelSecret)
+//	if errors.Is(err, kommo.ErrInvalidSignature) { w.WriteHeader(401); return }
+//
+// Errors: ErrWebhookMethodNotAllowed (not a POST), ErrWebhookTooLarge,
+// ErrWebhookBodyRead, ErrInvalidSignature (missing or wrong signature, or
+// no secret), ErrWebhookMalformed (not a JSON object). WithWebhookSecrets
+// and WithWebhookStrictSignature apply. It does not close r.Body. Prefer
+// NewWebhookHandler, which also answers Kommo within its deadline.
+func ParseWebhook(r *http.Request, secret string, opts ...WebhookOption) (WebhookEvent, error) {
+	c, err := newWebhookConfig(secret, opts)
+	if err != nil {
+		return nil, err
+	}
+	ev, _, err := c.parseRequest(r, r.Body)
+	return ev, err
+}
+
+// ParseWebhookBody is ParseWebhook for a body you have already read and the
+// X-Signature header value that came with it.
+//
+//	ev, err := kommo.ParseWebhookBody(body, r.Header.Get("X-Signature"), channelSecret)
+func ParseWebhookBody(body []byte, signature, secret string, opts ...WebhookOption) (WebhookEvent, error) {
+	c, err := newWebhookConfig(secret, opts)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > c.maxBody {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrWebhookTooLarge, len(body), c.maxBody)
+	}
+	ev, _, err := c.parse(body, signature)
+	return ev, err
+}
+
+// parseRequest reads, verifies and decodes. It returns the bytes the
+// signature matched (for the dedupe key).
+func (c *webhookConfig) parseRequest(r *http.Request, body io.Reader) (WebhookEvent, []byte, error) {
+	if r == nil {
+		return nil, nil, fmt.Errorf("%w: nil request", ErrWebhookBodyRead)
+	}
+	if r.Method != http.MethodPost {
+		return nil, nil, fmt.Errorf("%w: %s", ErrWebhookMethodNotAllowed, hookSafeMethod(r.Method))
+	}
+	if r.ContentLength > c.maxBody {
+		return nil, nil, fmt.Errorf("%w: Content-Length %d, limit %d", ErrWebhookTooLarge, r.ContentLength, c.maxBody)
+	}
+	b, err := hookReadBody(body, c.maxBody)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.parse(b, r.Header.Get(HeaderSignature))
+}
+
+// hookSafeMethod keeps a hostile method name out of errors and logs.
+func hookSafeMethod(m string) string {
+	if len(m) > 16 {
+		m = m[:16]
+	}
+	return strconv.Quote(m)
+}
+
+func hookReadBody(body io.Reader, limit int64) ([]byte, error) {
+	if body == nil || body == http.NoBody {
+		return []byte{}, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, fmt.Errorf("%w: limit %d", ErrWebhookTooLarge, limit)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrWebhookBodyRead, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: limit %d", ErrWebhookTooLarge, limit)
+	}
+	return b, nil
+}
+
+func (c *webhookConfig) parse(body []byte, signature string) (WebhookEvent, []byte, error) {
+	signed, err := c.verify(body, signature)
+	if err != nil {
+		return nil, nil, err
+	}
+	ev, err := hookDecode(signed)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ev, signed, nil
+}
+
+// verify returns the bytes the signature matches: body itself or, unless
+// strict, body without one trailing "\r\n" or "\n".
+func (c *webhookConfig) verify(body []byte, signature string) ([]byte, error) {
+	if len(c.secrets) == 0 {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSignature, ErrEmptySecret)
+	}
+	signature = strings.TrimSpace(signature)
+	if signature == "" {
+		return nil, fmt.Errorf("%w: missing %s header", ErrInvalidSignature, HeaderSignature)
+	}
+	candidates := [2][]byte{body}
+	if !c.strict {
+		if t, ok := bytes.CutSuffix(body, []byte("\r\n")); ok {
+			candidates[1] = t
+		} else if t, ok := bytes.CutSuffix(body, []byte("\n")); ok {
+			candidates[1] = t
+		}
+	}
+	for _, b := range candidates {
+		if b == nil {
+			continue
+		}
+		for _, s := range c.secrets {
+			if VerifyWebhookSignature(b, signature, s) {
+				return b, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w: %s does not match the body", ErrInvalidSignature, HeaderSignature)
+}
+
+// hookDecode dispatches on the body's keys (spec §3.6): "message" → message,
+// "action.reaction" → reaction, "action.typing" → typing, else unknown.
+func hookDecode(body []byte) (WebhookEvent, error) {
+	if ev, ok := hookDecodeFast(body); ok {
+		return ev, nil
+	}
+	return hookDecodeLenient(body)
+}
+
+// hookUnionWire holds every known hook shape, so a well-formed hook is
+// decoded in a single pass.
+type hookUnionWire struct {
+	AccountID string `json:"account_id"`
+	Time      int64  `json:"time"`
+	Message   *struct {
+		Receiver      WebhookParticipant  `json:"receiver"`
+		Sender        WebhookParticipant  `json:"sender"`
+		Conversation  WebhookConversation `json:"conversation"`
+		Source        WebhookSource       `json:"source"`
+		Timestamp     int64               `json:"timestamp"`
+		MsecTimestamp int64               `json:"msec_timestamp"`
+		Message       *WebhookMessage     `json:"message"`
+	} `json:"message"`
+	Action *struct {
+		Reaction *hookReactionInner  `json:"reaction"`
+		Typing   *hookTypingInner    `json:"typing"`
+		User     *WebhookParticipant `json:"user"`
+	} `json:"action"`
+}
+
+// hookDecodeFast decodes a hook whose fields all have their documented
+// types in one pass. It returns false for anything else (not an object,
+// a type mismatch), which hookDecodeLenient then handles.
+func hookDecodeFast(body []byte) (WebhookEvent, bool) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, false
+	}
+	var w hookUnionWire
+	if json.Unmarshal(body, &w) != nil {
+		return nil, false
+	}
+	env := WebhookEnvelope{AccountID: w.AccountID, Time: w.Time, Raw: body}
+	switch {
+	case w.Message != nil && w.Message.Message != nil:
+		m := w.Message
+		return &MessageEvent{
+			WebhookEnvelope: env,
+			Conversation:    m.Conversation, Source: m.Source, Sender: m.Sender, Receiver: m.Receiver,
+			Timestamp: m.Timestamp, MsecTimestamp: m.MsecTimestamp, Message: *m.Message,
+		}, true
+	case w.Action != nil && w.Action.Reaction != nil:
+		r := w.Action.Reaction
+		return &ReactionEvent{
+			WebhookEnvelope: env,
+			MsgID:           r.MsgID, Message: r.Message, User: r.User, Conversation: r.Conversation,
+			Type: r.Type, Emoji: r.Emoji,
+		}, true
+	case w.Action != nil && w.Action.Typing != nil:
+		t := *w.Action.Typing
+		if t.User.ID == "" && w.Action.User != nil {
+			t.User = *w.Action.User
+		}
+		return &TypingEvent{
+			WebhookEnvelope: env,
+			User:            t.User, Conversation: t.Conversation, ExpiredAt: t.ExpiredAt, PostID: t.PostID,
+		}, true
+	}
+	return &UnknownEvent{WebhookEnvelope: env}, true
+}
+
+// hookDecodeLenient decodes any JSON object: known shapes with wrong field
+// types become an *UnknownEvent carrying the error.
+func hookDecodeLenient(body []byte) (WebhookEvent, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrWebhookMalformed, err)
+	}
+	if top == nil {
+		return nil, fmt.Errorf("%w: body is null, not a JSON object", ErrWebhookMalformed)
+	}
+	var ev interface {
+		WebhookEvent
+		json.Unmarshaler
+	}
+	switch {
+	case hookHasKey(top["message"], "message"):
+		ev = &MessageEvent{}
+	case hookHasKey(top["action"], "reaction"):
+		ev = &ReactionEvent{}
+	case hookHasKey(top["action"], "typing"):
+		ev = &TypingEvent{}
+	}
+	if ev != nil {
+		err := ev.UnmarshalJSON(body)
+		if err == nil {
+			hookSetRaw(ev, body)
+			return ev, nil
+		}
+		// A type mismatch in a known shape must not lose the message:
+		// hand it over as unknown with the raw body.
+		u := hookUnknown(top, body)
+		u.Err = fmt.Errorf("%w: %s: %w", ErrWebhookMalformed, ev.Kind(), err)
+		return u, nil
+	}
+	return hookUnknown(top, body), nil
+}
+
+func hookSetRaw(ev WebhookEvent, body []byte) {
+	switch e := ev.(type) {
+	case *MessageEvent:
+		e.Raw = body
+	case *TypingEvent:
+		e.Raw = body
+	case *ReactionEvent:
+		e.Raw = body
+	}
+}
+
+// hookHasKey reports whether obj is a JSON object with a non-null key.
+func hookHasKey(obj json.RawMessage, key string) bool {
+	if len(obj) == 0 || obj[0] != '{' {
+		return false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(obj, &m) != nil {
+		return false
+	}
+	v, ok := m[key]
+	return ok && !bytes.Equal(v, []byte("null"))
+}
+
+// hookUnknown reads account_id and time leniently (string or number).
+func hookUnknown(top map[string]json.RawMessage, body []byte) *UnknownEvent {
+	u := &UnknownEvent{WebhookEnvelope: WebhookEnvelope{Raw: body}}
+	u.AccountID = hookScalar(top["account_id"])
+	if n, err := strconv.ParseFloat(hookScalar(top["time"]), 64); err == nil && n > -1e15 && n < 1e15 {
+		u.Time = int64(n)
+	}
+	return u
+}
+
+// hookScalar returns a JSON string's value or a JSON number's text, else "".
+func hookScalar(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(v, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
