@@ -5,14 +5,11 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,128 +118,6 @@ type Server struct {
 
 	nextTalkID, nextContactID, nextLeadID, nextLinkID, nextSourceID int
 	msgOrder                                                        int
-}
-
-// Option configures a Server.
-type Option func(*Server)
-
-// WithChannel sets the channel id and secret the server expects Chat API
-// requests to be signed with (default DefaultChannelID, DefaultChannelSecret).
-// Empty values keep the defaults.
-func WithChannel(id, secret string) Option {
-	return func(s *Server) {
-		if id != "" {
-			s.channelID = id
-		}
-		if secret != "" {
-			s.channelSecret = secret
-		}
-	}
-}
-
-// WithAccount sets the account's amojo id and CRM account id (defaults
-// DefaultAccountAmojoID, DefaultAccountID). Empty or non-positive values
-// keep the defaults.
-func WithAccount(amojoID string, accountID int) Option {
-	return func(s *Server) {
-		if amojoID != "" {
-			s.accountAmojoID = amojoID
-		}
-		if accountID > 0 {
-			s.accountID = accountID
-		}
-	}
-}
-
-// WithExtraAccounts lets the channel also connect to the accounts with these
-// amojo ids, for integrations that serve several accounts with one client.
-// Only the main account (WithAccount) has CRM endpoints.
-func WithExtraAccounts(amojoIDs ...string) Option {
-	return func(s *Server) { s.extraAccounts = append(s.extraAccounts, amojoIDs...) }
-}
-
-// WithAccessToken sets the long-lived bearer token the CRM endpoints accept
-// (default DefaultAccessToken). It never expires. An empty token keeps the
-// default.
-func WithAccessToken(tok string) Option {
-	return func(s *Server) {
-		if tok != "" {
-			s.staticToken = tok
-		}
-	}
-}
-
-// WithOAuthClient sets the integration's OAuth client id, secret and
-// redirect URI checked by the token endpoint. Empty values keep the
-// defaults.
-func WithOAuthClient(clientID, clientSecret, redirectURI string) Option {
-	return func(s *Server) {
-		if clientID != "" {
-			s.oauthClientID = clientID
-		}
-		if clientSecret != "" {
-			s.oauthSecret = clientSecret
-		}
-		if redirectURI != "" {
-			s.oauthRedirect = redirectURI
-		}
-	}
-}
-
-// WithTokenLifetime sets the lifetime of access tokens issued by the OAuth
-// token endpoint (default DefaultTokenLifetime). Non-positive values keep
-// the default.
-func WithTokenLifetime(d time.Duration) Option {
-	return func(s *Server) {
-		if d > 0 {
-			s.tokenLifetime = d
-		}
-	}
-}
-
-// WithClock makes the server read time from now: the Date window of signed
-// requests, message and talk timestamps, token and code expiry, and webhook
-// times. Clients from Server.Client use the same clock for their Date
-// headers. A nil func keeps time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(s *Server) {
-		if now != nil {
-			s.now = now
-		}
-	}
-}
-
-// WithRateLimit makes the server answer 429 Too Many Requests, with a
-// Retry-After header in whole seconds, once requests exceed rps per second
-// with the given burst (a token bucket shared by both APIs; it runs on real
-// time, not on WithClock). rps <= 0 turns the limit off; burst < 1 counts
-// as 1.
-func WithRateLimit(rps float64, burst int) Option {
-	return func(s *Server) {
-		if rps <= 0 {
-			s.limiter = nil
-			return
-		}
-		s.limiter = rate.NewLimiter(rate.Limit(rps), max(burst, 1))
-	}
-}
-
-// WithHTMLRateLimitBody makes 429 answers carry an HTML page (as a proxy in
-// front of Kommo may send) instead of a problem+json body, so clients can
-// be tested against a non-JSON error body.
-func WithHTMLRateLimitBody() Option {
-	return func(s *Server) { s.htmlRateLimit = true }
-}
-
-// WithRandomFailures makes each request that no queued fault applies to
-// fail with 503 Service Unavailable with probability p (0 to 1), chosen by a
-// generator seeded with seed so runs are repeatable. A failed request
-// changes no state. Use it for load and soak tests of retry handling.
-func WithRandomFailures(p float64, seed uint64) Option {
-	return func(s *Server) {
-		s.failP = min(max(p, 0), 1)
-		s.failSeed = seed
-	}
 }
 
 // NewServer starts a Server on a loopback address. Call Close when done, or
@@ -447,99 +322,6 @@ func (s *Server) newID() string {
 
 // ---- recording ----
 
-// RecordedRequest is one request the server received.
-type RecordedRequest struct {
-	// Time is when it arrived (server clock).
-	Time time.Time
-	// Method is the HTTP method.
-	Method string
-	// Path is the escaped URL path, e.g. "/api/v4/talks/1001".
-	Path string
-	// Query is the parsed query string.
-	Query url.Values
-	// Header is a copy of the request headers.
-	Header http.Header
-	// Body is the request body.
-	Body []byte
-	// Status is the status code answered; 0 when the connection was reset,
-	// the response dropped or the client left during a stall.
-	Status int
-	// Fault names the fault applied to the request, if any: "status",
-	// "reset", "stall", "truncate", "drop", "random" or "rate_limit".
-	Fault string
-}
-
-// Requests returns a copy of every request received so far, oldest first.
-func (s *Server) Requests() []RecordedRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]RecordedRequest, len(s.requests))
-	for i, r := range s.requests {
-		out[i] = r
-		out[i].Query = cloneValues(r.Query)
-		out[i].Header = r.Header.Clone()
-		out[i].Body = bytes.Clone(r.Body)
-	}
-	return out
-}
-
-// ResetRequests forgets the recorded requests (state is kept).
-func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = nil
-}
-
-func cloneValues(v url.Values) url.Values {
-	out := make(url.Values, len(v))
-	for k, vs := range v {
-		out[k] = append([]string(nil), vs...)
-	}
-	return out
-}
-
-func (s *Server) setFault(idx int, fault string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if idx < len(s.requests) {
-		s.requests[idx].Fault = fault
-	}
-}
-
-func (s *Server) setStatus(idx, status int, fault string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if idx < len(s.requests) {
-		s.requests[idx].Status = status
-		if fault != "" {
-			s.requests[idx].Fault = fault
-		}
-	}
-}
-
-// statusWriter records the answered status before the client can see it.
-type statusWriter struct {
-	http.ResponseWriter
-	s      *Server
-	idx    int
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-		w.s.setStatus(w.idx, code, "")
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
 // ---- request pipeline ----
 
 type bodyKey struct{}
@@ -642,79 +424,33 @@ func (s *Server) writeRateLimited(w http.ResponseWriter, r *http.Request, delay 
 
 // ---- response helpers ----
 
-// chatError is the Chat API error body. Kommo does not document it; this is
-// the shape open-source clients decode.
-type chatError struct {
-	ErrorCode        int    `json:"error_code"`
-	ErrorType        string `json:"error_type"`
-	ErrorDescription string `json:"error_description"`
-}
-
-func writeChatError(w http.ResponseWriter, status int, typ, desc string) {
-	writeJSON(w, status, "application/json", chatError{ErrorCode: status, ErrorType: typ, ErrorDescription: desc})
-}
-
-// problem is the CRM API's application/problem+json error body.
-type problem struct {
-	ValidationErrors []itemErrors `json:"validation-errors,omitempty"`
-	Errors           []itemError  `json:"errors,omitempty"`
-	Title            string       `json:"title"`
-	Type             string       `json:"type"`
-	Status           int          `json:"status"`
-	Detail           string       `json:"detail"`
-}
-
-// itemErrors is one entry of "validation-errors".
-type itemErrors struct {
-	RequestID string      `json:"request_id"`
-	Errors    []fieldProb `json:"errors"`
-}
-
-// itemError is one entry of "errors" (the batch-delete variant).
-type itemError struct {
-	RequestID string    `json:"request_id"`
-	Errors    fieldProb `json:"errors"`
-}
-
-type fieldProb struct {
-	Code   string `json:"code"`
-	Path   string `json:"path"`
-	Detail string `json:"detail"`
-}
-
-func newProblem(status int, detail string) problem {
-	return problem{Title: http.StatusText(status), Type: "https://httpstatus.es/" + strconv.Itoa(status), Status: status, Detail: detail}
-}
-
-func writeProblem(w http.ResponseWriter, status int, detail string, verrs []itemErrors) {
-	p := newProblem(status, detail)
-	p.ValidationErrors = verrs
-	writeJSON(w, status, "application/problem+json", p)
-}
-
-func writeJSON(w http.ResponseWriter, status int, ctype string, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		http.Error(w, "kommotest: encode response: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", ctype)
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
-}
-
-// decodeJSON decodes body into v; it reports a problem description or "".
-func decodeJSON(body []byte, v any) string {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return "empty request body"
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Sprintf("malformed JSON body: %v", err)
-	}
-	return ""
-}
-
 func baseURL(r *http.Request) string { return "http://" + r.Host }
+
+func (s *Server) buildMux() *http.ServeMux {
+	m := http.NewServeMux()
+	const p = "/v2/origin/custom/"
+	m.HandleFunc("POST "+p+"{channel}/connect", s.handle(s.chatConnect))
+	m.HandleFunc("DELETE "+p+"{channel}/disconnect", s.handle(s.chatDisconnect))
+	m.HandleFunc("POST "+p+"{scope}/chats", s.handle(s.chatCreate))
+	m.HandleFunc("POST "+p+"{scope}", s.handle(s.chatMessage))
+	m.HandleFunc("POST "+p+"{scope}/{msg}/delivery_status", s.handle(s.chatDelivery))
+	m.HandleFunc("GET "+p+"{scope}/chats/{chat}/history", s.handle(s.chatHistory))
+	m.HandleFunc("POST "+p+"{scope}/typing", s.handle(s.chatTyping))
+	m.HandleFunc("POST "+p+"{scope}/react", s.handle(s.chatReact))
+	m.HandleFunc("POST "+p+"{scope}/{msg}/react", s.handle(s.chatReact))
+
+	m.HandleFunc("GET /api/v4/account", s.handle(s.crmAccount))
+	m.HandleFunc("GET /api/v4/talks/{id}", s.handle(s.crmTalkGet))
+	m.HandleFunc("POST /api/v4/talks/{id}/close", s.handle(s.crmTalkClose))
+	m.HandleFunc("GET /api/v4/contacts/chats", s.handle(s.crmLinksList))
+	m.HandleFunc("POST /api/v4/contacts/chats", s.handle(s.crmLinksCreate))
+	m.HandleFunc("GET /api/v4/sources", s.handle(s.crmSourcesList))
+	m.HandleFunc("POST /api/v4/sources", s.handle(s.crmSourcesAdd))
+	m.HandleFunc("PATCH /api/v4/sources", s.handle(s.crmSourcesUpdate))
+	m.HandleFunc("DELETE /api/v4/sources", s.handle(s.crmSourcesDelete))
+	m.HandleFunc("GET /api/v4/sources/{id}", s.handle(s.crmSourceGet))
+	m.HandleFunc("PATCH /api/v4/sources/{id}", s.handle(s.crmSourceUpdate))
+	m.HandleFunc("DELETE /api/v4/sources/{id}", s.handle(s.crmSourceDelete))
+	m.HandleFunc("POST /oauth2/access_token", s.handle(s.oauthToken))
+	return m
+}
