@@ -21,7 +21,8 @@ func chatScopePath(scopeID string, segments ...string) string {
 }
 
 // ChatSource names the lead source (CRM Sources API external_id) a chat or
-// message belongs to.
+// message belongs to, for integrations with several sources (e.g. several
+// phone numbers). Webhooks carry it to say which source to answer from.
 type ChatSource struct {
 	// ExternalID is the source's external_id: up to 40 printable ASCII
 	// characters (space included).
@@ -71,8 +72,12 @@ type Chat struct {
 	User *ChatUser `json:"user,omitempty"`
 }
 
-// ChatUser is a chat participant as Kommo returns it (create-chat responses
-// and history items). Empty values may be absent.
+// ChatUser is a chat participant as Kommo reports it: in create-chat
+// responses, history items and webhooks. Kommo fills only some fields: a
+// manager usually has ID and Name; a client has ID, ClientID and, when a
+// profile was passed, Phone and Email. For a chat opened with "Write first",
+// the receiver's Phone is the number the manager chose. Empty values may be
+// absent.
 type ChatUser struct {
 	// ID is the participant's amojo id.
 	ID string `json:"id"`

@@ -30,8 +30,8 @@ type HistoryMessage struct {
 	MsecTimestamp int64     `json:"msec_timestamp,omitempty"`
 	Sender        *ChatUser `json:"sender,omitempty"`
 	// Receiver is nil when Kommo leaves it out (incoming messages).
-	Receiver *ChatUser             `json:"receiver,omitempty"`
-	Message  HistoryMessageContent `json:"message"`
+	Receiver *ChatUser   `json:"receiver,omitempty"`
+	Message  ChatMessage `json:"message"`
 }
 
 // Time returns when the message was sent, to the millisecond when Kommo
@@ -43,25 +43,6 @@ func (m *HistoryMessage) Time() time.Time {
 	return time.Unix(m.Timestamp, 0)
 }
 
-// HistoryMessageContent is the "message" object of a history item.
-type HistoryMessageContent struct {
-	// ID is the message's amojo id.
-	ID string `json:"id"`
-	// ClientID is your message id (the msgid it was sent with).
-	ClientID  string      `json:"client_id,omitempty"`
-	Type      MessageType `json:"type"`
-	Text      string      `json:"text,omitempty"`
-	Media     string      `json:"media,omitempty"`
-	Thumbnail string      `json:"thumbnail,omitempty"`
-	FileName  string      `json:"file_name,omitempty"`
-	FileSize  int64       `json:"file_size,omitempty"`
-	// MediaGroupID is shared by the messages a multi-attachment message was
-	// split into.
-	MediaGroupID string       `json:"media_group_id,omitempty"`
-	Location     *Location    `json:"location,omitempty"`
-	Contact      *ContactCard `json:"contact,omitempty"`
-}
-
 // chatHistoryPage is the history response body. Its items are decoded in
 // one pass (ChatUser's own UnmarshalJSON would re-scan every participant)
 // and then converted.
@@ -70,11 +51,11 @@ type chatHistoryPage struct {
 }
 
 type chatHistoryItem struct {
-	Timestamp     int64                 `json:"timestamp"`
-	MsecTimestamp int64                 `json:"msec_timestamp"`
-	Sender        *chatUserWire         `json:"sender"`
-	Receiver      *chatUserWire         `json:"receiver"`
-	Message       HistoryMessageContent `json:"message"`
+	Timestamp     int64         `json:"timestamp"`
+	MsecTimestamp int64         `json:"msec_timestamp"`
+	Sender        *chatUserWire `json:"sender"`
+	Receiver      *chatUserWire `json:"receiver"`
+	Message       ChatMessage   `json:"message"`
 }
 
 // chatUserWire is ChatUser in either documented shape.

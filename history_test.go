@@ -90,7 +90,7 @@ func TestHistoryListDecodesEveryField(t *testing.T) {
 			Avatar: "https:/example.com/users/avatar.png", Name: "Example Client",
 			Phone: "79151112233", Email: "example.client@example.com",
 		},
-		Message: kommo.HistoryMessageContent{
+		Message: kommo.ChatMessage{
 			ID: "3985523d-78b3-45b7-aeaf-142405bbf1dc", ClientID: "skm-5f2836a8ca468", Type: kommo.MessageTypeText,
 			Text: "Да, конечно. Вы можете оплатить наличными и картой курьеру при получении.",
 		},
@@ -101,7 +101,7 @@ func TestHistoryListDecodesEveryField(t *testing.T) {
 	assert.Equal(t, "sk-1376265f-86df-4c49-a0c3-a4816df41af9", msgs[1].Sender.ClientID)
 	assert.Equal(t, time.Unix(1596470809, 0), msgs[1].Time())
 
-	assert.Equal(t, kommo.HistoryMessageContent{
+	assert.Equal(t, kommo.ChatMessage{
 		ID: "5b0e3c1e-9a43-4b6f-8d0b-2f4f1c7a6e01", ClientID: "skm-5f2836a8ca460", Type: kommo.MessageTypePicture,
 		Media:     "https://amojo.kommo.com/attachments/5b0e3c1e/photo-1.jpg",
 		Thumbnail: "https://amojo.kommo.com/attachments/5b0e3c1e/photo-1-thumb.jpg",

@@ -199,3 +199,43 @@ type Forwards struct {
 	// ConversationID is your id of the chat the message comes from.
 	ConversationID string `json:"conversation_id,omitempty"`
 }
+
+// ChatMessage is a message as Kommo reports it: the message of a history
+// item and of a MessageEvent (message.message). Optional fields may be
+// absent; absent fields are zero.
+type ChatMessage struct {
+	// ID is the amojo message id; pass it to Messages.UpdateDeliveryStatus.
+	ID string `json:"id"`
+	// ClientID is your message id (the msgid it was sent with); history
+	// items carry it for messages the integration sent.
+	ClientID string      `json:"client_id,omitempty"`
+	Type     MessageType `json:"type"`
+	Text     string      `json:"text"`
+	// Tag is not used for third-party integrations (usually "").
+	Tag string `json:"tag,omitempty"`
+	// Media is the download URL of a picture, file, video, voice, audio or
+	// sticker.
+	Media string `json:"media,omitempty"`
+	// Thumbnail is a preview URL (pictures and videos).
+	Thumbnail string `json:"thumbnail,omitempty"`
+	FileName  string `json:"file_name,omitempty"`
+	FileSize  int64  `json:"file_size,omitempty"`
+	// MediaGroupID is shared by the hooks of one message with several
+	// attachments (Kommo sends one hook per attachment).
+	MediaGroupID string `json:"media_group_id,omitempty"`
+	// Location and Contact are set for location and contact messages.
+	Location *Location    `json:"location,omitempty"`
+	Contact  *ContactCard `json:"contact,omitempty"`
+	// Markup is a keyboard of inline buttons or a WhatsApp List Message;
+	// nil when Kommo sends none (or null).
+	Markup *Markup `json:"markup,omitempty"`
+	// Template is set when the manager sent a message template.
+	Template *Template `json:"template,omitempty"`
+	// ReplyTo is the quoted message (quoting must be enabled by support).
+	ReplyTo *WebhookReplyTo `json:"reply_to,omitempty"`
+	// Forwards holds forwarded messages (enabled by support).
+	Forwards *WebhookForwards `json:"forwards,omitempty"`
+	// Post is set when the message replies to a social-post comment
+	// (spec §3.5).
+	Post *Post `json:"post,omitempty"`
+}

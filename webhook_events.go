@@ -78,28 +78,6 @@ type WebhookConversation struct {
 	ClientID string `json:"client_id,omitempty"`
 }
 
-// WebhookSource is the source a message belongs to, for integrations with
-// several sources (e.g. several phone numbers).
-type WebhookSource struct {
-	ExternalID string `json:"external_id,omitempty"`
-}
-
-// WebhookParticipant is a sender, receiver or user in a webhook. Kommo
-// fills only some fields: a manager usually has ID and Name, a client ID,
-// ClientID and, when a profile was passed, Phone and Email.
-type WebhookParticipant struct {
-	// ID is the participant's amojo id.
-	ID string `json:"id"`
-	// ClientID is your participant id (external participants only).
-	ClientID string `json:"client_id,omitempty"`
-	Name     string `json:"name,omitempty"`
-	Avatar   string `json:"avatar,omitempty"`
-	// Phone is the client's phone; for "Write first" it is the number the
-	// manager chose. Kommo sends "" when no profile was passed.
-	Phone string `json:"phone,omitempty"`
-	Email string `json:"email,omitempty"`
-}
-
 // MessageEvent is the outgoing message hook (v2): a manager or the Salesbot
 // wrote in a chat of your channel and you must deliver the message to the
 // messenger (spec §3.1). Report delivery with the amojo message id
@@ -115,53 +93,17 @@ type MessageEvent struct {
 	// opened with "Write first" (see IsWriteFirst).
 	Conversation WebhookConversation
 	// Source tells which of your sources (numbers) to send from.
-	Source WebhookSource
+	Source ChatSource
 	// Sender is the manager or bot who wrote.
-	Sender WebhookParticipant
+	Sender ChatUser
 	// Receiver is the client.
-	Receiver WebhookParticipant
+	Receiver ChatUser
 	// Timestamp and MsecTimestamp are when the message was written, in Unix
 	// seconds and milliseconds.
 	Timestamp     int64
 	MsecTimestamp int64
 	// Message is the message itself.
-	Message WebhookMessage
-}
-
-// WebhookMessage is the message inside a MessageEvent (message.message).
-// Optional fields may be absent; absent fields are zero.
-type WebhookMessage struct {
-	// ID is the amojo message id; pass it to Messages.UpdateDeliveryStatus.
-	ID   string      `json:"id"`
-	Type MessageType `json:"type"`
-	Text string      `json:"text"`
-	// Tag is not used for third-party integrations (usually "").
-	Tag string `json:"tag,omitempty"`
-	// Media is the download URL of a picture, file, video, voice, audio or
-	// sticker.
-	Media string `json:"media,omitempty"`
-	// Thumbnail is a preview URL (pictures and videos).
-	Thumbnail string `json:"thumbnail,omitempty"`
-	FileName  string `json:"file_name,omitempty"`
-	FileSize  int64  `json:"file_size,omitempty"`
-	// MediaGroupID is shared by the hooks of one message with several
-	// attachments (Kommo sends one hook per attachment).
-	MediaGroupID string `json:"media_group_id,omitempty"`
-	// Location and Contact are set for location and contact messages.
-	Location *Location    `json:"location,omitempty"`
-	Contact  *ContactCard `json:"contact,omitempty"`
-	// Markup is a keyboard of inline buttons or a WhatsApp List Message;
-	// nil when Kommo sends none (or null).
-	Markup *Markup `json:"markup,omitempty"`
-	// Template is set when the manager sent a message template.
-	Template *Template `json:"template,omitempty"`
-	// ReplyTo is the quoted message (quoting must be enabled by support).
-	ReplyTo *WebhookReplyTo `json:"reply_to,omitempty"`
-	// Forwards holds forwarded messages (enabled by support).
-	Forwards *WebhookForwards `json:"forwards,omitempty"`
-	// Post is set when the message replies to a social-post comment
-	// (spec §3.5).
-	Post *WebhookPost `json:"post,omitempty"`
+	Message ChatMessage
 }
 
 // MarkupModeInline is Markup.Mode for a keyboard of inline buttons.
@@ -244,17 +186,6 @@ type WebhookForwards struct {
 	ConversationID    string                   `json:"conversation_id,omitempty"`
 }
 
-// WebhookPost is the social post a comment reply belongs to.
-type WebhookPost struct {
-	// ID is your post id.
-	ID               string `json:"id"`
-	URL              string `json:"url,omitempty"`
-	PreviewURL       string `json:"preview_url,omitempty"`
-	PreviewPermalink string `json:"preview_permalink,omitempty"`
-	Username         string `json:"username,omitempty"`
-	Caption          string `json:"caption,omitempty"`
-}
-
 // WebhookEmbeddedMessage is a message quoted, forwarded or reacted to inside
 // a hook. Kommo fills a subset of the fields.
 type WebhookEmbeddedMessage struct {
@@ -262,20 +193,20 @@ type WebhookEmbeddedMessage struct {
 	ID string `json:"id,omitempty"`
 	// MsgID (msgid) and ClientID (client_id) are your message id, under the
 	// names Kommo uses in quoted and reacted messages respectively.
-	MsgID         string             `json:"msgid,omitempty"`
-	ClientID      string             `json:"client_id,omitempty"`
-	Type          MessageType        `json:"type,omitempty"`
-	Text          string             `json:"text,omitempty"`
-	Media         string             `json:"media,omitempty"`
-	Thumbnail     string             `json:"thumbnail,omitempty"`
-	FileName      string             `json:"file_name,omitempty"`
-	FileSize      int64              `json:"file_size,omitempty"`
-	Location      *Location          `json:"location,omitempty"`
-	Contact       *ContactCard       `json:"contact,omitempty"`
-	Timestamp     int64              `json:"timestamp,omitempty"`
-	MsecTimestamp int64              `json:"msec_timestamp,omitempty"`
-	Sender        WebhookParticipant `json:"sender,omitzero"`
-	Receiver      WebhookParticipant `json:"receiver,omitzero"`
+	MsgID         string       `json:"msgid,omitempty"`
+	ClientID      string       `json:"client_id,omitempty"`
+	Type          MessageType  `json:"type,omitempty"`
+	Text          string       `json:"text,omitempty"`
+	Media         string       `json:"media,omitempty"`
+	Thumbnail     string       `json:"thumbnail,omitempty"`
+	FileName      string       `json:"file_name,omitempty"`
+	FileSize      int64        `json:"file_size,omitempty"`
+	Location      *Location    `json:"location,omitempty"`
+	Contact       *ContactCard `json:"contact,omitempty"`
+	Timestamp     int64        `json:"timestamp,omitempty"`
+	MsecTimestamp int64        `json:"msec_timestamp,omitempty"`
+	Sender        ChatUser     `json:"sender,omitzero"`
+	Receiver      ChatUser     `json:"receiver,omitzero"`
 }
 
 // Kind returns WebhookKindMessage.
@@ -297,19 +228,43 @@ func (e *MessageEvent) IsCommentReply() bool { return e.Message.Post != nil }
 // Timestamp) in UTC.
 func (e *MessageEvent) MessageTime() time.Time { return hookUnix(e.Timestamp, e.MsecTimestamp) }
 
+// hookMessageInner is the "message" object of Kommo's outgoing message
+// hook. Its event and MessageEvent.inner are the one mapping between the
+// wire shape and MessageEvent.
+type hookMessageInner struct {
+	Receiver      ChatUser            `json:"receiver"`
+	Sender        ChatUser            `json:"sender"`
+	Conversation  WebhookConversation `json:"conversation"`
+	Source        ChatSource          `json:"source,omitzero"`
+	Timestamp     int64               `json:"timestamp"`
+	MsecTimestamp int64               `json:"msec_timestamp"`
+	Message       *ChatMessage        `json:"message"`
+}
+
+func (m *hookMessageInner) event(env WebhookEnvelope) *MessageEvent {
+	e := &MessageEvent{
+		WebhookEnvelope: env,
+		Conversation:    m.Conversation, Source: m.Source, Sender: m.Sender, Receiver: m.Receiver,
+		Timestamp: m.Timestamp, MsecTimestamp: m.MsecTimestamp,
+	}
+	if m.Message != nil {
+		e.Message = *m.Message
+	}
+	return e
+}
+
+func (e *MessageEvent) inner() hookMessageInner {
+	return hookMessageInner{
+		Receiver: e.Receiver, Sender: e.Sender, Conversation: e.Conversation, Source: e.Source,
+		Timestamp: e.Timestamp, MsecTimestamp: e.MsecTimestamp, Message: &e.Message,
+	}
+}
+
 // hookMessageWire is MessageEvent in Kommo's shape.
 type hookMessageWire struct {
-	AccountID string `json:"account_id"`
-	Time      int64  `json:"time"`
-	Message   struct {
-		Receiver      WebhookParticipant  `json:"receiver"`
-		Sender        WebhookParticipant  `json:"sender"`
-		Conversation  WebhookConversation `json:"conversation"`
-		Source        WebhookSource       `json:"source,omitzero"`
-		Timestamp     int64               `json:"timestamp"`
-		MsecTimestamp int64               `json:"msec_timestamp"`
-		Message       WebhookMessage      `json:"message"`
-	} `json:"message"`
+	AccountID string           `json:"account_id"`
+	Time      int64            `json:"time"`
+	Message   hookMessageInner `json:"message"`
 }
 
 // UnmarshalJSON decodes Kommo's outgoing message hook. It leaves Raw alone.
@@ -318,24 +273,13 @@ func (e *MessageEvent) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	m := w.Message
-	*e = MessageEvent{
-		WebhookEnvelope: WebhookEnvelope{AccountID: w.AccountID, Time: w.Time, Raw: e.Raw},
-		Conversation:    m.Conversation, Source: m.Source, Sender: m.Sender, Receiver: m.Receiver,
-		Timestamp: m.Timestamp, MsecTimestamp: m.MsecTimestamp, Message: m.Message,
-	}
+	*e = *w.Message.event(WebhookEnvelope{AccountID: w.AccountID, Time: w.Time, Raw: e.Raw})
 	return nil
 }
 
 // MarshalJSON encodes e in Kommo's wire shape.
 func (e *MessageEvent) MarshalJSON() ([]byte, error) {
-	var w hookMessageWire
-	w.AccountID, w.Time = e.AccountID, e.Time
-	w.Message.Receiver, w.Message.Sender = e.Receiver, e.Sender
-	w.Message.Conversation, w.Message.Source = e.Conversation, e.Source
-	w.Message.Timestamp, w.Message.MsecTimestamp = e.Timestamp, e.MsecTimestamp
-	w.Message.Message = e.Message
-	return json.Marshal(&w)
+	return json.Marshal(&hookMessageWire{AccountID: e.AccountID, Time: e.Time, Message: e.inner()})
 }
 
 // TypingEvent says a manager is typing in a chat (spec §3.3). Kommo sends it
@@ -344,7 +288,7 @@ func (e *MessageEvent) MarshalJSON() ([]byte, error) {
 type TypingEvent struct {
 	WebhookEnvelope
 	// User is the manager (only ID is set).
-	User WebhookParticipant
+	User ChatUser
 	// Conversation is the chat; ClientID is empty for "Write first" chats.
 	Conversation WebhookConversation
 	// ExpiredAt is when the typing indicator ends, in Unix seconds (the
@@ -361,12 +305,30 @@ func (*TypingEvent) webhookEvent()     {}
 // Expiry returns ExpiredAt as a UTC time.Time.
 func (e *TypingEvent) Expiry() time.Time { return hookUnix(e.ExpiredAt, 0) }
 
-// hookTypingInner is action.typing.
+// hookTypingInner is action.typing. Its event and TypingEvent.inner are the
+// one mapping between the wire shape and TypingEvent.
 type hookTypingInner struct {
-	User         WebhookParticipant  `json:"user"`
+	User         ChatUser            `json:"user"`
 	Conversation WebhookConversation `json:"conversation"`
 	ExpiredAt    int64               `json:"expired_at"`
 	PostID       string              `json:"post_id,omitempty"`
+}
+
+// event maps the hook to a TypingEvent; actionUser is action.user, used
+// when action.typing.user is empty.
+func (t *hookTypingInner) event(env WebhookEnvelope, actionUser *ChatUser) *TypingEvent {
+	user := t.User
+	if user.ID == "" && actionUser != nil {
+		user = *actionUser
+	}
+	return &TypingEvent{
+		WebhookEnvelope: env,
+		User:            user, Conversation: t.Conversation, ExpiredAt: t.ExpiredAt, PostID: t.PostID,
+	}
+}
+
+func (e *TypingEvent) inner() hookTypingInner {
+	return hookTypingInner{User: e.User, Conversation: e.Conversation, ExpiredAt: e.ExpiredAt, PostID: e.PostID}
 }
 
 type hookTypingWire struct {
@@ -376,7 +338,7 @@ type hookTypingWire struct {
 		Typing hookTypingInner `json:"typing"`
 		// The spec's field table puts the user at action.user; the example
 		// at action.typing.user. Both are read.
-		User *WebhookParticipant `json:"user,omitempty"`
+		User *ChatUser `json:"user,omitempty"`
 	} `json:"action"`
 }
 
@@ -387,23 +349,14 @@ func (e *TypingEvent) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	t := w.Action.Typing
-	if t.User.ID == "" && w.Action.User != nil {
-		t.User = *w.Action.User
-	}
-	*e = TypingEvent{
-		WebhookEnvelope: WebhookEnvelope{AccountID: w.AccountID, Time: w.Time, Raw: e.Raw},
-		User:            t.User, Conversation: t.Conversation, ExpiredAt: t.ExpiredAt, PostID: t.PostID,
-	}
+	*e = *w.Action.Typing.event(WebhookEnvelope{AccountID: w.AccountID, Time: w.Time, Raw: e.Raw}, w.Action.User)
 	return nil
 }
 
 // MarshalJSON encodes e in Kommo's wire shape (user at action.typing.user).
 func (e *TypingEvent) MarshalJSON() ([]byte, error) {
-	var w hookTypingWire
-	w.AccountID, w.Time = e.AccountID, e.Time
-	t := &w.Action.Typing
-	t.User, t.Conversation, t.ExpiredAt, t.PostID = e.User, e.Conversation, e.ExpiredAt, e.PostID
+	w := hookTypingWire{AccountID: e.AccountID, Time: e.Time}
+	w.Action.Typing = e.inner()
 	return json.Marshal(&w)
 }
 
@@ -418,7 +371,7 @@ type ReactionEvent struct {
 	// Message is the reacted message (newer shape; nil when absent).
 	Message *WebhookEmbeddedMessage
 	// User is who (un)reacted (only ID is set).
-	User         WebhookParticipant
+	User         ChatUser
 	Conversation WebhookConversation
 	// Type is "react" or "unreact".
 	Type string
@@ -453,14 +406,30 @@ type hookReactionWire struct {
 	} `json:"action"`
 }
 
-// hookReactionInner is action.reaction.
+// hookReactionInner is action.reaction. Its event and ReactionEvent.inner
+// are the one mapping between the wire shape and ReactionEvent.
 type hookReactionInner struct {
 	MsgID        string                  `json:"msgid,omitempty"`
 	Message      *WebhookEmbeddedMessage `json:"message,omitempty"`
-	User         WebhookParticipant      `json:"user"`
+	User         ChatUser                `json:"user"`
 	Conversation WebhookConversation     `json:"conversation"`
 	Type         string                  `json:"type"`
 	Emoji        string                  `json:"emoji,omitempty"`
+}
+
+func (r *hookReactionInner) event(env WebhookEnvelope) *ReactionEvent {
+	return &ReactionEvent{
+		WebhookEnvelope: env,
+		MsgID:           r.MsgID, Message: r.Message, User: r.User, Conversation: r.Conversation,
+		Type: r.Type, Emoji: r.Emoji,
+	}
+}
+
+func (e *ReactionEvent) inner() hookReactionInner {
+	return hookReactionInner{
+		MsgID: e.MsgID, Message: e.Message, User: e.User, Conversation: e.Conversation,
+		Type: e.Type, Emoji: e.Emoji,
+	}
 }
 
 // UnmarshalJSON decodes Kommo's reaction hook. It leaves Raw alone.
@@ -469,21 +438,14 @@ func (e *ReactionEvent) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	r := w.Action.Reaction
-	*e = ReactionEvent{
-		WebhookEnvelope: WebhookEnvelope{AccountID: w.AccountID, Time: w.Time, Raw: e.Raw},
-		MsgID:           r.MsgID, Message: r.Message, User: r.User, Conversation: r.Conversation,
-		Type: r.Type, Emoji: r.Emoji,
-	}
+	*e = *w.Action.Reaction.event(WebhookEnvelope{AccountID: w.AccountID, Time: w.Time, Raw: e.Raw})
 	return nil
 }
 
 // MarshalJSON encodes e in Kommo's wire shape.
 func (e *ReactionEvent) MarshalJSON() ([]byte, error) {
-	var w hookReactionWire
-	w.AccountID, w.Time = e.AccountID, e.Time
-	r := &w.Action.Reaction
-	r.MsgID, r.Message, r.User, r.Conversation, r.Type, r.Emoji = e.MsgID, e.Message, e.User, e.Conversation, e.Type, e.Emoji
+	w := hookReactionWire{AccountID: e.AccountID, Time: e.Time}
+	w.Action.Reaction = e.inner()
 	return json.Marshal(&w)
 }
 

@@ -293,21 +293,13 @@ func hookDecode(body []byte) (WebhookEvent, error) {
 // hookUnionWire holds every known hook shape, so a well-formed hook is
 // decoded in a single pass.
 type hookUnionWire struct {
-	AccountID string `json:"account_id"`
-	Time      int64  `json:"time"`
-	Message   *struct {
-		Receiver      WebhookParticipant  `json:"receiver"`
-		Sender        WebhookParticipant  `json:"sender"`
-		Conversation  WebhookConversation `json:"conversation"`
-		Source        WebhookSource       `json:"source"`
-		Timestamp     int64               `json:"timestamp"`
-		MsecTimestamp int64               `json:"msec_timestamp"`
-		Message       *WebhookMessage     `json:"message"`
-	} `json:"message"`
-	Action *struct {
-		Reaction *hookReactionInner  `json:"reaction"`
-		Typing   *hookTypingInner    `json:"typing"`
-		User     *WebhookParticipant `json:"user"`
+	AccountID string            `json:"account_id"`
+	Time      int64             `json:"time"`
+	Message   *hookMessageInner `json:"message"`
+	Action    *struct {
+		Reaction *hookReactionInner `json:"reaction"`
+		Typing   *hookTypingInner   `json:"typing"`
+		User     *ChatUser          `json:"user"`
 	} `json:"action"`
 }
 
@@ -326,28 +318,11 @@ func hookDecodeFast(body []byte) (WebhookEvent, bool) {
 	env := WebhookEnvelope{AccountID: w.AccountID, Time: w.Time, Raw: body}
 	switch {
 	case w.Message != nil && w.Message.Message != nil:
-		m := w.Message
-		return &MessageEvent{
-			WebhookEnvelope: env,
-			Conversation:    m.Conversation, Source: m.Source, Sender: m.Sender, Receiver: m.Receiver,
-			Timestamp: m.Timestamp, MsecTimestamp: m.MsecTimestamp, Message: *m.Message,
-		}, true
+		return w.Message.event(env), true
 	case w.Action != nil && w.Action.Reaction != nil:
-		r := w.Action.Reaction
-		return &ReactionEvent{
-			WebhookEnvelope: env,
-			MsgID:           r.MsgID, Message: r.Message, User: r.User, Conversation: r.Conversation,
-			Type: r.Type, Emoji: r.Emoji,
-		}, true
+		return w.Action.Reaction.event(env), true
 	case w.Action != nil && w.Action.Typing != nil:
-		t := *w.Action.Typing
-		if t.User.ID == "" && w.Action.User != nil {
-			t.User = *w.Action.User
-		}
-		return &TypingEvent{
-			WebhookEnvelope: env,
-			User:            t.User, Conversation: t.Conversation, ExpiredAt: t.ExpiredAt, PostID: t.PostID,
-		}, true
+		return w.Action.Typing.event(env, w.Action.User), true
 	}
 	return &UnknownEvent{WebhookEnvelope: env}, true
 }

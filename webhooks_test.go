@@ -72,12 +72,12 @@ func TestParseWebhookBody_Fixtures(t *testing.T) {
 			assert.False(t, m.IsWriteFirst())
 			assert.False(t, m.IsCommentReply())
 			assert.Equal(t, "79001234567", m.Source.ExternalID)
-			assert.Equal(t, WebhookParticipant{ID: webhookManagerID, Name: "Manager Anna"}, m.Sender)
-			assert.Equal(t, WebhookParticipant{ID: webhookClientID, ClientID: "my-user-1", Phone: "79161234567", Email: "client@example.com"}, m.Receiver)
+			assert.Equal(t, ChatUser{ID: webhookManagerID, Name: "Manager Anna"}, m.Sender)
+			assert.Equal(t, ChatUser{ID: webhookClientID, ClientID: "my-user-1", Phone: "79161234567", Email: "client@example.com"}, m.Receiver)
 			assert.Equal(t, int64(1700000004), m.Timestamp)
 			assert.Equal(t, int64(1700000004980), m.MsecTimestamp)
 			assert.Equal(t, time.UnixMilli(1700000004980).UTC(), m.MessageTime())
-			assert.Equal(t, WebhookMessage{ID: "0371a0ff-5e6d-4c3b-a291-8f7e6d5c4b3a", Type: MessageTypeText, Text: "Hello, Вася!"}, m.Message)
+			assert.Equal(t, ChatMessage{ID: "0371a0ff-5e6d-4c3b-a291-8f7e6d5c4b3a", Type: MessageTypeText, Text: "Hello, Вася!"}, m.Message)
 			assert.Nil(t, m.Message.Markup, "markup null")
 		}},
 		{"message_picture", func(t *testing.T, ev WebhookEvent) {
@@ -145,8 +145,8 @@ func TestParseWebhookBody_Fixtures(t *testing.T) {
 			assert.Equal(t, WebhookEmbeddedMessage{
 				ID: "f1e2d3c4-b5a6-4978-8695-a4b3c2d1e0f9", MsgID: "my-msg-41", Type: MessageTypeText,
 				Text: "Do you deliver on Sundays?", Timestamp: 1699999000, MsecTimestamp: 1699999000123,
-				Sender:   WebhookParticipant{ID: webhookClientID, ClientID: "my-user-1", Name: "Client Bob"},
-				Receiver: WebhookParticipant{ID: webhookManagerID, Name: "Manager Anna"},
+				Sender:   ChatUser{ID: webhookClientID, ClientID: "my-user-1", Name: "Client Bob"},
+				Receiver: ChatUser{ID: webhookManagerID, Name: "Manager Anna"},
 			}, msg.ReplyTo.Message)
 			assert.Nil(t, msg.Forwards)
 		}},
@@ -162,7 +162,7 @@ func TestParseWebhookBody_Fixtures(t *testing.T) {
 			assert.Equal(t, "https://amojo.kommo.com/attachments/52e591f7/fwd_thumb.png", f.Thumbnail)
 			assert.Equal(t, int64(2048), f.FileSize)
 			assert.Equal(t, int64(1699990000500), f.MsecTimestamp)
-			assert.Equal(t, WebhookParticipant{ID: "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f", ClientID: "other-user-3", Name: "Alice"}, f.Sender)
+			assert.Equal(t, ChatUser{ID: "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f", ClientID: "other-user-3", Name: "Alice"}, f.Sender)
 		}},
 		{"message_write_first", func(t *testing.T, ev WebhookEvent) {
 			m := webhookAsMessage(t, ev)
@@ -177,7 +177,7 @@ func TestParseWebhookBody_Fixtures(t *testing.T) {
 		{"message_comment_reply", func(t *testing.T, ev WebhookEvent) {
 			m := webhookAsMessage(t, ev)
 			assert.True(t, m.IsCommentReply())
-			assert.Equal(t, &WebhookPost{ID: "post-98765"}, m.Message.Post)
+			assert.Equal(t, &Post{ID: "post-98765"}, m.Message.Post)
 			assert.Equal(t, MessageTypeText, m.Message.Type)
 			assert.Equal(t, "Client Bob", m.Receiver.Name)
 			assert.Equal(t, "Manager Anna", m.Sender.Name)
@@ -191,7 +191,7 @@ func TestParseWebhookBody_Fixtures(t *testing.T) {
 			assert.Equal(t, WebhookKindTyping, ty.Kind())
 			assert.Equal(t, webhookAccount, ty.AccountID)
 			assert.Equal(t, int64(1637087558), ty.Time)
-			assert.Equal(t, WebhookParticipant{ID: webhookManagerID}, ty.User)
+			assert.Equal(t, ChatUser{ID: webhookManagerID}, ty.User)
 			assert.Equal(t, WebhookConversation{ID: webhookConvID, ClientID: "my-chat-1"}, ty.Conversation)
 			assert.Equal(t, int64(1637087563), ty.ExpiredAt)
 			assert.Equal(t, time.Unix(1637087563, 0).UTC(), ty.Expiry())
@@ -221,10 +221,10 @@ func TestParseWebhookBody_Fixtures(t *testing.T) {
 			assert.Equal(t, "0371a0ff-5e6d-4c3b-a291-8f7e6d5c4b3a", re.MessageID())
 			assert.Equal(t, &WebhookEmbeddedMessage{
 				ID: "0371a0ff-5e6d-4c3b-a291-8f7e6d5c4b3a", ClientID: "my-msg-17",
-				Sender: WebhookParticipant{ID: webhookClientID}, Receiver: WebhookParticipant{ID: webhookManagerID},
+				Sender: ChatUser{ID: webhookClientID}, Receiver: ChatUser{ID: webhookManagerID},
 				Timestamp: 1637087000, MsecTimestamp: 1637087000250,
 			}, re.Message)
-			assert.Equal(t, WebhookParticipant{ID: webhookManagerID}, re.User)
+			assert.Equal(t, ChatUser{ID: webhookManagerID}, re.User)
 			assert.Equal(t, WebhookConversation{ID: webhookConvID, ClientID: "my-chat-1"}, re.Conversation)
 		}},
 		{"reaction_unreact", func(t *testing.T, ev WebhookEvent) {
