@@ -177,12 +177,10 @@ type EmbeddedMessage struct {
 // MarshalJSON adds timestamp and msec_timestamp from Time.
 func (m EmbeddedMessage) MarshalJSON() ([]byte, error) {
 	type plain EmbeddedMessage
-	ts, ms := chatTimestamps(m.Time)
 	return encodeJSON(struct {
 		plain
-		Timestamp     int64 `json:"timestamp,omitempty"`
-		MsecTimestamp int64 `json:"msec_timestamp,omitempty"`
-	}{plain(m), ts, ms})
+		chatStamp
+	}{plain(m), stampOf(m.Time)})
 }
 
 // ReplyTo quotes a message of the same chat that the new message answers.

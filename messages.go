@@ -51,26 +51,12 @@ type SendMessageRequest struct {
 	Silent bool `json:"silent"`
 }
 
-// MarshalJSON encodes the documented payload, with timestamp and
-// msec_timestamp from Time (omitted when Time is zero).
-func (r SendMessageRequest) MarshalJSON() ([]byte, error) {
-	return encodeJSON(chatSendPayloadOf(&r))
-}
-
-// chatSendPlain is SendMessageRequest without its MarshalJSON method.
-type chatSendPlain SendMessageRequest
-
-// chatSendPayload is the wire payload of new_message. Send encodes it
-// directly, so the body is marshalled exactly once.
+// chatSendPayload is the wire payload of new_message: the request with its
+// Time as timestamp and msec_timestamp. Send encodes it directly, so the
+// body is marshalled exactly once.
 type chatSendPayload struct {
-	Timestamp     int64 `json:"timestamp,omitempty"`
-	MsecTimestamp int64 `json:"msec_timestamp,omitempty"`
-	chatSendPlain
-}
-
-func chatSendPayloadOf(r *SendMessageRequest) *chatSendPayload {
-	ts, ms := chatTimestamps(r.Time)
-	return &chatSendPayload{ts, ms, chatSendPlain(*r)}
+	chatStamp
+	*SendMessageRequest
 }
 
 // EditMessageRequest is the payload of an edit_message event. Editing never
@@ -92,34 +78,24 @@ type EditMessageRequest struct {
 	Message *MessageContent `json:"message,omitempty"`
 }
 
-// MarshalJSON encodes the documented payload, with timestamp and
-// msec_timestamp from Time (omitted when Time is zero).
-func (r EditMessageRequest) MarshalJSON() ([]byte, error) {
-	return encodeJSON(chatEditPayloadOf(&r))
-}
-
-// chatEditPlain is EditMessageRequest without its MarshalJSON method.
-type chatEditPlain EditMessageRequest
-
 // chatEditPayload is the wire payload of edit_message.
 type chatEditPayload struct {
+	chatStamp
+	*EditMessageRequest
+}
+
+// chatStamp is how every chat payload carries its time: unix seconds and
+// milliseconds, both omitted for the zero time.
+type chatStamp struct {
 	Timestamp     int64 `json:"timestamp,omitempty"`
 	MsecTimestamp int64 `json:"msec_timestamp,omitempty"`
-	chatEditPlain
 }
 
-func chatEditPayloadOf(r *EditMessageRequest) *chatEditPayload {
-	ts, ms := chatTimestamps(r.Time)
-	return &chatEditPayload{ts, ms, chatEditPlain(*r)}
-}
-
-// chatTimestamps returns t as unix seconds and milliseconds (0, 0 for the
-// zero time).
-func chatTimestamps(t time.Time) (int64, int64) {
+func stampOf(t time.Time) chatStamp {
 	if t.IsZero() {
-		return 0, 0
+		return chatStamp{}
 	}
-	return t.Unix(), t.UnixMilli()
+	return chatStamp{t.Unix(), t.UnixMilli()}
 }
 
 // chatEvent is the envelope of the send/edit endpoint.
@@ -190,7 +166,7 @@ func (s *MessagesService) Send(ctx context.Context, scopeID string, req *SendMes
 		api:    chatAPI,
 		method: http.MethodPost,
 		path:   chatScopePath(scopeID),
-		body:   &chatEvent{EventType: chatEventNewMessage, Payload: chatSendPayloadOf(&p)},
+		body:   &chatEvent{EventType: chatEventNewMessage, Payload: &chatSendPayload{stampOf(p.Time), &p}},
 		out:    &out,
 	})
 	if err != nil {
@@ -254,7 +230,7 @@ func (s *MessagesService) Edit(ctx context.Context, scopeID string, req *EditMes
 		api:    chatAPI,
 		method: http.MethodPost,
 		path:   chatScopePath(scopeID),
-		body:   &chatEvent{EventType: chatEventEditMessage, Payload: chatEditPayloadOf(&p)},
+		body:   &chatEvent{EventType: chatEventEditMessage, Payload: &chatEditPayload{stampOf(p.Time), &p}},
 	})
 }
 
