@@ -397,7 +397,7 @@ func TestChatsCreateValidation(t *testing.T) {
 		"conversation_id: required",
 		"user.id: required",
 		"user.name: required",
-		"source.external_id: at most 40 characters, got 41",
+		"source.external_id: 41 characters, at most 36 allowed",
 	}, chatValidationProblems(t, err))
 
 	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.ChatCreateRequest{
@@ -413,7 +413,7 @@ func TestChatsCreateValidation(t *testing.T) {
 
 	// 40 printable characters including a space are accepted.
 	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.ChatCreateRequest{
-		ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{ExternalID: strings.Repeat("a ", 20)},
+		ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{ExternalID: strings.Repeat("a ", 18)},
 	})
 	require.NoError(t, err)
 }

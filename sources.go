@@ -16,9 +16,11 @@ import (
 // send in one request (documented limit).
 const SourcesBatchLimit = 50
 
-// SourceExternalIDMaxLen is the longest external_id the SDK accepts. The
-// Sources API documents 36 printable ASCII characters; the Chat API pages
-// say 40, so the stricter limit is used (spec §6.5).
+// SourceExternalIDMaxLen is the longest external_id the SDK accepts, in
+// Sources requests and in a chat message's source alike. The Sources API
+// documents 36 printable ASCII characters; older Chat API pages say 40. A
+// message's source names a source created through the Sources API, so the
+// one limit is 36.
 const SourceExternalIDMaxLen = 36
 
 // SourceMessengerWhatsApp is the only service type Kommo supports on sources.
@@ -425,15 +427,7 @@ func crmCheckSources(v *validator, sources []*Source, create bool) {
 // crmCheckSource validates the fields of one source.
 func crmCheckSource(v *validator, field string, src *Source, create bool) {
 	if create && src.ExternalID != "" {
-		if len(src.ExternalID) > SourceExternalIDMaxLen {
-			v.addf("%s.external_id: %d characters, at most %d allowed", field, len(src.ExternalID), SourceExternalIDMaxLen)
-		}
-		for _, r := range src.ExternalID {
-			if r < 0x20 || r > 0x7e {
-				v.addf("%s.external_id: only printable ASCII characters and space are allowed", field)
-				break
-			}
-		}
+		checkExternalID(v, field, src.ExternalID)
 	}
 	if src.PipelineID < 0 {
 		v.addf("%s.pipeline_id: must not be negative", field)

@@ -68,27 +68,30 @@ func chatCheckParticipant(v *validator, p *Participant, field string) {
 	v.require(p.Name, field+".name")
 }
 
-// chatMaxSourceExternalID is the documented limit of source.external_id.
-const chatMaxSourceExternalID = 40
-
-// chatCheckSource checks source.external_id: 1 to 40 printable ASCII
-// characters.
+// chatCheckSource checks a chat or message source: its external_id is
+// required.
 func chatCheckSource(v *validator, src *ChatSource, field string) {
 	if src == nil {
 		return
 	}
-	id := src.ExternalID
-	switch {
-	case id == "":
+	if src.ExternalID == "" {
 		v.addf("%s.external_id: required when %s is set", field, field)
-	case len(id) > chatMaxSourceExternalID:
-		v.addf("%s.external_id: at most %d characters, got %d", field, chatMaxSourceExternalID, len(id))
-	default:
-		for i := 0; i < len(id); i++ {
-			if id[i] < 0x20 || id[i] > 0x7e {
-				v.addf("%s.external_id: only printable ASCII characters and space are allowed", field)
-				break
-			}
+		return
+	}
+	checkExternalID(v, field, src.ExternalID)
+}
+
+// checkExternalID checks a source external_id, the same way for the
+// Sources API and for a chat message's source: at most
+// SourceExternalIDMaxLen bytes, printable ASCII and space only.
+func checkExternalID(v *validator, field, id string) {
+	if len(id) > SourceExternalIDMaxLen {
+		v.addf("%s.external_id: %d characters, at most %d allowed", field, len(id), SourceExternalIDMaxLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			v.addf("%s.external_id: only printable ASCII characters and space are allowed", field)
+			break
 		}
 	}
 }
