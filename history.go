@@ -2,7 +2,6 @@ package kommo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"net/http"
@@ -166,44 +165,25 @@ func (s *HistoryService) All(ctx context.Context, scopeID, conversationRefID str
 	if start.Limit == 0 {
 		start.Limit = HistoryMaxLimit
 	}
-	return func(yield func(*HistoryMessage, error) bool) {
-		if ctx == nil {
-			yield(nil, errors.New("kommo: History.All: nil context"))
-			return
-		}
-		page := start // per iteration, so the sequence can be ranged over again
+	return paginate(ctx, "History.All", func() func(context.Context) ([]*HistoryMessage, bool, error) {
+		page := start // per walk, so the sequence can be ranged over again
 		var prevFirst, prevLast string
-		for {
-			if err := ctx.Err(); err != nil {
-				yield(nil, err)
-				return
-			}
+		return func(ctx context.Context) ([]*HistoryMessage, bool, error) {
 			msgs, _, err := s.List(ctx, scopeID, conversationRefID, &page)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if len(msgs) == 0 {
-				return
+			if err != nil || len(msgs) == 0 {
+				return nil, false, err
 			}
 			first, last := chatHistoryKey(msgs[0]), chatHistoryKey(msgs[len(msgs)-1])
 			if page.Offset != start.Offset && first != "" && first == prevFirst && last == prevLast {
 				// The server ignored the offset: paging on would never end.
-				yield(nil, fmt.Errorf("kommo: History.All: the server returned the same page for offset %d as for the one before", page.Offset))
-				return
+				return nil, false, fmt.Errorf("kommo: History.All: the server returned the same page for offset %d as for the one before", page.Offset)
 			}
 			prevFirst, prevLast = first, last
-			for _, m := range msgs {
-				if !yield(m, nil) {
-					return
-				}
-			}
-			if len(msgs) < page.Limit {
-				return
-			}
+			more := len(msgs) >= page.Limit
 			page.Offset += len(msgs)
+			return msgs, more, nil
 		}
-	}
+	})
 }
 
 // chatHistoryKey identifies a history item for the repeated-page check.

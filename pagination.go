@@ -108,27 +108,26 @@ func crmNextQuery(href string) (url.Values, error) {
 	return u.Query(), nil
 }
 
-// crmAll iterates over every item of a HAL list, following _links.next.
-// It fetches lazily, checks ctx before each page, yields one error and
-// stops, and refuses to request the same page twice.
-func crmAll[T any](ctx context.Context, c *Client, path string, q url.Values, key string) iter.Seq2[T, error] {
-	first := crmCloneValues(q)
+// paginate is the one pager behind every All iterator; op names the call
+// in its errors. newPage is called
+// once per range over the sequence and returns the page fetcher for that
+// walk, which returns one page and whether another follows. The walk is
+// lazy, checks ctx before each page, yields at most one error and stops,
+// and ends early when the caller breaks.
+func paginate[T any](ctx context.Context, op string, newPage func() func(ctx context.Context) (items []T, more bool, err error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
-		q := crmCloneValues(first)
-		seen := map[string]bool{}
+		if ctx == nil {
+			yield(zero, fmt.Errorf("kommo: %s: nil context", op))
+			return
+		}
+		next := newPage()
 		for {
 			if err := ctx.Err(); err != nil {
 				yield(zero, err)
 				return
 			}
-			enc := q.Encode()
-			if seen[enc] {
-				yield(zero, fmt.Errorf("kommo: GET %s: _links.next repeats an already fetched page (%s)", path, enc))
-				return
-			}
-			seen[enc] = true
-			items, next, _, err := crmListPage[T](ctx, c, path, q, key)
+			items, more, err := next(ctx)
 			if err != nil {
 				yield(zero, err)
 				return
@@ -138,15 +137,36 @@ func crmAll[T any](ctx context.Context, c *Client, path string, q url.Values, ke
 					return
 				}
 			}
-			if len(items) == 0 || next == "" {
-				return
-			}
-			if q, err = crmNextQuery(next); err != nil {
-				yield(zero, err)
+			if !more || len(items) == 0 {
 				return
 			}
 		}
 	}
+}
+
+// crmAll iterates over every item of a HAL list, following _links.next,
+// and refuses to request the same page twice.
+func crmAll[T any](ctx context.Context, c *Client, path string, q url.Values, key string) iter.Seq2[T, error] {
+	first := crmCloneValues(q)
+	return paginate(ctx, "GET "+path, func() func(context.Context) ([]T, bool, error) {
+		q := crmCloneValues(first)
+		seen := map[string]bool{}
+		return func(ctx context.Context) ([]T, bool, error) {
+			enc := q.Encode()
+			if seen[enc] {
+				return nil, false, fmt.Errorf("kommo: GET %s: _links.next repeats an already fetched page (%s)", path, enc)
+			}
+			seen[enc] = true
+			items, next, _, err := crmListPage[T](ctx, c, path, q, key)
+			if err != nil || len(items) == 0 || next == "" {
+				return items, false, err
+			}
+			if q, err = crmNextQuery(next); err != nil {
+				return nil, false, err
+			}
+			return items, true, nil
+		}
+	})
 }
 
 // crmCloneValues copies v (nil stays an empty set).
