@@ -199,7 +199,7 @@ func benchHistoryChat(b *testing.B, n int) (*kommotest.Server, *kommo.Client, st
 	}
 	ctx := context.Background()
 	scope := srv.Connect(srv.AccountAmojoID())
-	chat, _, err := c.Chats.Create(ctx, scope, &kommo.ChatCreateRequest{
+	chat, _, err := c.Chats.Create(ctx, scope, &kommo.CreateChatRequest{
 		ConversationID: "bench-history", User: kommo.Participant{ID: "bench-client", Name: "Bench Client"},
 	})
 	if err != nil {

@@ -53,8 +53,8 @@ type Participant struct {
 	ProfileLink string              `json:"profile_link,omitempty"`
 }
 
-// ChatCreateRequest is the body of POST /v2/origin/custom/{scope_id}/chats.
-type ChatCreateRequest struct {
+// CreateChatRequest is the body of POST /v2/origin/custom/{scope_id}/chats.
+type CreateChatRequest struct {
 	// ConversationID is the chat's id on the integration side. Required.
 	ConversationID string `json:"conversation_id"`
 	// Source, when set, makes the first incoming message create the lead in
@@ -108,11 +108,11 @@ func (u *ChatUser) UnmarshalJSON(b []byte) error {
 //
 // Endpoint: POST /v2/origin/custom/{scope_id}/chats
 //
-//	chat, _, err := client.Chats.Create(ctx, scopeID, &kommo.ChatCreateRequest{
+//	chat, _, err := client.Chats.Create(ctx, scopeID, &kommo.CreateChatRequest{
 //		ConversationID: "chat-1",
 //		User:           kommo.Participant{ID: "user-1", Name: "Client"},
 //	})
-func (s *ChatsService) Create(ctx context.Context, scopeID string, req *ChatCreateRequest) (*Chat, *Response, error) {
+func (s *ChatsService) Create(ctx context.Context, scopeID string, req *CreateChatRequest) (*Chat, *Response, error) {
 	v := validator{op: "Chats.Create"}
 	v.require(scopeID, "scope_id")
 	if req == nil {

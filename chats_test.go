@@ -328,8 +328,8 @@ func TestChannelsValidationAndNoChannel(t *testing.T) {
 }
 
 // chatCreateVectorRequest is the create-chat vector's request.
-func chatCreateVectorRequest() *kommo.ChatCreateRequest {
-	return &kommo.ChatCreateRequest{
+func chatCreateVectorRequest() *kommo.CreateChatRequest {
+	return &kommo.CreateChatRequest{
 		ConversationID: "my_int-8e3e7640-49af-4448-a2c6-d5a421f7f217",
 		Source:         &kommo.ChatSource{ExternalID: "78001234567"},
 		User: kommo.Participant{
@@ -369,7 +369,7 @@ func TestChatsCreateVectorBody(t *testing.T) {
 
 func TestChatsCreateFlatResponseAndMinimalBody(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, chatFixture(t, "chat_create_flat.json")))
-	chat, _, err := c.Chats.Create(t.Context(), chatTestScope, &kommo.ChatCreateRequest{
+	chat, _, err := c.Chats.Create(t.Context(), chatTestScope, &kommo.CreateChatRequest{
 		ConversationID: "skc-8e3e7640", User: kommo.Participant{ID: "sk-1376265f", Name: "Example Client"},
 	})
 	require.NoError(t, err)
@@ -391,7 +391,7 @@ func TestChatsCreateFlatResponseAndMinimalBody(t *testing.T) {
 
 func TestChatsCreateValidation(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
-	_, _, err := c.Chats.Create(t.Context(), "", &kommo.ChatCreateRequest{Source: &kommo.ChatSource{ExternalID: strings.Repeat("x", 41)}})
+	_, _, err := c.Chats.Create(t.Context(), "", &kommo.CreateChatRequest{Source: &kommo.ChatSource{ExternalID: strings.Repeat("x", 41)}})
 	assert.Equal(t, []string{
 		"scope_id: required",
 		"conversation_id: required",
@@ -400,19 +400,19 @@ func TestChatsCreateValidation(t *testing.T) {
 		"source.external_id: 41 characters, at most 36 allowed",
 	}, chatValidationProblems(t, err))
 
-	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.ChatCreateRequest{
+	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.CreateChatRequest{
 		ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{ExternalID: "tab\there"},
 	})
 	assert.Equal(t, []string{"source.external_id: only printable ASCII characters and space are allowed"}, chatValidationProblems(t, err))
 
-	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.ChatCreateRequest{
+	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.CreateChatRequest{
 		ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{},
 	})
 	assert.Equal(t, []string{"source.external_id: required when source is set"}, chatValidationProblems(t, err))
 	assert.Empty(t, srv.requests())
 
 	// 40 printable characters including a space are accepted.
-	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.ChatCreateRequest{
+	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.CreateChatRequest{
 		ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{ExternalID: strings.Repeat("a ", 18)},
 	})
 	require.NoError(t, err)
@@ -845,8 +845,8 @@ func TestMessagesUpdateDeliveryStatusShapes(t *testing.T) {
 		{"delivered", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusDelivered}, `{"msgid":"` + msgID + `","delivery_status":1}`},
 		{"read", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead}, `{"msgid":"` + msgID + `","delivery_status":2}`},
 		{"error", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorCannotCreateConversation}, `{"msgid":"` + msgID + `","delivery_status":-1,"error_code":904}`},
-		{"status_code shape", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text", Shape: kommo.DeliveryShapeStatusCode}, `{"status_code":-1,"error_code":905,"error":"Error text"}`},
-		{"status_code shape, read", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead, Shape: kommo.DeliveryShapeStatusCode}, `{"status_code":2}`},
+		{"status_code shape", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text", Shape: kommo.DeliveryStatusShapeStatusCode}, `{"status_code":-1,"error_code":905,"error":"Error text"}`},
+		{"status_code shape, read", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead, Shape: kommo.DeliveryStatusShapeStatusCode}, `{"status_code":2}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
@@ -972,7 +972,7 @@ var chatCalls = []struct {
 		return err
 	}},
 	{"Chats.Create", func(ctx context.Context, c *kommo.Client) error {
-		chat, _, err := c.Chats.Create(ctx, chatTestScope, &kommo.ChatCreateRequest{ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}})
+		chat, _, err := c.Chats.Create(ctx, chatTestScope, &kommo.CreateChatRequest{ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}})
 		if chat != nil {
 			return errors.New("result on error")
 		}

@@ -108,7 +108,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		}
 	}
 	if cfg.rps != nil && *cfg.rps > 0 && cfg.crmLimiter != nil && cfg.chatLimiter != nil {
-		errs = append(errs, errors.New("WithRateLimit has no effect with both WithRateLimiter and WithChatRateLimiter"))
+		errs = append(errs, errors.New("WithRateLimit has no effect with both WithCRMRateLimiter and WithChatRateLimiter"))
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("kommo: invalid options: %w", errors.Join(errs...))

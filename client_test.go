@@ -248,7 +248,7 @@ func TestOptionsValidationReportsEveryProblem(t *testing.T) {
 		WithHTTPClient(nil),
 		WithRetryPolicy(RetryPolicy{MaxAttempts: 0, Jitter: 2}),
 		WithRateLimit(-1, 0),
-		WithRateLimiter(nil),
+		WithCRMRateLimiter(nil),
 		WithChatRateLimiter(nil),
 		WithLogger(nil),
 		WithAppInfo("", "", ""),
@@ -262,7 +262,7 @@ func TestOptionsValidationReportsEveryProblem(t *testing.T) {
 	for _, want := range []string{
 		"WithChannel: empty channel id", "WithChannel: empty channel secret", "WithBaseDomain", "WithAccessToken: empty token",
 		"WithTokenSource: nil", "WithChatBaseURL", "WithCRMBaseURL", "WithHTTPClient: nil", "MaxAttempts 0", "jitter 2",
-		"WithRateLimit: negative", "WithRateLimiter: nil", "WithChatRateLimiter: nil", "WithLogger: nil", "WithAppInfo: empty name",
+		"WithRateLimit: negative", "WithCRMRateLimiter: nil", "WithChatRateLimiter: nil", "WithLogger: nil", "WithAppInfo: empty name",
 		"WithClock: nil", "WithRequestTimeout: negative", "WithMiddleware: nil", "nil option",
 	} {
 		assert.Contains(t, msg, want)

@@ -70,7 +70,7 @@
 // would pass the context's deadline ends the call at once with a
 // *RateLimitError. The client throttles itself to DefaultRateLimit requests
 // per second (Kommo blocks accounts that keep exceeding it); see
-// WithRateLimit and WithRateLimiter. WithLogger logs attempts and retries
+// WithRateLimit and WithCRMRateLimiter. WithLogger logs attempts and retries
 // through log/slog; WithMiddleware wraps every attempt for metrics or
 // tracing.
 //

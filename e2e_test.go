@@ -217,7 +217,7 @@ func TestE2EFullFlow(t *testing.T) {
 	assert.True(t, srv.IsConnected(scopeID))
 
 	// Create the chat, twice: the same chat comes back.
-	createReq := &kommo.ChatCreateRequest{
+	createReq := &kommo.CreateChatRequest{
 		ConversationID: "conv-1",
 		User: kommo.Participant{ID: "client-1", Name: "Alice",
 			Profile: &kommo.ParticipantProfile{Phone: "+15550001111", Email: "alice@example.com"}},
@@ -390,13 +390,13 @@ func TestE2EFullFlow(t *testing.T) {
 	}
 
 	// Close the talk; a second close is ErrTalkClosed and is not retried.
-	resp, err = client.Talks.Close(ctx, talk.ID, &kommo.TalkCloseOptions{ForceClose: true})
+	resp, err = client.Talks.Close(ctx, talk.ID, &kommo.CloseTalkRequest{ForceClose: true})
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusAccepted, resp.StatusCode)
 	st, _ = srv.TalkForChat(chat.ID)
 	assert.True(t, st.Closed)
 	assert.True(t, st.ForceClosed)
-	_, err = client.Talks.Close(ctx, talk.ID, &kommo.TalkCloseOptions{ForceClose: true})
+	_, err = client.Talks.Close(ctx, talk.ID, &kommo.CloseTalkRequest{ForceClose: true})
 	require.ErrorIs(t, err, kommo.ErrTalkClosed)
 	var apiErr *kommo.APIError
 	require.ErrorAs(t, err, &apiErr)

@@ -187,7 +187,7 @@ func ExampleChatsService_Create() {
 	ctx := context.Background()
 	scopeID := srv.Connect(srv.AccountAmojoID())
 
-	req := &kommo.ChatCreateRequest{
+	req := &kommo.CreateChatRequest{
 		ConversationID: "chat-1",
 		User: kommo.Participant{
 			ID:      "client-1",
@@ -283,11 +283,11 @@ func ExampleTalksService_Close() {
 	}
 	fmt.Println("talk", talk.ID, "in work:", talk.IsInWork)
 
-	_, err = client.Talks.Close(ctx, talk.ID, &kommo.TalkCloseOptions{ForceClose: true})
+	_, err = client.Talks.Close(ctx, talk.ID, &kommo.CloseTalkRequest{ForceClose: true})
 	fmt.Println("closed:", err)
 
 	// Closing it again is not a failure worth retrying.
-	_, err = client.Talks.Close(ctx, talk.ID, &kommo.TalkCloseOptions{ForceClose: true})
+	_, err = client.Talks.Close(ctx, talk.ID, &kommo.CloseTalkRequest{ForceClose: true})
 	fmt.Println("already closed:", errors.Is(err, kommo.ErrTalkClosed))
 	// Output:
 	// talk 1001 in work: true
@@ -323,7 +323,7 @@ func ExampleContactsChatsService_Link() {
 
 	// Link a new chat to an existing contact before its first message, so
 	// no incoming lead is created for it.
-	chat, _, err := client.Chats.Create(ctx, scopeID, &kommo.ChatCreateRequest{
+	chat, _, err := client.Chats.Create(ctx, scopeID, &kommo.CreateChatRequest{
 		ConversationID: "chat-1",
 		User:           kommo.Participant{ID: "client-1", Name: "Alice"},
 	})
@@ -507,7 +507,7 @@ func ExampleCollect() {
 	ctx := context.Background()
 	scopeID := srv.Connect(srv.AccountAmojoID())
 
-	chat, _, err := client.Chats.Create(ctx, scopeID, &kommo.ChatCreateRequest{
+	chat, _, err := client.Chats.Create(ctx, scopeID, &kommo.CreateChatRequest{
 		ConversationID: "chat-1",
 		User:           kommo.Participant{ID: "client-1", Name: "Alice"},
 	})

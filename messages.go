@@ -272,13 +272,13 @@ const (
 type DeliveryStatusShape int
 
 const (
-	// DeliveryShapeMsgID sends {"msgid","delivery_status","error_code","error"},
+	// DeliveryStatusShapeMsgID sends {"msgid","delivery_status","error_code","error"},
 	// the shape of the signed documentation example and of every known
 	// client (the default).
-	DeliveryShapeMsgID DeliveryStatusShape = iota
-	// DeliveryShapeStatusCode sends {"status_code","error_code","error"},
+	DeliveryStatusShapeMsgID DeliveryStatusShape = iota
+	// DeliveryStatusShapeStatusCode sends {"status_code","error_code","error"},
 	// the shape of the current reference tables.
-	DeliveryShapeStatusCode
+	DeliveryStatusShapeStatusCode
 )
 
 // DeliveryStatusRequest is the body of Messages.UpdateDeliveryStatus.
@@ -289,7 +289,7 @@ type DeliveryStatusRequest struct {
 	ErrorCode DeliveryErrorCode
 	// Error is shown to the user; required with DeliveryErrorOther.
 	Error string
-	// Shape selects the body field names (default DeliveryShapeMsgID).
+	// Shape selects the body field names (default DeliveryStatusShapeMsgID).
 	Shape DeliveryStatusShape
 }
 
@@ -300,7 +300,7 @@ type MessageDeliveryStatus struct {
 	Error      string            `json:"error,omitempty"`
 }
 
-// chatDeliveryMsgIDBody is the DeliveryShapeMsgID body.
+// chatDeliveryMsgIDBody is the DeliveryStatusShapeMsgID body.
 type chatDeliveryMsgIDBody struct {
 	MsgID          string            `json:"msgid"`
 	DeliveryStatus DeliveryStatus    `json:"delivery_status"`
@@ -324,7 +324,7 @@ func (s *MessagesService) UpdateDeliveryStatus(ctx context.Context, scopeID, amo
 		v.addf("request: required")
 	} else {
 		chatCheckDelivery(&v, req.Status, req.ErrorCode, req.Error, "")
-		if req.Shape != DeliveryShapeMsgID && req.Shape != DeliveryShapeStatusCode {
+		if req.Shape != DeliveryStatusShapeMsgID && req.Shape != DeliveryStatusShapeStatusCode {
 			v.addf("shape: unknown shape %d", req.Shape)
 		}
 	}
@@ -332,7 +332,7 @@ func (s *MessagesService) UpdateDeliveryStatus(ctx context.Context, scopeID, amo
 		return nil, err
 	}
 	var body any
-	if req.Shape == DeliveryShapeStatusCode {
+	if req.Shape == DeliveryStatusShapeStatusCode {
 		body = &MessageDeliveryStatus{StatusCode: req.Status, ErrorCode: req.ErrorCode, Error: req.Error}
 	} else {
 		body = &chatDeliveryMsgIDBody{MsgID: amojoMsgID, DeliveryStatus: req.Status, ErrorCode: req.ErrorCode, Error: req.Error}

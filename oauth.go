@@ -111,13 +111,13 @@ const (
 // AuthCodeOption adds a parameter to the authorize URL.
 type AuthCodeOption func(url.Values)
 
-// AuthWithMode sets the "mode" parameter of the authorize URL.
-func AuthWithMode(m AuthMode) AuthCodeOption {
+// AuthCodeMode sets the "mode" parameter of the authorize URL.
+func AuthCodeMode(m AuthMode) AuthCodeOption {
 	return func(v url.Values) { v.Set("mode", string(m)) }
 }
 
-// AuthWithParam sets any other parameter of the authorize URL.
-func AuthWithParam(key, value string) AuthCodeOption {
+// AuthCodeParam sets any other parameter of the authorize URL.
+func AuthCodeParam(key, value string) AuthCodeOption {
 	return func(v url.Values) { v.Set(key, value) }
 }
 
@@ -126,7 +126,7 @@ func AuthWithParam(key, value string) AuthCodeOption {
 // returned on the redirect; generate it randomly per attempt and check it
 // with AuthRedirect.VerifyState.
 //
-//	http.Redirect(w, r, cfg.AuthCodeURL(state, kommo.AuthWithMode(kommo.AuthModePopup)), http.StatusFound)
+//	http.Redirect(w, r, cfg.AuthCodeURL(state, kommo.AuthCodeMode(kommo.AuthModePopup)), http.StatusFound)
 func (c *OAuthConfig) AuthCodeURL(state string, opts ...AuthCodeOption) string {
 	if c == nil {
 		c = &OAuthConfig{}

@@ -128,7 +128,7 @@ func (e *oauthTokenEndpoint) responder(status int, fixture string, delay time.Du
 
 func TestAuthCodeURL(t *testing.T) {
 	cfg := &OAuthConfig{ClientID: "client-id"}
-	u, err := url.Parse(cfg.AuthCodeURL("st8", AuthWithMode(AuthModePostMessage)))
+	u, err := url.Parse(cfg.AuthCodeURL("st8", AuthCodeMode(AuthModePostMessage)))
 	require.NoError(t, err)
 	assert.Equal(t, "https", u.Scheme)
 	assert.Equal(t, "www.kommo.com", u.Host)
@@ -136,7 +136,7 @@ func TestAuthCodeURL(t *testing.T) {
 	assert.Equal(t, url.Values{"client_id": {"client-id"}, "state": {"st8"}, "mode": {"post_message"}}, u.Query())
 
 	cfg.AuthURL = AuthURLAmoCRMRU
-	got := cfg.AuthCodeURL("", AuthWithMode(AuthModePopup), AuthWithParam("x", "y&z"))
+	got := cfg.AuthCodeURL("", AuthCodeMode(AuthModePopup), AuthCodeParam("x", "y&z"))
 	assert.Equal(t, "https://www.amocrm.ru/oauth?client_id=client-id&mode=popup&x=y%26z", got)
 }
 

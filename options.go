@@ -175,13 +175,13 @@ func WithRateLimit(rps float64, burst int) Option {
 	}
 }
 
-// WithRateLimiter makes CRM calls wait on l, which may be shared by every
+// WithCRMRateLimiter makes CRM calls wait on l, which may be shared by every
 // client of the same account so that together they stay under Kommo's
 // limit.
-func WithRateLimiter(l *rate.Limiter) Option {
+func WithCRMRateLimiter(l *rate.Limiter) Option {
 	return func(c *config) error {
 		if l == nil {
-			return errors.New("WithRateLimiter: nil limiter")
+			return errors.New("WithCRMRateLimiter: nil limiter")
 		}
 		c.crmLimiter = l
 		return nil

@@ -64,8 +64,8 @@ type TalkEntityRef struct {
 	Links *Links `json:"_links,omitempty"`
 }
 
-// TalkCloseOptions are the options of Talks.Close.
-type TalkCloseOptions struct {
+// CloseTalkRequest are the options of Talks.Close.
+type CloseTalkRequest struct {
 	// ForceClose closes the talk without launching the NPS bot. Without it
 	// Kommo may launch the bot (when enabled and available on the plan)
 	// instead of closing the talk at once.
@@ -93,24 +93,24 @@ func (s *TalksService) Get(ctx context.Context, id int) (*Talk, *Response, error
 	return t, resp, nil
 }
 
-// Close closes a talk (or launches the NPS bot; see TalkCloseOptions).
+// Close closes a talk (or launches the NPS bot; see CloseTalkRequest).
 // Kommo answers 202 with no body. A talk that is already closed or being
 // closed fails with an error matching ErrTalkClosed; an unpaid account with
 // one matching ErrPaymentRequired. opts may be nil.
 //
 // POST /api/v4/talks/{id}/close
 //
-//	_, err := client.Talks.Close(ctx, 117, &kommo.TalkCloseOptions{ForceClose: true})
+//	_, err := client.Talks.Close(ctx, 117, &kommo.CloseTalkRequest{ForceClose: true})
 //	if errors.Is(err, kommo.ErrTalkClosed) { /* nothing to do */ }
 //
 // Kommo API docs: https://developers.kommo.com/reference/close-conversation
-func (s *TalksService) Close(ctx context.Context, id int, opts *TalkCloseOptions) (*Response, error) {
+func (s *TalksService) Close(ctx context.Context, id int, opts *CloseTalkRequest) (*Response, error) {
 	v := validator{op: "Talks.Close"}
 	crmPositive(&v, id, "id")
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	body := TalkCloseOptions{}
+	body := CloseTalkRequest{}
 	if opts != nil {
 		body = *opts
 	}

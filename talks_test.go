@@ -75,11 +75,11 @@ func TestTalksGetNullableFields(t *testing.T) {
 func TestTalksClose(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opts *TalkCloseOptions
+		opts *CloseTalkRequest
 		body string
 	}{
-		{"force", &TalkCloseOptions{ForceClose: true}, `{"force_close":true}`},
-		{"nps bot allowed", &TalkCloseOptions{}, `{"force_close":false}`},
+		{"force", &CloseTalkRequest{ForceClose: true}, `{"force_close":true}`},
+		{"nps bot allowed", &CloseTalkRequest{}, `{"force_close":false}`},
 		{"nil options", nil, `{"force_close":false}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,7 +105,7 @@ func TestTalksCloseAlreadyClosed(t *testing.T) {
 	var rec crmRecorder
 	mock.RegisterResponder("POST", crmBase+"api/v4/talks/117/close", rec.respond(422, "problem_422.json"))
 
-	_, err := c.Talks.Close(t.Context(), 117, &TalkCloseOptions{ForceClose: true})
+	_, err := c.Talks.Close(t.Context(), 117, &CloseTalkRequest{ForceClose: true})
 	require.ErrorIs(t, err, ErrTalkClosed)
 	assert.ErrorIs(t, err, ErrUnprocessableEntity)
 	var ae *APIError

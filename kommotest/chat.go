@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/kommo-go/kommo"
 )
 
 // ---- helpers ----
@@ -229,12 +231,12 @@ func (s *Server) chatHistory(r *http.Request) reply {
 		return *fail
 	}
 	q := r.URL.Query()
-	limit, offset := MaxHistoryLimit, 0
+	limit, offset := kommo.HistoryMaxLimit, 0
 	var probs []string
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxHistoryLimit {
-			probs = append(probs, fmt.Sprintf("limit must be an integer from 1 to %d", MaxHistoryLimit))
+		if err != nil || n < 1 || n > kommo.HistoryMaxLimit {
+			probs = append(probs, fmt.Sprintf("limit must be an integer from 1 to %d", kommo.HistoryMaxLimit))
 		}
 		limit = n
 	}

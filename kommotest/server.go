@@ -48,8 +48,6 @@ const (
 	// SignatureWindow is how far a Chat API request's Date may be from the
 	// server clock (either way).
 	SignatureWindow = 15 * time.Minute
-	// MaxHistoryLimit is the largest accepted history page size.
-	MaxHistoryLimit = 50
 	// AuthCodeLifetime is how long an authorization code can be exchanged.
 	AuthCodeLifetime = 20 * time.Minute
 	// RefreshTokenLifetime is how long an unused refresh token stays valid.

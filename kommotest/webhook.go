@@ -25,7 +25,7 @@ const (
 )
 
 // Event is a webhook Kommo sends to the integration. Build one with
-// ManagerMessage, WriteFirstMessage, TypingEvent or ReactionEvent and send
+// ManagerMessage, WriteFirstMessage, ManagerTyping or ManagerReaction and send
 // it with Server.DeliverWebhook. The zero Event is invalid.
 type Event struct {
 	kind    eventKind
@@ -57,16 +57,16 @@ func WriteFirstMessage(phone, text string) Event {
 	return Event{kind: evWriteFirst, phone: phone, text: text}
 }
 
-// TypingEvent is the manager typing in a chat (spec §3.3).
-func TypingEvent(chat string) Event {
+// ManagerTyping is the manager typing in a chat (spec §3.3).
+func ManagerTyping(chat string) Event {
 	return Event{kind: evTyping, chat: chat}
 }
 
-// ReactionEvent is the manager reacting to a message of a chat with emoji,
+// ManagerReaction is the manager reacting to a message of a chat with emoji,
 // or removing their reaction when emoji is "" (spec §3.4). message is the
 // amojo message id or the integration's msgid. The reaction is stored on
 // the message.
-func ReactionEvent(chat, message, emoji string) Event {
+func ManagerReaction(chat, message, emoji string) Event {
 	return Event{kind: evReaction, chat: chat, message: message, emoji: emoji}
 }
 
@@ -296,7 +296,7 @@ func (s *Server) buildHookLocked(ev Event) (hookEnvelope, string, error) {
 		}}
 		return env, sc.id, nil
 	}
-	return env, "", errors.New("kommotest: invalid event (use ManagerMessage, WriteFirstMessage, TypingEvent or ReactionEvent)")
+	return env, "", errors.New("kommotest: invalid event (use ManagerMessage, WriteFirstMessage, ManagerTyping or ManagerReaction)")
 }
 
 // NewWebhookRequest applies ev to the server's state and returns the signed

@@ -110,12 +110,12 @@ func TestDeliverTypingReactionAndWriteFirst(t *testing.T) {
 	sink := httpHookSink(t)
 	now := e.clock.Now()
 
-	require.NoError(t, e.srv.DeliverWebhook(t.Context(), sink.url, kommotest.TypingEvent(chat.ID)))
+	require.NoError(t, e.srv.DeliverWebhook(t.Context(), sink.url, kommotest.ManagerTyping(chat.ID)))
 	assert.JSONEq(t, fmt.Sprintf(`{"account_id":%q,"time":%d,"action":{"typing":{"user":{"id":%q},
 		"conversation":{"id":%q,"client_id":"c1"},"expired_at":%d}}}`,
 		e.srv.AccountAmojoID(), now.Unix(), e.srv.ManagerAmojoID(), chat.ID, now.Unix()+5), sink.last(t))
 
-	require.NoError(t, e.srv.DeliverWebhook(t.Context(), sink.url, kommotest.ReactionEvent("c1", "m1", "😍")))
+	require.NoError(t, e.srv.DeliverWebhook(t.Context(), sink.url, kommotest.ManagerReaction("c1", "m1", "😍")))
 	assert.JSONEq(t, fmt.Sprintf(`{"account_id":%q,"time":%d,"action":{"reaction":{"msgid":"m1",
 		"message":{"id":%q,"client_id":"m1","sender":{"id":%q},"timestamp":%d,"msec_timestamp":%d},
 		"user":{"id":%q},"conversation":{"id":%q,"client_id":"c1"},"type":"react","emoji":"😍"}}}`,
@@ -123,7 +123,7 @@ func TestDeliverTypingReactionAndWriteFirst(t *testing.T) {
 	m, _ := e.srv.FindMessage(msgID)
 	assert.Equal(t, []kommotest.Reaction{{UserID: e.srv.ManagerAmojoID(), Emoji: "😍"}}, m.Reactions)
 
-	require.NoError(t, e.srv.DeliverWebhook(t.Context(), sink.url, kommotest.ReactionEvent(chat.ID, msgID, "")))
+	require.NoError(t, e.srv.DeliverWebhook(t.Context(), sink.url, kommotest.ManagerReaction(chat.ID, msgID, "")))
 	assert.Contains(t, sink.last(t), `"type":"unreact"`)
 	assert.NotContains(t, sink.last(t), `"emoji"`)
 	m, _ = e.srv.FindMessage(msgID)
@@ -162,7 +162,7 @@ func TestDeliverWebhookFailures(t *testing.T) {
 	e.send("c1", "m1", "Hello")
 
 	require.ErrorContains(t, e.srv.DeliverWebhook(t.Context(), sink.url, kommotest.ManagerMessage("nope", "x")), `chat "nope" not found`)
-	require.ErrorContains(t, e.srv.DeliverWebhook(t.Context(), sink.url, kommotest.ReactionEvent("c1", "nope", "x")), "not found")
+	require.ErrorContains(t, e.srv.DeliverWebhook(t.Context(), sink.url, kommotest.ManagerReaction("c1", "nope", "x")), "not found")
 	require.ErrorContains(t, e.srv.DeliverWebhook(t.Context(), sink.url, kommotest.Event{}), "invalid event")
 	require.ErrorContains(t, e.srv.DeliverWebhook(t.Context(), sink.url, kommotest.ManagerMessage("c1", "x").WithScope("other-scope")), "not found")
 
@@ -180,7 +180,7 @@ func TestDeliverWebhookFailures(t *testing.T) {
 	sink.mu.Lock()
 	sink.status, sink.secret = http.StatusOK, "another-secret"
 	sink.mu.Unlock()
-	err = e.srv.DeliverWebhook(t.Context(), sink.url, kommotest.TypingEvent("c1"))
+	err = e.srv.DeliverWebhook(t.Context(), sink.url, kommotest.ManagerTyping("c1"))
 	require.ErrorAs(t, err, &we)
 	assert.Equal(t, http.StatusUnauthorized, we.StatusCode)
 
@@ -195,7 +195,7 @@ func TestDeliverWebhookFailures(t *testing.T) {
 	defer slow.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	err = e.srv.DeliverWebhook(ctx, slow.URL, kommotest.TypingEvent("c1"))
+	err = e.srv.DeliverWebhook(ctx, slow.URL, kommotest.ManagerTyping("c1"))
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, context.DeadlineExceeded), "got %v", err)
 }
@@ -213,7 +213,7 @@ func TestNewWebhookRequestDrivesAHandlerDirectly(t *testing.T) {
 	assert.True(t, kommo.VerifyWebhookSignature(body, req.Header.Get("X-Signature"), e.srv.ChannelSecret()))
 	assert.Equal(t, kommo.SignWebhookBody(body, e.srv.ChannelSecret()), req.Header.Get("X-Signature"))
 
-	raw, scope, err := e.srv.WebhookBody(kommotest.TypingEvent("c1"))
+	raw, scope, err := e.srv.WebhookBody(kommotest.ManagerTyping("c1"))
 	require.NoError(t, err)
 	assert.Equal(t, e.srv.ScopeID(), scope)
 	assert.Contains(t, string(raw), `"typing"`)

@@ -192,7 +192,7 @@ func connect(ctx context.Context, cfg config, srv *kommotest.Server, stderr io.W
 func seed(ctx context.Context, client *kommo.Client, scope, botID string, n int) (string, error) {
 	const conv = "export-demo-chat"
 	carol := kommo.Participant{ID: "export-demo-client", Name: "Carol"}
-	chat, _, err := client.Chats.Create(ctx, scope, &kommo.ChatCreateRequest{ConversationID: conv, User: carol})
+	chat, _, err := client.Chats.Create(ctx, scope, &kommo.CreateChatRequest{ConversationID: conv, User: carol})
 	if err != nil {
 		return "", fmt.Errorf("create demo chat: %w", err)
 	}

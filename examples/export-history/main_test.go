@@ -145,7 +145,7 @@ func TestExportFailureLeavesNoFile(t *testing.T) {
 	t.Parallel()
 	srv := kommotest.New(t)
 	scope := srv.Connect(srv.AccountAmojoID())
-	_, _, err := srv.MustClient().Chats.Create(testContext(t), scope, &kommo.ChatCreateRequest{
+	_, _, err := srv.MustClient().Chats.Create(testContext(t), scope, &kommo.CreateChatRequest{
 		ConversationID: "c1", User: kommo.Participant{ID: "u1", Name: "Eve"},
 	})
 	require.NoError(t, err)

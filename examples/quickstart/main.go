@@ -171,7 +171,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		Name:    "Alice",
 		Profile: &kommo.ParticipantProfile{Phone: "+15550001111"},
 	}
-	chat, _, err := client.Chats.Create(ctx, scope, &kommo.ChatCreateRequest{ConversationID: conversationID, User: alice})
+	chat, _, err := client.Chats.Create(ctx, scope, &kommo.CreateChatRequest{ConversationID: conversationID, User: alice})
 	if err != nil {
 		return fmt.Errorf("create chat: %w", err)
 	}
@@ -274,7 +274,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if talkID == 0 {
 		fmt.Fprintln(stdout, "9. skipped closing the talk: set KOMMO_TALK_ID")
 	} else {
-		_, err := client.Talks.Close(ctx, talkID, &kommo.TalkCloseOptions{ForceClose: true})
+		_, err := client.Talks.Close(ctx, talkID, &kommo.CloseTalkRequest{ForceClose: true})
 		switch {
 		case errors.Is(err, kommo.ErrTalkClosed):
 			fmt.Fprintf(stdout, "9. talk %d was already closed\n", talkID)
