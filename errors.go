@@ -87,6 +87,9 @@ type APIError struct {
 	// Response is the HTTP response; its body has already been read and
 	// closed.
 	Response *http.Response `json:"-"`
+
+	// talkClosed is set by Talks.Close on its 422: the talk was closed.
+	talkClosed bool
 }
 
 // RequestValidationErrors is one entry of a problem+json "validation-errors"
@@ -198,16 +201,9 @@ func (e *APIError) Is(target error) bool {
 	case ErrServer:
 		return e.StatusCode >= 500
 	case ErrTalkClosed:
-		return e.StatusCode == http.StatusUnprocessableEntity && isTalkClosePath(e.URL)
+		return e.talkClosed
 	}
 	return false
-}
-
-func isTalkClosePath(u string) bool {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		u = u[:i]
-	}
-	return strings.Contains(u, "/api/v4/talks/") && strings.HasSuffix(u, "/close")
 }
 
 // errorBody is the union of the documented error body shapes.

@@ -160,7 +160,7 @@ func TestTalkClosedSentinel(t *testing.T) {
 	mock.RegisterResponder(http.MethodPost, testCRM+"api/v4/talks/12/close", httpmock.NewStringResponder(422,
 		`{"title":"Unprocessable Entity","type":"https://httpstatus.es/422","status":422,"detail":"Talk already closed"}`))
 	mock.RegisterResponder(http.MethodPost, testCRM+"api/v4/sources", httpmock.NewStringResponder(422, `{}`))
-	_, err := c.do(t.Context(), &call{api: crmAPI, method: http.MethodPost, path: "api/v4/talks/12/close", body: map[string]bool{"force_close": true}})
+	_, err := c.Talks.Close(t.Context(), 12, &CloseTalkRequest{ForceClose: true})
 	assert.ErrorIs(t, err, ErrTalkClosed)
 	assert.ErrorIs(t, err, ErrUnprocessableEntity)
 	_, err = c.do(t.Context(), &call{api: crmAPI, method: http.MethodPost, path: "api/v4/sources", body: []int{}})

@@ -2,6 +2,7 @@ package kommo
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 )
@@ -114,7 +115,12 @@ func (s *TalksService) Close(ctx context.Context, id int, opts *CloseTalkRequest
 	if opts != nil {
 		body = *opts
 	}
-	return s.client.do(ctx, &call{api: crmAPI, method: http.MethodPost, path: "api/v4/talks/" + strconv.Itoa(id) + "/close", body: body})
+	resp, err := s.client.do(ctx, &call{api: crmAPI, method: http.MethodPost, path: "api/v4/talks/" + strconv.Itoa(id) + "/close", body: body})
+	var ae *APIError
+	if errors.As(err, &ae) && ae.StatusCode == http.StatusUnprocessableEntity {
+		ae.talkClosed = true // Kommo answers 422 for a talk that is already closed
+	}
+	return resp, err
 }
 
 // crmPositive records a problem when an entity id is not positive.
