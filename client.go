@@ -123,9 +123,15 @@ func NewClient(opts ...Option) (*Client, error) {
 		clock:      cfg.clock,
 		timeout:    DefaultRequestTimeout,
 	}
-	if c.httpClient == nil {
-		c.httpClient = &http.Client{}
+	// A copy, so the caller's client is left as it was: API requests never
+	// follow redirects, which would carry the signature, the bearer token or
+	// the body to another URL. A 3xx is returned as an *APIError.
+	hc := http.Client{}
+	if c.httpClient != nil {
+		hc = *c.httpClient
 	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.httpClient = &hc
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}

@@ -3,7 +3,9 @@ package kommo
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -373,9 +375,8 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 
 // TestTransportErrorClassification covers what is never retried.
 func TestTransportErrorClassification(t *testing.T) {
-	assert.False(t, retryableTransport(errors.New(`Get "x": stopped after 10 redirects`)))
-	assert.False(t, retryableTransport(errors.New(`unsupported protocol scheme "ftp"`)))
 	assert.False(t, retryableTransport(errBodyTooLarge))
+	assert.False(t, retryableTransport(fmt.Errorf("wrapped: %w", x509.UnknownAuthorityError{})))
 	assert.True(t, retryableTransport(io.ErrUnexpectedEOF))
 	assert.True(t, retryableTransport(&net.OpError{Op: "read", Err: errors.New("connection reset by peer")}))
 }
@@ -406,4 +407,31 @@ func TestParseRetryAfter(t *testing.T) {
 		_, ok := parseRetryAfter(bad, now)
 		assert.False(t, ok, bad)
 	}
+}
+
+// TestRedirectsAreNotFollowed: a signed Chat API request answered with a
+// redirect to another host is neither followed nor retried, and the
+// caller's http.Client is left unchanged.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	var hits atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer api.Close()
+	hc := &http.Client{}
+	c, err := NewClient(WithChannel("chan", testSecret), WithChatBaseURL(api.URL), WithHTTPClient(hc), WithRateLimit(0, 0))
+	require.NoError(t, err)
+	_, _, err = c.Messages.Send(t.Context(), "scope", &SendMessageRequest{
+		ConversationID: "c", Sender: &Participant{ID: "u", Name: "n"}, Message: TextMessage("hi"),
+	})
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusTemporaryRedirect, ae.StatusCode)
+	assert.Equal(t, int32(1), hits.Load(), "a redirect is not retried")
+	assert.Zero(t, elsewhere.Load(), "the redirect was not followed")
+	assert.Nil(t, hc.CheckRedirect, "the caller's http.Client is not mutated")
 }

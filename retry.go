@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -25,7 +24,9 @@ func retryReason(err error) string {
 }
 
 // retryableTransport reports whether a transport failure may succeed on a
-// new attempt. Certificate problems, redirect loops and bad schemes will not.
+// new attempt. Certificate problems will not. (Redirects are never
+// followed and base URLs are checked to be http(s) by NewClient, so
+// redirect loops and bad schemes cannot occur.)
 func retryableTransport(err error) bool {
 	var certErr *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError
@@ -34,13 +35,6 @@ func retryableTransport(err error) bool {
 	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
 		return false
 	case errors.Is(err, errBodyTooLarge):
-		return false
-	}
-	msg := err.Error()
-	if strings.Contains(msg, "stopped after") && strings.Contains(msg, "redirects") {
-		return false
-	}
-	if strings.Contains(msg, "unsupported protocol scheme") {
 		return false
 	}
 	return true
