@@ -12,7 +12,7 @@ import (
 func TestAccountGet(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(200, "account.json"))
+	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(t, 200, "account.json"))
 
 	acc, _, err := c.Account.Get(t.Context(), &AccountOptions{With: []string{AccountWithAmojoID, AccountWithAmojoRights}})
 	require.NoError(t, err)
@@ -41,7 +41,7 @@ func TestAccountGet(t *testing.T) {
 func TestAccountGetNilOptions(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(200, "account_no_amojo.json"))
+	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(t, 200, "account_no_amojo.json"))
 	acc, _, err := c.Account.Get(t.Context(), nil)
 	require.NoError(t, err)
 	assert.Empty(t, rec.only(t).Query)
@@ -60,7 +60,7 @@ func TestAccountGetValidation(t *testing.T) {
 func TestAccountAmojoID(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(200, "account.json"))
+	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(t, 200, "account.json"))
 
 	id, resp, err := c.Account.AmojoID(t.Context())
 	require.NoError(t, err)
@@ -72,7 +72,7 @@ func TestAccountAmojoID(t *testing.T) {
 func TestAccountAmojoIDMissing(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(200, "account_no_amojo.json"))
+	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(t, 200, "account_no_amojo.json"))
 	id, _, err := c.Account.AmojoID(t.Context())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no amojo_id")
@@ -83,7 +83,7 @@ func TestAccountLongLivedToken(t *testing.T) {
 	// A long-lived token is a plain bearer token: WithAccessToken.
 	c, mock := newCRMTestClient(t, WithAccessToken("long-lived-token"))
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(200, "account.json"))
+	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(t, 200, "account.json"))
 	_, _, err := c.Account.AmojoID(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, "Bearer long-lived-token", rec.only(t).Header.Get("Authorization"))

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
@@ -152,10 +152,7 @@ func BenchmarkSendMessage(b *testing.B) {
 // BenchmarkParseWebhook compares ParseWebhookBody on a ~1.5 KiB message
 // webhook with verify + json.Unmarshal into the same struct.
 func BenchmarkParseWebhook(b *testing.B) {
-	body, err := os.ReadFile("testdata/bench/webhook_message.json")
-	if err != nil {
-		b.Fatal(err)
-	}
+	body := testkit.Fixture(b, "bench", "webhook_message.json")
 	sig := kommo.SignWebhookBody(body, benchSecret)
 	b.Logf("body: %d bytes", len(body))
 

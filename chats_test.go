@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -20,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/testkit"
 )
 
 // Identifiers of the documented signature vectors (spec §8.1).
@@ -29,13 +28,6 @@ const (
 	chatTestAccount = "52e591f7-c98f-4255-8495-827210138c81"
 	chatTestScope   = chatTestChannel + "_" + chatTestAccount
 )
-
-// chatTestClock is a fixed clock whose sleeps return at once.
-type chatTestClock struct{ now time.Time }
-
-func (c chatTestClock) Now() time.Time { return c.now }
-
-func (c chatTestClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 
 // chatRequest is one request the fake server received.
 type chatRequest struct {
@@ -108,7 +100,7 @@ func newChatTestClientWith(t *testing.T, cfg chatClientConfig, reply func(n int,
 		kommo.WithHTTPClient(&http.Client{Transport: mock}),
 		kommo.WithRetryPolicy(kommo.NoRetries()),
 		kommo.WithRateLimit(0, 0),
-		kommo.WithClock(chatTestClock{now: cfg.now}),
+		kommo.WithClock(testkit.NewClock(cfg.now)),
 	}, cfg.opts...)
 	c, err := kommo.NewClient(opts...)
 	require.NoError(t, err)
@@ -122,14 +114,6 @@ func chatReply(status int, body string) func(int, chatRequest) *http.Response {
 		resp.Header.Set("Content-Type", "application/json")
 		return resp
 	}
-}
-
-// chatFixture reads testdata/chat/name.
-func chatFixture(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "chat", name))
-	require.NoError(t, err)
-	return string(b)
 }
 
 // chatHeader reads a header whatever the case of its key in the map.
@@ -160,39 +144,8 @@ func chatAssertSigned(t *testing.T, r chatRequest, secret string) {
 	assert.Equal(t, want, chatHeader(r.Header, "X-Signature"), "X-Signature")
 }
 
-// chatVector is one entry of testdata/signatures.json.
-type chatVector struct {
-	Name        string `json:"name"`
-	Secret      string `json:"secret"`
-	Method      string `json:"method"`
-	Path        string `json:"path"`
-	Query       string `json:"query"`
-	ContentType string `json:"content_type"`
-	Date        string `json:"date"`
-	Body        string `json:"body"`
-	ContentMD5  string `json:"content_md5"`
-	Signature   string `json:"signature"`
-}
-
-func chatLoadVector(t *testing.T, name string) chatVector {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "signatures.json"))
-	require.NoError(t, err)
-	var f struct {
-		Requests []chatVector `json:"requests"`
-	}
-	require.NoError(t, json.Unmarshal(b, &f))
-	for _, v := range f.Requests {
-		if v.Name == name {
-			return v
-		}
-	}
-	t.Fatalf("no vector %q", name)
-	return chatVector{}
-}
-
 // chatVectorTime parses a vector's Date.
-func chatVectorTime(t *testing.T, v chatVector) time.Time {
+func chatVectorTime(t *testing.T, v testkit.RequestVector) time.Time {
 	t.Helper()
 	tm, err := time.Parse(kommo.DateFormat, v.Date)
 	require.NoError(t, err)
@@ -201,7 +154,7 @@ func chatVectorTime(t *testing.T, v chatVector) time.Time {
 
 // chatAssertVector checks that a request reproduces a documented vector
 // exactly: method, path, body bytes, Date, Content-MD5 and X-Signature.
-func chatAssertVector(t *testing.T, v chatVector, r chatRequest) {
+func chatAssertVector(t *testing.T, v testkit.RequestVector, r chatRequest) {
 	t.Helper()
 	assert.Equal(t, v.Method, r.Method)
 	assert.Equal(t, v.Path, r.Path)
@@ -261,8 +214,8 @@ func chatValidationProblems(t *testing.T, err error) []string {
 var chatNow = time.Date(2024, 5, 6, 7, 8, 9, 123_000_000, time.UTC)
 
 func TestChannelsConnectReproducesVector(t *testing.T) {
-	v := chatLoadVector(t, "connect")
-	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, chatFixture(t, "connect.json")))
+	v := testkit.Vectors(t).Request(t, "connect")
+	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, string(testkit.Fixture(t, "chat", "connect.json"))))
 
 	req := &kommo.ConnectRequest{AccountID: chatTestAccount, Title: "ChatsIntegration"}
 	conn, resp, err := c.Channels.Connect(t.Context(), req)
@@ -285,7 +238,7 @@ func TestChannelsConnectReproducesVector(t *testing.T) {
 }
 
 func TestChannelsConnectAllFields(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, chatFixture(t, "connect.json")))
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "connect.json"))))
 	_, _, err := c.Channels.Connect(t.Context(), &kommo.ConnectRequest{
 		AccountID: "af9945ff-1490-4cad-807d-945c15d88bec", Title: "ChatIntegration",
 		HookAPIVersion: "v1", IsTimeWindowDisabled: true,
@@ -299,7 +252,7 @@ func TestChannelsConnectAllFields(t *testing.T) {
 }
 
 func TestChannelsDisconnectReproducesVector(t *testing.T) {
-	v := chatLoadVector(t, "disconnect")
+	v := testkit.Vectors(t).Request(t, "disconnect")
 	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, ""))
 	resp, err := c.Channels.Disconnect(t.Context(), chatTestAccount)
 	require.NoError(t, err)
@@ -343,8 +296,8 @@ func chatCreateVectorRequest() *kommo.CreateChatRequest {
 }
 
 func TestChatsCreateVectorBody(t *testing.T) {
-	v := chatLoadVector(t, "create")
-	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, chatFixture(t, "chat_create_profile.json")))
+	v := testkit.Vectors(t).Request(t, "create")
+	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, string(testkit.Fixture(t, "chat", "chat_create_profile.json"))))
 	chat, _, err := c.Chats.Create(t.Context(), chatTestScope, chatCreateVectorRequest())
 	require.NoError(t, err)
 
@@ -368,7 +321,7 @@ func TestChatsCreateVectorBody(t *testing.T) {
 }
 
 func TestChatsCreateFlatResponseAndMinimalBody(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, chatFixture(t, "chat_create_flat.json")))
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "chat_create_flat.json"))))
 	chat, _, err := c.Chats.Create(t.Context(), chatTestScope, &kommo.CreateChatRequest{
 		ConversationID: "skc-8e3e7640", User: kommo.Participant{ID: "sk-1376265f", Name: "Example Client"},
 	})
@@ -439,8 +392,8 @@ func TestMessagesSendVectorBodies(t *testing.T) {
 		{"new_message_with_source", 1639738768457, &kommo.ChatSource{ExternalID: "79039876543"}},
 	} {
 		t.Run(tc.vector, func(t *testing.T) {
-			v := chatLoadVector(t, tc.vector)
-			c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, chatFixture(t, "send_response_short.json")))
+			v := testkit.Vectors(t).Request(t, tc.vector)
+			c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, string(testkit.Fixture(t, "chat", "send_response_short.json"))))
 			sent, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
 				Time:           time.UnixMilli(tc.msec),
 				MsgID:          "my_int-5f2836a8ca481",
@@ -514,7 +467,7 @@ func TestMessagesSendDirections(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, srv := newChatTestClient(t, chatNow, chatReply(200, chatFixture(t, "send_response.json")))
+			c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response.json"))))
 			sent, _, err := c.Messages.Send(t.Context(), chatTestScope, tc.req)
 			require.NoError(t, err)
 			r := srv.only()
@@ -535,7 +488,7 @@ func TestMessagesSendDirections(t *testing.T) {
 }
 
 func TestMessagesSendNullReceiver(t *testing.T) {
-	c, _ := newChatTestClient(t, chatNow, chatReply(200, chatFixture(t, "send_response_null_receiver.json")))
+	c, _ := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response_null_receiver.json"))))
 	sent, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
 		ConversationID: "my_int-d5a421f7f218", MsgID: "my_int-5f2836a8ca481",
 		Sender: &kommo.Participant{ID: "u", Name: "n"}, Message: kommo.TextMessage("hi"),
@@ -585,7 +538,7 @@ func TestMessagesSendEveryType(t *testing.T) {
 		{"comment on a post", comment, `{"type":"text","text":"Сообщение от клиента","post":{"id":"my-int-376265","url":"https://www.example.com/@example/video/7490","preview_url":"https://example/1/preview.png","preview_permalink":"https://example/2/preview.png","username":"post creator","caption":"описание поста"}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, srv := newChatTestClient(t, chatNow, chatReply(200, chatFixture(t, "send_response.json")))
+			c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response.json"))))
 			_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
 				ConversationID: "chat-1", MsgID: "m-1", Sender: &kommo.Participant{ID: "u-1", Name: "Client"}, Message: tc.msg,
 			})
@@ -599,7 +552,7 @@ func TestMessagesSendEveryType(t *testing.T) {
 }
 
 func TestMessagesSendReplyForwardsWriteFirst(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, chatFixture(t, "send_response.json")))
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response.json"))))
 	_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
 		Time:              time.UnixMilli(1700000000123),
 		MsgID:             "m-2",
@@ -823,7 +776,7 @@ func TestMessagesEditValidation(t *testing.T) {
 }
 
 func TestMessagesUpdateDeliveryStatusReproducesVector(t *testing.T) {
-	v := chatLoadVector(t, "delivery_status")
+	v := testkit.Vectors(t).Request(t, "delivery_status")
 	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, ""))
 	resp, err := c.Messages.UpdateDeliveryStatus(t.Context(), chatTestScope, "079e44fb-fc22-476b-9e8a-421b688ec53b", &kommo.DeliveryStatusRequest{
 		Status: kommo.DeliveryStatusRead, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text",
@@ -887,7 +840,7 @@ func TestMessagesUpdateDeliveryStatusValidation(t *testing.T) {
 }
 
 func TestMessagesTypingReproducesVector(t *testing.T) {
-	v := chatLoadVector(t, "typing")
+	v := testkit.Vectors(t).Request(t, "typing")
 	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(http.StatusNoContent, ""))
 	resp, err := c.Messages.Typing(t.Context(), chatTestScope, &kommo.TypingRequest{
 		ConversationID: "my_int-d5a421f7f218", SenderID: "my_int-1376265f-86df-4c49-a0c3-a4816df41af8",

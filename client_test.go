@@ -1,7 +1,6 @@
 package kommo
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
+
+	"github.com/kommo-go/kommo/internal/testkit"
 )
 
 func urlValues(kv ...string) url.Values {
@@ -43,7 +44,7 @@ func capture(dst *[]capturedRequest, status int, body string) httpmock.Responder
 
 func TestSignedChatRequestHeadersAndBody(t *testing.T) {
 	at := time.Date(2021, 12, 16, 16, 1, 21, 0, time.UTC)
-	c, mock := newFoundationClient(t, WithClock(&fixedClock{now: at}), WithAppInfo("bridge", "1.2.3", "https://bridge.example"))
+	c, mock := newFoundationClient(t, WithClock(testkit.NewClock(at)), WithAppInfo("bridge", "1.2.3", "https://bridge.example"))
 	var got []capturedRequest
 	path := "v2/origin/custom/344a5002-f8ca-454d-af3d-396180102ac7_52e591f7-c98f-4255-8495-827210138c81/typing"
 	mock.RegisterResponder(http.MethodPost, testChat+path, capture(&got, http.StatusNoContent, ""))
@@ -77,7 +78,7 @@ func TestSignedChatRequestHeadersAndBody(t *testing.T) {
 }
 
 func TestSignedVectorBodyBytesSentAsIs(t *testing.T) {
-	reqs, _ := loadVectors(t)
+	reqs := testkit.Vectors(t).Requests
 	for _, v := range reqs {
 		if v.Body == "" {
 			continue
@@ -85,7 +86,7 @@ func TestSignedVectorBodyBytesSentAsIs(t *testing.T) {
 		t.Run(v.Name, func(t *testing.T) {
 			at, err := time.Parse(DateFormat, v.Date)
 			require.NoError(t, err)
-			c, mock := newFoundationClient(t, WithClock(&fixedClock{now: at}), WithChannel("344a5002-f8ca-454d-af3d-396180102ac7", v.Secret), WithChatBaseURL("https://amojo.kommo.com/"))
+			c, mock := newFoundationClient(t, WithClock(testkit.NewClock(at)), WithChannel("344a5002-f8ca-454d-af3d-396180102ac7", v.Secret), WithChatBaseURL("https://amojo.kommo.com/"))
 			var got []capturedRequest
 			mock.RegisterResponder(v.Method, "https://amojo.kommo.com"+v.Path, capture(&got, 200, `{}`))
 			_, err = c.do(t.Context(), &call{api: chatAPI, method: v.Method, path: strings.TrimPrefix(v.Path, "/"), body: []byte(v.Body)})
@@ -98,26 +99,9 @@ func TestSignedVectorBodyBytesSentAsIs(t *testing.T) {
 	}
 }
 
-// steppingClock advances by step on every Now, like wall time between attempts.
-type steppingClock struct {
-	now   time.Time
-	step  time.Duration
-	waits []time.Duration
-}
-
-func (c *steppingClock) Now() time.Time {
-	c.now = c.now.Add(c.step)
-	return c.now
-}
-
-func (c *steppingClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.waits = append(c.waits, d)
-	c.now = c.now.Add(d)
-	return ctx.Err()
-}
-
 func TestRetryGetsFreshSignature(t *testing.T) {
-	clk := &steppingClock{now: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), step: 2 * time.Second}
+	// Now steps forward on every read, like wall time between attempts.
+	clk := testkit.NewClock(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), testkit.AdvanceOnNow(2*time.Second))
 	p := DefaultRetryPolicy()
 	p.Jitter = 0
 	c, mock := newFoundationClient(t, WithClock(clk), WithRetryPolicy(p))
@@ -142,7 +126,7 @@ func TestRetryGetsFreshSignature(t *testing.T) {
 	for _, r := range got {
 		assert.Equal(t, NewSigner(testSecret).Signature("POST", ContentMD5(r.body), "application/json", r.header.Get("Date"), "/"+path), r.header.Get("X-Signature"))
 	}
-	assert.Equal(t, []time.Duration{time.Second}, clk.waits, "one backoff wait of BaseBackoff")
+	assert.Equal(t, []time.Duration{time.Second}, clk.Waits(), "one backoff wait of BaseBackoff")
 	assert.Equal(t, map[string]any{"new_message": map[string]any{"msgid": "a", "ref_id": "b"}}, out)
 }
 

@@ -13,7 +13,7 @@ import (
 func TestContactsChatsListByContact(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/contacts/chats", rec.respond(200, "contacts_chats_list.json"))
+	mock.RegisterResponder("GET", crmBase+"api/v4/contacts/chats", rec.respond(t, 200, "contacts_chats_list.json"))
 
 	links, resp, err := c.ContactsChats.List(t.Context(), &ContactChatListOptions{ContactID: 3102959})
 	require.NoError(t, err)
@@ -32,7 +32,7 @@ func TestContactsChatsListByContact(t *testing.T) {
 func TestContactsChatsListByChat(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/contacts/chats", rec.respond(200, "contacts_chats_list.json"))
+	mock.RegisterResponder("GET", crmBase+"api/v4/contacts/chats", rec.respond(t, 200, "contacts_chats_list.json"))
 
 	_, _, err := c.ContactsChats.List(t.Context(), &ContactChatListOptions{ChatID: "6cbab3d5-c4c0-42f4-b4b4-2e3a1e7a2b11"})
 	require.NoError(t, err)
@@ -42,7 +42,7 @@ func TestContactsChatsListByChat(t *testing.T) {
 func TestContactsChatsListNoContent(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/contacts/chats", rec.respond(204, ""))
+	mock.RegisterResponder("GET", crmBase+"api/v4/contacts/chats", rec.respond(t, 204, ""))
 	links, resp, err := c.ContactsChats.List(t.Context(), &ContactChatListOptions{ContactID: 1})
 	require.NoError(t, err)
 	assert.Equal(t, 204, resp.StatusCode)
@@ -72,7 +72,7 @@ func TestContactsChatsListNeedsExactlyOneFilter(t *testing.T) {
 func TestContactsChatsLink(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("POST", crmBase+"api/v4/contacts/chats", rec.respond(200, "contacts_chats_link.json"))
+	mock.RegisterResponder("POST", crmBase+"api/v4/contacts/chats", rec.respond(t, 200, "contacts_chats_link.json"))
 
 	links, _, err := c.ContactsChats.Link(t.Context(), []*ContactChatLink{
 		{ContactID: 3102959, ChatID: "6cbab3d5-c4c0-42f4-b4b4-2e3a1e7a2b11"},

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
@@ -36,54 +37,16 @@ func e2eRetryPolicy() kommo.RetryPolicy {
 	}
 }
 
-// e2eClock reads the server's clock and records every wait the client
-// makes, then really waits.
-type e2eClock struct {
-	now    func() time.Time
-	mu     sync.Mutex
-	sleeps []time.Duration
-}
-
-func (c *e2eClock) Now() time.Time { return c.now() }
-
-func (c *e2eClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.mu.Lock()
-	c.sleeps = append(c.sleeps, d)
-	c.mu.Unlock()
-	return kommo.SystemClock{}.Sleep(ctx, d)
-}
-
-func (c *e2eClock) waits() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.sleeps...)
-}
-
-// e2eManualClock is a settable clock shared by the server and the OAuth
-// config, so that token expiry can be reached without waiting.
-type e2eManualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *e2eManualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *e2eManualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// e2eStart is where the clock of an e2eSetup test starts.
+var e2eStart = time.Date(2025, 1, 10, 12, 0, 0, 0, time.UTC)
 
 // e2eSetup starts a fake Kommo with the main account connected and a
-// client with the fast retry policy and a recording clock.
-func e2eSetup(t *testing.T, opts ...kommo.Option) (*kommotest.Server, *kommo.Client, string, *e2eClock) {
+// client with the fast retry policy. Server and client share a clock that
+// records every wait the client makes, then really waits.
+func e2eSetup(t *testing.T, opts ...kommo.Option) (*kommotest.Server, *kommo.Client, string, *testkit.Clock) {
 	t.Helper()
-	srv := kommotest.New(t)
-	clk := &e2eClock{now: srv.Now}
+	clk := testkit.NewClock(e2eStart, testkit.RealSleep())
+	srv := kommotest.New(t, kommotest.WithClock(clk.Now))
 	base := []kommo.Option{kommo.WithRetryPolicy(e2eRetryPolicy()), kommo.WithClock(clk)}
 	client, err := srv.Client(append(base, opts...)...)
 	require.NoError(t, err)
@@ -620,7 +583,9 @@ func (s *e2eTokenStore) snapshot() (*oauth2.Token, int) {
 func TestE2EOAuth(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	clk := &e2eManualClock{t: time.Date(2025, 1, 10, 12, 0, 0, 0, time.UTC)}
+	// One clock for the server and the OAuth config, so that token expiry
+	// can be reached without waiting.
+	clk := testkit.NewClock(time.Date(2025, 1, 10, 12, 0, 0, 0, time.UTC))
 	srv := kommotest.New(t, kommotest.WithClock(clk.Now))
 	cfg := &kommo.OAuthConfig{
 		ClientID:     srv.OAuthClientID(),
@@ -791,7 +756,7 @@ func TestE2ERetries(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 3, resp.Attempts)
 		assert.Equal(t, "r-1", sent.MsgID)
-		assert.Equal(t, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond}, clk.waits(), "exponential backoff without jitter")
+		assert.Equal(t, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond}, clk.Waits(), "exponential backoff without jitter")
 		reqs := e2eRequests(srv, http.MethodPost, scopePath(srv))
 		require.Len(t, reqs, 3)
 		for i, want := range []struct {
@@ -837,7 +802,7 @@ func TestE2ERetries(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 2, resp.Attempts)
 		assert.Equal(t, "t-1", sent.MsgID)
-		assert.Equal(t, []time.Duration{10 * time.Millisecond}, clk.waits())
+		assert.Equal(t, []time.Duration{10 * time.Millisecond}, clk.Waits())
 		reqs := e2eRequests(srv, http.MethodPost, scopePath(srv))
 		require.Len(t, reqs, 2)
 		assert.Equal(t, "truncate", reqs[0].Fault)
@@ -856,7 +821,7 @@ func TestE2ERetries(t *testing.T) {
 		var retryErr *kommo.RetryError
 		assert.False(t, errors.As(err, &retryErr), "one attempt is not a RetryError")
 		assert.Len(t, e2eRequests(srv, http.MethodPost, scopePath(srv)), 1)
-		assert.Empty(t, clk.waits())
+		assert.Empty(t, clk.Waits())
 		assert.Empty(t, srv.AllMessages())
 		assert.Equal(t, 0, srv.PendingFaults())
 	})
@@ -870,7 +835,7 @@ func TestE2ERetries(t *testing.T) {
 		require.NoError(t, err)
 		assert.GreaterOrEqual(t, time.Since(start), time.Second)
 		assert.Equal(t, 2, resp.Attempts)
-		assert.Equal(t, []time.Duration{time.Second}, clk.waits(), "Retry-After replaces the backoff")
+		assert.Equal(t, []time.Duration{time.Second}, clk.Waits(), "Retry-After replaces the backoff")
 		reqs := e2eRequests(srv, http.MethodPost, scopePath(srv))
 		require.Len(t, reqs, 2)
 		assert.Equal(t, http.StatusTooManyRequests, reqs[0].Status)
@@ -892,7 +857,7 @@ func TestE2ERetries(t *testing.T) {
 		var apiErr *kommo.APIError
 		require.ErrorAs(t, err, &apiErr)
 		assert.Equal(t, http.StatusServiceUnavailable, apiErr.StatusCode)
-		assert.Equal(t, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}, clk.waits())
+		assert.Equal(t, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}, clk.Waits())
 		assert.Len(t, e2eRequests(srv, http.MethodGet, "/api/v4/account"), 4)
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/testkit"
 )
 
 const chatTestChatRef = "8b1a1828-fc4a-4874-9469-15e0d847570f"
@@ -67,7 +68,7 @@ func chatPagedHistory(t *testing.T, total int) func(int, chatRequest) *http.Resp
 }
 
 func TestHistoryListDecodesEveryField(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, chatFixture(t, "history_page.json")))
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "history_page.json"))))
 	msgs, resp, err := c.History.List(t.Context(), chatTestScope, chatTestChatRef, &kommo.HistoryOptions{Limit: 50})
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
@@ -115,7 +116,7 @@ func TestHistoryListDecodesEveryField(t *testing.T) {
 }
 
 func TestHistoryListReproducesVector(t *testing.T) {
-	v := chatLoadVector(t, "history")
+	v := testkit.Vectors(t).Request(t, "history")
 	// The vector's path is /v2/origin/custom/{channel}_{account}/chats/{chat}/history.
 	const channel, account, chat = "f62a0162-46a7-430e-b06c-0ef798d76a21", "52fd2a28-d2eb-4bd8-b862-a67934927b38", "30477717-9f3c-4d3f-8101-60327e14dc48"
 	c, srv := newChatTestClientWith(t, chatClientConfig{channel: channel, secret: v.Secret, now: chatVectorTime(t, v)}, chatReply(http.StatusNoContent, ""))

@@ -24,6 +24,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
+
+	"github.com/kommo-go/kommo/internal/testkit"
 )
 
 const (
@@ -101,11 +103,9 @@ type oauthTokenEndpoint struct {
 	hdrs   []http.Header
 }
 
-func (e *oauthTokenEndpoint) responder(status int, fixture string, delay time.Duration) httpmock.Responder {
-	body, err := os.ReadFile(filepath.Join("testdata", "crm", fixture))
-	if err != nil {
-		panic(err)
-	}
+func (e *oauthTokenEndpoint) responder(t testing.TB, status int, fixture string, delay time.Duration) httpmock.Responder {
+	t.Helper()
+	body := testkit.Fixture(t, "crm", fixture)
 	return func(req *http.Request) (*http.Response, error) {
 		e.calls.Add(1)
 		raw, _ := io.ReadAll(req.Body)
@@ -199,7 +199,7 @@ func TestParseRedirectMalformed(t *testing.T) {
 func TestExchange(t *testing.T) {
 	mock := httpmock.NewMockTransport()
 	var ep oauthTokenEndpoint
-	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(200, "token.json", 0))
+	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(t, 200, "token.json", 0))
 	cfg := newOAuthTestConfig(mock)
 
 	tok, err := cfg.Exchange(t.Context(), "auth-code-123")
@@ -226,8 +226,8 @@ func TestExchange(t *testing.T) {
 func TestExchangeForAccountAndTokenURL(t *testing.T) {
 	mock := httpmock.NewMockTransport()
 	var ep oauthTokenEndpoint
-	mock.RegisterResponder("POST", "https://acme.amocrm.ru/oauth2/access_token", ep.responder(200, "token.json", 0))
-	mock.RegisterResponder("POST", "https://proxy.test/token", ep.responder(200, "token.json", 0))
+	mock.RegisterResponder("POST", "https://acme.amocrm.ru/oauth2/access_token", ep.responder(t, 200, "token.json", 0))
+	mock.RegisterResponder("POST", "https://proxy.test/token", ep.responder(t, 200, "token.json", 0))
 	base := newOAuthTestConfig(mock)
 	base.BaseDomain = ""
 
@@ -244,7 +244,7 @@ func TestExchangeForAccountAndTokenURL(t *testing.T) {
 func TestExchangeErrors(t *testing.T) {
 	mock := httpmock.NewMockTransport()
 	var ep oauthTokenEndpoint
-	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(400, "token_error_400.json", 0))
+	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(t, 400, "token_error_400.json", 0))
 	cfg := newOAuthTestConfig(mock)
 
 	_, err := cfg.Exchange(t.Context(), "auth-code-123")
@@ -290,7 +290,7 @@ func TestRefreshRejectedNeedsReauthorization(t *testing.T) {
 		t.Run(fmt.Sprint(st.status), func(t *testing.T) {
 			mock := httpmock.NewMockTransport()
 			var ep oauthTokenEndpoint
-			mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(st.status, st.fixture, 0))
+			mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(t, st.status, st.fixture, 0))
 			store := &oauthMemStore{tok: &oauth2.Token{AccessToken: "old-access", RefreshToken: "old-refresh-token", Expiry: oauthTestNow.Add(-time.Minute)}}
 			ts, err := NewTokenSource(t.Context(), newOAuthTestConfig(mock), store)
 			require.NoError(t, err)
@@ -332,7 +332,7 @@ func TestRefreshErrorBodyIsScrubbed(t *testing.T) {
 func TestTokenSourceHandsOutValidToken(t *testing.T) {
 	mock := httpmock.NewMockTransport()
 	var ep oauthTokenEndpoint
-	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(200, "token.json", 0))
+	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(t, 200, "token.json", 0))
 	store := &oauthMemStore{tok: &oauth2.Token{AccessToken: "current", RefreshToken: "r", Expiry: oauthTestNow.Add(TokenExpiryDelta + time.Second)}}
 	ts, err := NewTokenSource(t.Context(), newOAuthTestConfig(mock), store)
 	require.NoError(t, err)
@@ -350,7 +350,7 @@ func TestTokenSourceHandsOutValidToken(t *testing.T) {
 func TestTokenSourceRefreshesWithinExpiryDelta(t *testing.T) {
 	mock := httpmock.NewMockTransport()
 	var ep oauthTokenEndpoint
-	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(200, "token.json", 0))
+	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(t, 200, "token.json", 0))
 	store := &oauthMemStore{tok: &oauth2.Token{AccessToken: "old", RefreshToken: "old-refresh", Expiry: oauthTestNow.Add(5 * time.Second)}}
 	ts, err := NewTokenSource(t.Context(), newOAuthTestConfig(mock), store)
 	require.NoError(t, err)
@@ -407,7 +407,7 @@ func TestNewTokenSourceErrors(t *testing.T) {
 func TestTokenSourceSaveFailure(t *testing.T) {
 	mock := httpmock.NewMockTransport()
 	var ep oauthTokenEndpoint
-	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(200, "token.json", 0))
+	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(t, 200, "token.json", 0))
 	saveErr := errors.New("store unavailable")
 	store := &oauthMemStore{tok: &oauth2.Token{AccessToken: "old", RefreshToken: "old-refresh", Expiry: oauthTestNow.Add(-time.Minute)}, saveErr: saveErr}
 	ts, err := NewTokenSource(t.Context(), newOAuthTestConfig(mock), store)
@@ -444,13 +444,13 @@ func TestTokenSourceSaveFailure(t *testing.T) {
 func TestTokenSourceConcurrentRefresh(t *testing.T) {
 	mock := httpmock.NewMockTransport()
 	var ep oauthTokenEndpoint
-	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(200, "token.json", 50*time.Millisecond))
+	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(t, 200, "token.json", 50*time.Millisecond))
 	var good, bad atomic.Int32
-	account := crmFixture(t, "account.json")
+	account := testkit.Fixture(t, "crm", "account.json")
 	mock.RegisterResponder("GET", crmBase+"api/v4/account", func(req *http.Request) (*http.Response, error) {
 		if req.Header.Get("Authorization") != "Bearer new-access-jwt" {
 			bad.Add(1)
-			return httpmock.NewBytesResponse(401, crmFixture(t, "problem_401.json")), nil
+			return httpmock.NewBytesResponse(401, testkit.Fixture(t, "crm", "problem_401.json")), nil
 		}
 		good.Add(1)
 		return httpmock.NewBytesResponse(200, account), nil
@@ -565,7 +565,7 @@ func TestFileTokenStoreWithTokenSource(t *testing.T) {
 
 	mock := httpmock.NewMockTransport()
 	var ep oauthTokenEndpoint
-	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(200, "token.json", 0))
+	mock.RegisterResponder("POST", oauthTestTokenURL, ep.responder(t, 200, "token.json", 0))
 	ts, err := NewTokenSource(t.Context(), newOAuthTestConfig(mock), store)
 	require.NoError(t, err)
 	_, err = ts.Token()

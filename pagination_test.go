@@ -6,14 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kommo-go/kommo/internal/testkit"
 )
 
 // crmBase is the CRM base URL of test clients.
@@ -35,14 +35,6 @@ func newCRMTestClient(t *testing.T, extra ...Option) (*Client, *httpmock.MockTra
 	c, err := NewClient(append(opts, extra...)...)
 	require.NoError(t, err)
 	return c, mock
-}
-
-// crmFixture reads testdata/crm/{name}.
-func crmFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "crm", name))
-	require.NoError(t, err)
-	return b
 }
 
 // crmSeen is a request as the server received it.
@@ -75,16 +67,13 @@ func (r *crmRecorder) only(t *testing.T) crmSeen {
 	return all[0]
 }
 
-// respond answers with status and the fixture (none when fixture is ""),
+// respond answers with status and the testdata/crm fixture (none when fixture is ""),
 // as Kommo does: hal+json on success, problem+json on errors.
-func (r *crmRecorder) respond(status int, fixture string) httpmock.Responder {
+func (r *crmRecorder) respond(t testing.TB, status int, fixture string) httpmock.Responder {
+	t.Helper()
 	var body []byte
 	if fixture != "" {
-		b, err := os.ReadFile(filepath.Join("testdata", "crm", fixture))
-		if err != nil {
-			panic(err)
-		}
-		body = b
+		body = testkit.Fixture(t, "crm", fixture)
 	}
 	return func(req *http.Request) (*http.Response, error) {
 		var b []byte
@@ -111,7 +100,7 @@ func TestSourcesAllFollowsNextLink(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
 	mock.RegisterResponder("GET", crmBase+"api/v4/sources",
-		rec.respond(200, "sources_list_page1.json").Then(rec.respond(200, "sources_list_page2.json")))
+		rec.respond(t, 200, "sources_list_page1.json").Then(rec.respond(t, 200, "sources_list_page2.json")))
 
 	got, err := Collect(c.Sources.All(t.Context(), &SourceListOptions{Limit: 2}))
 	require.NoError(t, err)
@@ -132,7 +121,7 @@ func TestSourcesAllStopsWhenCallerStops(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
 	mock.RegisterResponder("GET", crmBase+"api/v4/sources",
-		rec.respond(200, "sources_list_page1.json").Then(rec.respond(200, "sources_list_page2.json")))
+		rec.respond(t, 200, "sources_list_page1.json").Then(rec.respond(t, 200, "sources_list_page2.json")))
 
 	n := 0
 	for s, err := range c.Sources.All(t.Context(), nil) {
@@ -154,7 +143,7 @@ func TestSourcesAllLazy(t *testing.T) {
 func TestSourcesAllNoContentIsEmpty(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/sources", rec.respond(204, ""))
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources", rec.respond(t, 204, ""))
 	got, err := Collect(c.Sources.All(t.Context(), nil))
 	require.NoError(t, err)
 	assert.Empty(t, got)
@@ -165,7 +154,7 @@ func TestSourcesAllYieldsErrorOnce(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
 	mock.RegisterResponder("GET", crmBase+"api/v4/sources",
-		rec.respond(200, "sources_list_page1.json").Then(rec.respond(403, "problem_403.json")))
+		rec.respond(t, 200, "sources_list_page1.json").Then(rec.respond(t, 403, "problem_403.json")))
 	var items, errs int
 	var last error
 	for s, err := range c.Sources.All(t.Context(), nil) {
@@ -189,7 +178,7 @@ func TestSourcesAllRepeatedNextLinkIsAnError(t *testing.T) {
 	// forever must not loop.
 	body := `{"_links":{"next":{"href":"https://acc.test/api/v4/sources?page=2"}},"_embedded":{"sources":[{"id":1}]}}`
 	mock.RegisterResponder("GET", crmBase+"api/v4/sources", func(req *http.Request) (*http.Response, error) {
-		_, _ = rec.respond(200, "")(req)
+		_, _ = rec.respond(t, 200, "")(req)
 		return httpmock.NewStringResponse(200, body), nil
 	})
 	got, err := Collect(c.Sources.All(t.Context(), nil))
@@ -204,7 +193,7 @@ func TestSourcesAllNextLinkOnOtherHostStaysOnClientHost(t *testing.T) {
 	var rec crmRecorder
 	body := `{"_links":{"next":{"href":"https://evil.test/steal?page=2"}},"_embedded":{"sources":[{"id":1}]}}`
 	mock.RegisterResponder("GET", crmBase+"api/v4/sources",
-		httpmock.NewStringResponder(200, body).Then(rec.respond(204, "")))
+		httpmock.NewStringResponder(200, body).Then(rec.respond(t, 204, "")))
 	got, err := Collect(c.Sources.All(t.Context(), nil))
 	require.NoError(t, err)
 	assert.Len(t, got, 1)
@@ -303,7 +292,7 @@ func TestCRMErrorMatrix(t *testing.T) {
 			t.Run(m.name+"/"+http.StatusText(st.status), func(t *testing.T) {
 				c, mock := newCRMTestClient(t)
 				var rec crmRecorder
-				mock.RegisterResponder(m.verb, crmBase+m.url, rec.respond(st.status, st.fixture))
+				mock.RegisterResponder(m.verb, crmBase+m.url, rec.respond(t, st.status, st.fixture))
 
 				err := m.call(c)
 				require.ErrorIs(t, err, st.sentinel)

@@ -18,40 +18,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kommo-go/kommo/internal/testkit"
 )
-
-// recordingClock has a fixed Now and records every wait without spending it.
-type recordingClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits []time.Duration
-	// onSleep, when set, runs inside Sleep (e.g. to cancel the context).
-	onSleep func()
-}
-
-func (c *recordingClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *recordingClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.mu.Lock()
-	c.waits = append(c.waits, d)
-	c.now = c.now.Add(d)
-	f := c.onSleep
-	c.mu.Unlock()
-	if f != nil {
-		f()
-	}
-	return ctx.Err()
-}
-
-func (c *recordingClock) Waits() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.waits...)
-}
 
 // scripted is an httptest server that answers the n-th request with
 // steps[n] (the last step repeats) and counts requests.
@@ -252,7 +221,7 @@ func TestFaultInjection(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newScripted(t, tc.steps...)
-			clk := &recordingClock{now: start}
+			clk := testkit.NewClock(start)
 			c := newReliabilityClient(t, s, clk, tc.opts...)
 			var out map[string]any
 			resp, err := c.do(t.Context(), sendCall(&out))
@@ -269,7 +238,7 @@ func TestFaultInjection(t *testing.T) {
 func TestCancellationDuringWait(t *testing.T) {
 	s := newScripted(t, status(503, "down"), status(200, okSend))
 	ctx, cancel := context.WithCancel(t.Context())
-	clk := &recordingClock{now: time.Now(), onSleep: cancel}
+	clk := testkit.NewClock(time.Now(), testkit.OnSleep(cancel))
 	c := newReliabilityClient(t, s, clk)
 	_, err := c.do(ctx, sendCall(nil))
 	require.Error(t, err)
@@ -280,7 +249,7 @@ func TestCancellationDuringWait(t *testing.T) {
 
 func TestDeadlineShorterThanRetryAfter(t *testing.T) {
 	s := newScripted(t, status(429, `{"title":"Too Many Requests"}`, "Retry-After", "30"), status(200, okSend))
-	clk := &recordingClock{now: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	c := newReliabilityClient(t, s, clk)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
@@ -320,7 +289,7 @@ func TestRetriedSendKeepsBodyAndResigns(t *testing.T) {
 			}
 			io.WriteString(w, okSend)
 		})
-	clk := &steppingClock{now: time.Now(), step: time.Second}
+	clk := testkit.NewClock(time.Now(), testkit.AdvanceOnNow(time.Second))
 	c := newReliabilityClient(t, s, clk)
 	_, err := c.do(t.Context(), sendCall(nil))
 	require.NoError(t, err)
@@ -354,7 +323,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 		})
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c := newReliabilityClient(t, s, &recordingClock{now: time.Now()}, WithLogger(logger))
+	c := newReliabilityClient(t, s, testkit.NewClock(time.Now()), WithLogger(logger))
 	_, chatErr := c.do(t.Context(), sendCall(nil))
 	require.Error(t, chatErr)
 	_, crmErr := c.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account", query: urlValues("with", "amojo_id")})

@@ -2,14 +2,11 @@ package kommo
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,45 +14,12 @@ import (
 	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kommo-go/kommo/internal/testkit"
 )
 
-type requestVector struct {
-	Name        string `json:"name"`
-	Secret      string `json:"secret"`
-	Method      string `json:"method"`
-	Path        string `json:"path"`
-	Query       string `json:"query"`
-	ContentType string `json:"content_type"`
-	Date        string `json:"date"`
-	Body        string `json:"body"`
-	ContentMD5  string `json:"content_md5"`
-	Signature   string `json:"signature"`
-}
-
-type webhookVector struct {
-	Name      string `json:"name"`
-	Secret    string `json:"secret"`
-	Body      string `json:"body"`
-	Signature string `json:"signature"`
-	Valid     bool   `json:"valid"`
-}
-
-func loadVectors(t testing.TB) ([]requestVector, []webhookVector) {
-	t.Helper()
-	raw, err := os.ReadFile("testdata/signatures.json")
-	require.NoError(t, err)
-	var v struct {
-		Requests []requestVector `json:"requests"`
-		Webhooks []webhookVector `json:"webhooks"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &v))
-	require.NotEmpty(t, v.Requests)
-	require.NotEmpty(t, v.Webhooks)
-	return v.Requests, v.Webhooks
-}
-
 func TestSignerVectors(t *testing.T) {
-	reqs, _ := loadVectors(t)
+	reqs := testkit.Vectors(t).Requests
 	for _, v := range reqs {
 		t.Run(v.Name, func(t *testing.T) {
 			target := "https://amojo.kommo.com" + v.Path
@@ -80,7 +44,7 @@ func TestSignerVectors(t *testing.T) {
 }
 
 func TestSignerUsesClockAndFormat(t *testing.T) {
-	reqs, _ := loadVectors(t)
+	reqs := testkit.Vectors(t).Requests
 	v := reqs[1] // connect
 	require.Equal(t, "connect", v.Name)
 	at, err := time.Parse(DateFormat, v.Date)
@@ -117,7 +81,7 @@ func TestSignerNeverPrintsSecret(t *testing.T) {
 }
 
 func TestWebhookSignatureVectors(t *testing.T) {
-	_, hooks := loadVectors(t)
+	hooks := testkit.Vectors(t).Webhooks
 	for _, v := range hooks {
 		t.Run(v.Name, func(t *testing.T) {
 			assert.Equal(t, v.Signature, SignWebhookBody([]byte(v.Body), v.Secret))
@@ -133,23 +97,8 @@ func TestWebhookSignatureVectors(t *testing.T) {
 	}
 }
 
-// fixedClock is a Clock whose Now is fixed and whose Sleep records waits
-// without spending them.
-type fixedClock struct {
-	now   time.Time
-	waits []time.Duration
-}
-
-func (c *fixedClock) Now() time.Time { return c.now }
-
-func (c *fixedClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.waits = append(c.waits, d)
-	c.now = c.now.Add(d)
-	return ctx.Err()
-}
-
 func TestClientSignsHistoryVectorWithoutQuery(t *testing.T) {
-	reqs, _ := loadVectors(t)
+	reqs := testkit.Vectors(t).Requests
 	v := reqs[0]
 	require.Equal(t, "history", v.Name)
 	at, err := time.Parse(DateFormat, v.Date)
@@ -162,7 +111,7 @@ func TestClientSignsHistoryVectorWithoutQuery(t *testing.T) {
 		return httpmock.NewStringResponse(http.StatusNoContent, ""), nil
 	})
 	c, err := NewClient(WithChannel("chan", v.Secret), WithHTTPClient(&http.Client{Transport: mock}),
-		WithClock(&fixedClock{now: at}), WithRateLimit(0, 0))
+		WithClock(testkit.NewClock(at)), WithRateLimit(0, 0))
 	require.NoError(t, err)
 	q := url.Values{"offset": {"0"}, "limit": {"50"}}
 	resp, err := c.do(t.Context(), &call{api: chatAPI, method: http.MethodGet, path: strings.TrimPrefix(v.Path, "/"), query: q})

@@ -14,7 +14,7 @@ import (
 func TestSourcesList(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/sources", rec.respond(200, "sources_list.json"))
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources", rec.respond(t, 200, "sources_list.json"))
 
 	srcs, resp, err := c.Sources.List(t.Context(), nil)
 	require.NoError(t, err)
@@ -90,7 +90,7 @@ func TestSourcesListValidation(t *testing.T) {
 func TestSourcesGet(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/sources/9619", rec.respond(200, "source_get.json"))
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources/9619", rec.respond(t, 200, "source_get.json"))
 
 	s, _, err := c.Sources.Get(t.Context(), 9619)
 	require.NoError(t, err)
@@ -107,7 +107,7 @@ func TestSourcesGet(t *testing.T) {
 func TestSourcesGetNoContentIsNotFound(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/sources/9619", rec.respond(204, ""))
+	mock.RegisterResponder("GET", crmBase+"api/v4/sources/9619", rec.respond(t, 204, ""))
 	s, resp, err := c.Sources.Get(t.Context(), 9619)
 	require.ErrorIs(t, err, ErrNotFound)
 	assert.Nil(t, s)
@@ -118,7 +118,7 @@ func TestSourcesGetNoContentIsNotFound(t *testing.T) {
 func TestSourcesCreate(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("POST", crmBase+"api/v4/sources", rec.respond(200, "sources_create.json"))
+	mock.RegisterResponder("POST", crmBase+"api/v4/sources", rec.respond(t, 200, "sources_create.json"))
 
 	created, _, err := c.Sources.Create(t.Context(), []*Source{
 		{
@@ -211,7 +211,7 @@ func TestSourcesCreateValidation(t *testing.T) {
 func TestSourcesUpdate(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("PATCH", crmBase+"api/v4/sources", rec.respond(200, "sources_update.json"))
+	mock.RegisterResponder("PATCH", crmBase+"api/v4/sources", rec.respond(t, 200, "sources_update.json"))
 
 	updated, _, err := c.Sources.Update(t.Context(), []*Source{
 		{ID: 9619, Name: "Sales department", ExternalID: "immutable, never sent"},
@@ -258,7 +258,7 @@ func TestSourcesUpdateOne(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c, mock := newCRMTestClient(t)
 			var rec crmRecorder
-			mock.RegisterResponder("PATCH", crmBase+"api/v4/sources/9619", rec.respond(200, fixture))
+			mock.RegisterResponder("PATCH", crmBase+"api/v4/sources/9619", rec.respond(t, 200, fixture))
 
 			s, _, err := c.Sources.UpdateOne(t.Context(), &Source{ID: 9619, Name: "Sales", Default: Ptr(false)})
 			require.NoError(t, err)
@@ -274,7 +274,7 @@ func TestSourcesUpdateOne(t *testing.T) {
 func TestSourcesDelete(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("DELETE", crmBase+"api/v4/sources", rec.respond(204, ""))
+	mock.RegisterResponder("DELETE", crmBase+"api/v4/sources", rec.respond(t, 204, ""))
 
 	resp, err := c.Sources.Delete(t.Context(), []int{9619, 4460})
 	require.NoError(t, err)
@@ -289,7 +289,7 @@ func TestSourcesDelete(t *testing.T) {
 func TestSourcesDeleteNotFoundItems(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("DELETE", crmBase+"api/v4/sources", rec.respond(400, "sources_delete_errors.json"))
+	mock.RegisterResponder("DELETE", crmBase+"api/v4/sources", rec.respond(t, 400, "sources_delete_errors.json"))
 
 	_, err := c.Sources.Delete(t.Context(), []int{31075178})
 	require.ErrorIs(t, err, ErrBadRequest)
@@ -304,7 +304,7 @@ func TestSourcesDeleteNotFoundItems(t *testing.T) {
 func TestSourcesDeleteOne(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("DELETE", crmBase+"api/v4/sources/9619", rec.respond(204, ""))
+	mock.RegisterResponder("DELETE", crmBase+"api/v4/sources/9619", rec.respond(t, 204, ""))
 
 	_, err := c.Sources.DeleteOne(t.Context(), 9619)
 	require.NoError(t, err)

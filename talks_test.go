@@ -12,7 +12,7 @@ import (
 func TestTalksGet(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/talks/117", rec.respond(200, "talk_get.json"))
+	mock.RegisterResponder("GET", crmBase+"api/v4/talks/117", rec.respond(t, 200, "talk_get.json"))
 
 	talk, resp, err := c.Talks.Get(t.Context(), 117)
 	require.NoError(t, err)
@@ -56,7 +56,7 @@ func TestTalksGet(t *testing.T) {
 func TestTalksGetNullableFields(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/talks/118", rec.respond(200, "talk_get_missed.json"))
+	mock.RegisterResponder("GET", crmBase+"api/v4/talks/118", rec.respond(t, 200, "talk_get_missed.json"))
 
 	talk, _, err := c.Talks.Get(t.Context(), 118)
 	require.NoError(t, err)
@@ -85,7 +85,7 @@ func TestTalksClose(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, mock := newCRMTestClient(t)
 			var rec crmRecorder
-			mock.RegisterResponder("POST", crmBase+"api/v4/talks/117/close", rec.respond(202, ""))
+			mock.RegisterResponder("POST", crmBase+"api/v4/talks/117/close", rec.respond(t, 202, ""))
 
 			resp, err := c.Talks.Close(t.Context(), 117, tc.opts)
 			require.NoError(t, err)
@@ -103,7 +103,7 @@ func TestTalksClose(t *testing.T) {
 func TestTalksCloseAlreadyClosed(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("POST", crmBase+"api/v4/talks/117/close", rec.respond(422, "problem_422.json"))
+	mock.RegisterResponder("POST", crmBase+"api/v4/talks/117/close", rec.respond(t, 422, "problem_422.json"))
 
 	_, err := c.Talks.Close(t.Context(), 117, &CloseTalkRequest{ForceClose: true})
 	require.ErrorIs(t, err, ErrTalkClosed)
@@ -116,7 +116,7 @@ func TestTalksCloseAlreadyClosed(t *testing.T) {
 func TestTalksCloseUnpaid(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("POST", crmBase+"api/v4/talks/117/close", rec.respond(402, "problem_402.json"))
+	mock.RegisterResponder("POST", crmBase+"api/v4/talks/117/close", rec.respond(t, 402, "problem_402.json"))
 
 	_, err := c.Talks.Close(t.Context(), 117, nil)
 	require.ErrorIs(t, err, ErrPaymentRequired)
@@ -126,7 +126,7 @@ func TestTalksCloseUnpaid(t *testing.T) {
 func TestTalksGet422IsNotTalkClosed(t *testing.T) {
 	c, mock := newCRMTestClient(t)
 	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/talks/117", rec.respond(422, "problem_422.json"))
+	mock.RegisterResponder("GET", crmBase+"api/v4/talks/117", rec.respond(t, 422, "problem_422.json"))
 	_, _, err := c.Talks.Get(t.Context(), 117)
 	require.ErrorIs(t, err, ErrUnprocessableEntity)
 	assert.False(t, errors.Is(err, ErrTalkClosed))

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/kommo-go/kommo/internal/testkit"
 )
 
 // FuzzParseWebhook feeds arbitrary bodies and signatures to the webhook
@@ -15,15 +15,12 @@ import (
 //
 //	go test -run='^$' -fuzz=FuzzParseWebhook -fuzztime=60s .
 func FuzzParseWebhook(f *testing.F) {
-	files, err := filepath.Glob(filepath.Join("testdata", "webhooks", "*.json"))
-	if err != nil || len(files) == 0 {
-		f.Fatalf("no fixtures: %v", err)
+	files := testkit.FixtureGlob(f, "webhooks", "*.json")
+	if len(files) == 0 {
+		f.Fatal("no fixtures")
 	}
 	for _, file := range files {
-		body, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
+		body := testkit.Fixture(f, file)
 		sig := SignWebhookBody(body, webhookTestSecret)
 		f.Add(body, sig)
 		f.Add(append(bytes.Clone(body), '\n'), sig)

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kommo-go/kommo/internal/testkit"
 )
 
 const (
@@ -32,16 +33,9 @@ const (
 	webhookConvID     = "8e4d4baa-1c2d-4e3f-9a8b-7c6d5e4f3a21"
 )
 
-func webhookFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "webhooks", name+".json"))
-	require.NoError(t, err)
-	return b
-}
-
 func webhookParseFixture(t *testing.T, name string) WebhookEvent {
 	t.Helper()
-	body := webhookFixture(t, name)
+	body := testkit.Fixture(t, "webhooks", name+".json")
 	ev, err := ParseWebhookBody(body, SignWebhookBody(body, webhookTestSecret), webhookTestSecret)
 	require.NoError(t, err)
 	require.NotNil(t, ev)
@@ -247,7 +241,7 @@ func TestParseWebhookBody_Fixtures(t *testing.T) {
 			assert.NoError(t, u.Err)
 			out, err := json.Marshal(u)
 			require.NoError(t, err)
-			assert.JSONEq(t, string(webhookFixture(t, "unknown_kind")), string(out))
+			assert.JSONEq(t, string(testkit.Fixture(t, "webhooks", "unknown_kind.json")), string(out))
 		}},
 	}
 	seen := map[string]bool{}
@@ -259,8 +253,7 @@ func TestParseWebhookBody_Fixtures(t *testing.T) {
 		})
 	}
 	// Every fixture file has a case, so a new fixture cannot go unchecked.
-	files, err := filepath.Glob(filepath.Join("testdata", "webhooks", "*.json"))
-	require.NoError(t, err)
+	files := testkit.FixtureGlob(t, "webhooks", "*.json")
 	require.NotEmpty(t, files)
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
@@ -272,8 +265,7 @@ func TestParseWebhookBody_Fixtures(t *testing.T) {
 // to the same value.
 func TestWebhookEvents_JSONRoundTrip(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob(filepath.Join("testdata", "webhooks", "*.json"))
-	require.NoError(t, err)
+	files := testkit.FixtureGlob(t, "webhooks", "*.json")
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
 		t.Run(name, func(t *testing.T) {
@@ -320,17 +312,9 @@ func TestParseWebhookBody_KnownAnswerVector(t *testing.T) {
 	// Vector D3 (testdata/signatures.json): the signature matches, but
 	// "test-body" is not JSON, so the error is about the body, not the
 	// signature.
-	var vectors struct {
-		Webhooks []struct {
-			Name, Secret, Body, Signature string
-			Valid                         bool
-		} `json:"webhooks"`
-	}
-	raw, err := os.ReadFile(filepath.Join("testdata", "signatures.json"))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(raw, &vectors))
-	require.NotEmpty(t, vectors.Webhooks)
-	for _, v := range vectors.Webhooks {
+	hooks := testkit.Vectors(t).Webhooks
+	require.NotEmpty(t, hooks)
+	for _, v := range hooks {
 		_, err := ParseWebhookBody([]byte(v.Body), v.Signature, v.Secret)
 		require.Error(t, err, v.Name)
 		if v.Valid {
@@ -344,7 +328,7 @@ func TestParseWebhookBody_KnownAnswerVector(t *testing.T) {
 
 func TestParseWebhookBody_Signature(t *testing.T) {
 	t.Parallel()
-	body := webhookFixture(t, "message_text")
+	body := testkit.Fixture(t, "webhooks", "message_text.json")
 	good := SignWebhookBody(body, webhookTestSecret)
 	flipped := []byte(good)
 	if flipped[0] == '0' {
@@ -468,7 +452,7 @@ func TestParseWebhookBody_KnownShapeWrongTypes(t *testing.T) {
 
 func TestParseWebhook_Request(t *testing.T) {
 	t.Parallel()
-	body := webhookFixture(t, "typing")
+	body := testkit.Fixture(t, "webhooks", "typing.json")
 	sig := SignWebhookBody(body, webhookTestSecret)
 	newReq := func(method string, b []byte, sig string) *http.Request {
 		r := httptest.NewRequest(method, "/kommo/"+webhookTestScope, bytes.NewReader(b))
@@ -614,7 +598,7 @@ func TestNewWebhookHandler_Construction(t *testing.T) {
 
 func TestWebhookHandler_StatusCodes(t *testing.T) {
 	t.Parallel()
-	body := webhookFixture(t, "message_text")
+	body := testkit.Fixture(t, "webhooks", "message_text.json")
 	tests := []struct {
 		name       string
 		req        func(t *testing.T) *http.Request
@@ -690,7 +674,7 @@ var errWebhookQueueFull = errors.New("queue full")
 
 func TestWebhookHandler_CallbackReceivesEventAndScope(t *testing.T) {
 	t.Parallel()
-	body := webhookFixture(t, "message_write_first")
+	body := testkit.Fixture(t, "webhooks", "message_write_first.json")
 
 	t.Run("last path segment", func(t *testing.T) {
 		t.Parallel()
@@ -738,7 +722,7 @@ func TestWebhookHandler_CallbackReceivesEventAndScope(t *testing.T) {
 
 func TestWebhookHandler_Timeout(t *testing.T) {
 	t.Parallel()
-	body := webhookFixture(t, "message_text")
+	body := testkit.Fixture(t, "webhooks", "message_text.json")
 
 	t.Run("callback honours ctx", func(t *testing.T) {
 		t.Parallel()
@@ -845,7 +829,7 @@ func (s *webhookSyncBuffer) String() string {
 
 func TestWebhookHandler_Dedupe(t *testing.T) {
 	t.Parallel()
-	body := webhookFixture(t, "message_text")
+	body := testkit.Fixture(t, "webhooks", "message_text.json")
 
 	t.Run("replay after success is acknowledged without running", func(t *testing.T) {
 		t.Parallel()
@@ -870,7 +854,7 @@ func TestWebhookHandler_Dedupe(t *testing.T) {
 		assert.Equal(t, 200, webhookServe(h, webhookRequest(t, http.MethodPost, other, webhookTestSecret)).Code)
 		assert.Equal(t, 1, rec.calls(), "keyed by message id")
 		// A different message runs.
-		assert.Equal(t, 200, webhookServe(h, webhookRequest(t, http.MethodPost, webhookFixture(t, "message_file"), webhookTestSecret)).Code)
+		assert.Equal(t, 200, webhookServe(h, webhookRequest(t, http.MethodPost, testkit.Fixture(t, "webhooks", "message_file.json"), webhookTestSecret)).Code)
 		assert.Equal(t, 2, rec.calls())
 	})
 
@@ -879,7 +863,7 @@ func TestWebhookHandler_Dedupe(t *testing.T) {
 		rec := &webhookRecorder{}
 		h, err := NewWebhookHandler(webhookTestSecret, rec.callback(nil))
 		require.NoError(t, err)
-		react, unreact := webhookFixture(t, "reaction_react"), webhookFixture(t, "reaction_unreact")
+		react, unreact := testkit.Fixture(t, "webhooks", "reaction_react.json"), testkit.Fixture(t, "webhooks", "reaction_unreact.json")
 		for _, b := range [][]byte{react, react, unreact, unreact} {
 			assert.Equal(t, 200, webhookServe(h, webhookRequest(t, http.MethodPost, b, webhookTestSecret)).Code)
 		}
@@ -891,7 +875,7 @@ func TestWebhookHandler_Dedupe(t *testing.T) {
 		rec := &webhookRecorder{}
 		h, err := NewWebhookHandler(webhookTestSecret, rec.callback(nil))
 		require.NoError(t, err)
-		typing := webhookFixture(t, "typing")
+		typing := testkit.Fixture(t, "webhooks", "typing.json")
 		assert.Equal(t, 200, webhookServe(h, webhookRequest(t, http.MethodPost, typing, webhookTestSecret)).Code)
 		r := httptest.NewRequest(http.MethodPost, "/kommo/"+webhookTestScope, bytes.NewReader(append(bytes.Clone(typing), '\n')))
 		r.Header.Set("X-Signature", SignWebhookBody(typing, webhookTestSecret))
@@ -997,7 +981,7 @@ func (s *webhookBrokenStore) Release(_ context.Context, key string) error {
 
 func TestWebhookHandler_SecretRotation(t *testing.T) {
 	t.Parallel()
-	body := webhookFixture(t, "reaction_react")
+	body := testkit.Fixture(t, "webhooks", "reaction_react.json")
 
 	rec := &webhookRecorder{}
 	strictH, err := NewWebhookHandler(webhookTestSecret, rec.callback(nil))
@@ -1071,7 +1055,7 @@ func TestMemoryDedupe_Concurrent(t *testing.T) {
 }
 
 func BenchmarkParseWebhookBody(b *testing.B) {
-	body := webhookFixture(b, "message_template")
+	body := testkit.Fixture(b, "webhooks", "message_template.json")
 	sig := SignWebhookBody(body, webhookTestSecret)
 	b.ReportAllocs()
 	for b.Loop() {

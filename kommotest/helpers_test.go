@@ -5,49 +5,27 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
-
-// ktClock is a settable clock shared by a test and its server.
-type ktClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newKTClock() *ktClock {
-	return &ktClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *ktClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *ktClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // ktEnv bundles a server, its clock and a raw HTTP client.
 type ktEnv struct {
 	t     *testing.T
 	srv   *kommotest.Server
-	clock *ktClock
+	clock *testkit.Clock // shared by the test and its server
 	hc    *http.Client
 }
 
 func newKTEnv(t *testing.T, opts ...kommotest.Option) *ktEnv {
 	t.Helper()
-	clock := newKTClock()
+	clock := testkit.NewClock(time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC))
 	srv := kommotest.New(t, append([]kommotest.Option{kommotest.WithClock(clock.Now)}, opts...)...)
 	return &ktEnv{t: t, srv: srv, clock: clock, hc: srv.HTTPClient()}
 }

@@ -8,27 +8,21 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
-
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 func TestEchoBotDemo(t *testing.T) {
 	t.Parallel()
 	const n = 5
 	srv := kommotest.New(t)
 	var stdout, stderr bytes.Buffer
-	require.NoError(t, run(testContext(t), config{demo: n, server: srv}, &stdout, &stderr), "stderr:\n%s", &stderr)
+	require.NoError(t, run(testkit.Context(t), config{demo: n, server: srv}, &stdout, &stderr), "stderr:\n%s", &stderr)
 	assert.Empty(t, stderr.String())
 
 	// The chat: the client's first message, then each manager message
@@ -81,7 +75,7 @@ func TestEchoBotStopsOnCancel(t *testing.T) {
 	t.Parallel()
 	// Real mode with nothing arriving: a cancelled context (Ctrl+C) shuts
 	// the server down at once. No request leaves the machine.
-	ctx, cancel := context.WithCancel(testContext(t))
+	ctx, cancel := context.WithCancel(testkit.Context(t))
 	cancel()
 	cfg := config{channelID: "chan-1", channelSecret: "secret", botID: "bot-1", webhookAddr: "127.0.0.1:0"}
 	var stdout, stderr bytes.Buffer
@@ -115,7 +109,7 @@ func TestEchoWriteFirstChat(t *testing.T) {
 
 	j := hookEvent(t, srv, kommotest.WriteFirstMessage("+15550002222", "We have your parcel"))
 	require.True(t, j.msg.IsWriteFirst())
-	b.answer(testContext(t), j)
+	b.answer(testkit.Context(t), j)
 	require.Empty(t, logs.String())
 	assert.Equal(t, 1, b.echoed)
 
@@ -133,7 +127,7 @@ func TestEchoFailuresAreCountedAndLogged(t *testing.T) {
 	t.Parallel()
 	srv := kommotest.New(t)
 	srv.Connect(srv.AccountAmojoID())
-	ctx := testContext(t)
+	ctx := testkit.Context(t)
 	client := srv.MustClient(kommo.WithRetryPolicy(kommo.NoRetries()))
 	_, _, err := client.Messages.Send(ctx, srv.ScopeID(), &kommo.SendMessageRequest{
 		ConversationID: "c1", Sender: &kommo.Participant{ID: "u1", Name: "Fay"}, Message: kommo.TextMessage("hi"),

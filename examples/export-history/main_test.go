@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -17,14 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
-
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 func decodeLines(t *testing.T, data []byte) []*kommo.HistoryMessage {
 	t.Helper()
@@ -55,7 +49,7 @@ func TestExportDemoChatToFile(t *testing.T) {
 	srv := kommotest.New(t)
 	out := filepath.Join(t.TempDir(), "chat.jsonl")
 	var stdout, stderr bytes.Buffer
-	require.NoError(t, run(testContext(t), config{out: out, demoMessages: 120, server: srv}, &stdout, &stderr), "stderr:\n%s", &stderr)
+	require.NoError(t, run(testkit.Context(t), config{out: out, demoMessages: 120, server: srv}, &stdout, &stderr), "stderr:\n%s", &stderr)
 	assert.Empty(t, stdout.String(), "the data went to the file")
 
 	chat, ok := srv.FindChat(srv.ScopeID(), "export-demo-chat")
@@ -104,7 +98,7 @@ func TestExportToStdout(t *testing.T) {
 	t.Parallel()
 	srv := kommotest.New(t)
 	var stdout, stderr bytes.Buffer
-	require.NoError(t, run(testContext(t), config{demoMessages: 7, server: srv}, &stdout, &stderr), "stderr:\n%s", &stderr)
+	require.NoError(t, run(testkit.Context(t), config{demoMessages: 7, server: srv}, &stdout, &stderr), "stderr:\n%s", &stderr)
 	msgs := decodeLines(t, stdout.Bytes())
 	require.Len(t, msgs, 7)
 	assert.Equal(t, "message 7", msgs[0].Message.Text)
@@ -119,7 +113,7 @@ func TestExportGivenChat(t *testing.T) {
 	srv := kommotest.New(t)
 	client := srv.MustClient()
 	scope := srv.Connect(srv.AccountAmojoID())
-	ctx := testContext(t)
+	ctx := testkit.Context(t)
 	for i := 0; i < 50; i++ { // exactly one full page: All asks for a second one
 		_, _, err := client.Messages.Send(ctx, scope, &kommo.SendMessageRequest{
 			ConversationID: "existing-chat",
@@ -145,7 +139,7 @@ func TestExportFailureLeavesNoFile(t *testing.T) {
 	t.Parallel()
 	srv := kommotest.New(t)
 	scope := srv.Connect(srv.AccountAmojoID())
-	_, _, err := srv.MustClient().Chats.Create(testContext(t), scope, &kommo.CreateChatRequest{
+	_, _, err := srv.MustClient().Chats.Create(testkit.Context(t), scope, &kommo.CreateChatRequest{
 		ConversationID: "c1", User: kommo.Participant{ID: "u1", Name: "Eve"},
 	})
 	require.NoError(t, err)
@@ -154,7 +148,7 @@ func TestExportFailureLeavesNoFile(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "chat.jsonl")
 	var stdout, stderr bytes.Buffer
-	err = run(testContext(t), config{chat: chat.ID, out: out, server: srv}, &stdout, &stderr)
+	err = run(testkit.Context(t), config{chat: chat.ID, out: out, server: srv}, &stdout, &stderr)
 	require.ErrorIs(t, err, kommo.ErrForbidden)
 	assert.Contains(t, err.Error(), "read history after 0 messages")
 	entries, err := os.ReadDir(filepath.Dir(out))

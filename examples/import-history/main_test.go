@@ -9,20 +9,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
-
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // demoFile writes a demo input of n messages into a temporary directory.
 func demoFile(t *testing.T, n int) string {
@@ -93,7 +87,7 @@ func TestImportDemoFile(t *testing.T) {
 	t.Parallel()
 	srv := kommotest.New(t)
 	var stdout, stderr bytes.Buffer
-	err := run(testContext(t), config{demoMessages: 12, server: srv}, &stdout, &stderr)
+	err := run(testkit.Context(t), config{demoMessages: 12, server: srv}, &stdout, &stderr)
 	require.NoError(t, err, "stderr:\n%s", &stderr)
 
 	lines := stdoutLines(t, stdout.String())
@@ -114,7 +108,7 @@ func TestImportResumesWithoutDuplicates(t *testing.T) {
 	file := demoFile(t, total)
 
 	// First run: "killed" right before the 18th request is sent.
-	ctx, cancel := context.WithCancel(testContext(t))
+	ctx, cancel := context.WithCancel(testkit.Context(t))
 	defer cancel()
 	var calls atomic.Int32
 	kill := kommo.WithMiddleware(func(req *http.Request, next func(*http.Request) (*http.Response, error)) (*http.Response, error) {
@@ -136,7 +130,7 @@ func TestImportResumesWithoutDuplicates(t *testing.T) {
 	// Second run: picks up where the first stopped.
 	stdout.Reset()
 	stderr.Reset()
-	require.NoError(t, run(testContext(t), config{file: file, server: srv}, &stdout, &stderr), "stderr:\n%s", &stderr)
+	require.NoError(t, run(testkit.Context(t), config{file: file, server: srv}, &stdout, &stderr), "stderr:\n%s", &stderr)
 	assert.Equal(t, []string{
 		"imported 23, skipped 17, failed 0",
 		"kommotest: 40 messages stored, 0 answers were 429 Too Many Requests",
@@ -145,14 +139,14 @@ func TestImportResumesWithoutDuplicates(t *testing.T) {
 
 	// Third run: nothing left to do.
 	stdout.Reset()
-	require.NoError(t, run(testContext(t), config{file: file, server: srv}, &stdout, &stderr))
+	require.NoError(t, run(testkit.Context(t), config{file: file, server: srv}, &stdout, &stderr))
 	assert.Equal(t, "imported 0, skipped 40, failed 0", stdoutLines(t, stdout.String())[0])
 
 	// Losing the state file costs requests, not duplicates: Kommo keeps
 	// one message per msgid.
 	require.NoError(t, os.Remove(file+".state"))
 	stdout.Reset()
-	require.NoError(t, run(testContext(t), config{file: file, server: srv}, &stdout, &stderr))
+	require.NoError(t, run(testkit.Context(t), config{file: file, server: srv}, &stdout, &stderr))
 	assert.Equal(t, "imported 40, skipped 0, failed 0", stdoutLines(t, stdout.String())[0])
 	assertImported(t, srv, file)
 }
@@ -165,7 +159,7 @@ func TestImportTornStateLine(t *testing.T) {
 	require.NoError(t, os.WriteFile(file+".state", []byte("demo-msg-001\ndemo-msg-002\ndemo-msg-0"), 0o644))
 
 	var stdout, stderr bytes.Buffer
-	require.NoError(t, run(testContext(t), config{file: file, server: srv}, &stdout, &stderr), "stderr:\n%s", &stderr)
+	require.NoError(t, run(testkit.Context(t), config{file: file, server: srv}, &stdout, &stderr), "stderr:\n%s", &stderr)
 	assert.Equal(t, "imported 3, skipped 2, failed 0", stdoutLines(t, stdout.String())[0])
 	state, err := os.ReadFile(file + ".state")
 	require.NoError(t, err)
@@ -181,7 +175,7 @@ func TestImportServerRateLimit(t *testing.T) {
 	srv := kommotest.New(t, kommotest.WithRateLimit(1, 1))
 	file := demoFile(t, 3)
 	var stdout, stderr bytes.Buffer
-	require.NoError(t, run(testContext(t), config{file: file, server: srv, clientRPS: 0}, &stdout, &stderr), "stderr:\n%s", &stderr)
+	require.NoError(t, run(testkit.Context(t), config{file: file, server: srv, clientRPS: 0}, &stdout, &stderr), "stderr:\n%s", &stderr)
 
 	lines := stdoutLines(t, stdout.String())
 	require.Len(t, lines, 2)
@@ -216,7 +210,7 @@ func TestImportReportsBadLinesAndFailures(t *testing.T) {
 	file := demoFile(t, 4)
 	srv.FailNext(1, http.StatusBadRequest, "")
 	var stdout, stderr bytes.Buffer
-	err = run(testContext(t), config{file: file, server: srv}, &stdout, &stderr)
+	err = run(testkit.Context(t), config{file: file, server: srv}, &stdout, &stderr)
 	require.EqualError(t, err, "1 messages failed")
 	assert.Equal(t, "imported 3, skipped 0, failed 1", stdoutLines(t, stdout.String())[0])
 	assert.Contains(t, stderr.String(), "message demo-msg-001: ")
@@ -224,7 +218,7 @@ func TestImportReportsBadLinesAndFailures(t *testing.T) {
 
 	// The rerun sends the failed message only.
 	stdout.Reset()
-	require.NoError(t, run(testContext(t), config{file: file, server: srv}, &stdout, &stderr))
+	require.NoError(t, run(testkit.Context(t), config{file: file, server: srv}, &stdout, &stderr))
 	assert.Equal(t, "imported 1, skipped 3, failed 0", stdoutLines(t, stdout.String())[0])
 	assertImported(t, srv, file)
 }

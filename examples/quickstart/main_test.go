@@ -2,16 +2,15 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
@@ -19,8 +18,7 @@ const uuidRE = `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`
 
 func TestQuickstartEmbedded(t *testing.T) {
 	srv := kommotest.New(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
+	ctx := testkit.Context(t)
 
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, run(ctx, config{server: srv}, &stdout, &stderr), "stderr:\n%s", &stderr)
@@ -75,8 +73,7 @@ func TestQuickstartTwiceOnOneServer(t *testing.T) {
 	// The chat is created idempotently; the second run opens a new talk
 	// (the first was closed) and closes it too.
 	srv := kommotest.New(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
+	ctx := testkit.Context(t)
 	for i := 0; i < 2; i++ {
 		var stdout, stderr bytes.Buffer
 		require.NoError(t, run(ctx, config{server: srv}, &stdout, &stderr), "run %d; stderr:\n%s", i+1, &stderr)
