@@ -46,7 +46,7 @@ var e2eStart = time.Date(2025, 1, 10, 12, 0, 0, 0, time.UTC)
 func e2eSetup(t *testing.T, opts ...kommo.Option) (*kommotest.Server, *kommo.Client, string, *testkit.Clock) {
 	t.Helper()
 	clk := testkit.NewClock(e2eStart, testkit.RealSleep())
-	srv := kommotest.New(t, kommotest.WithClock(clk.Now))
+	srv := kommotest.New(t, kommotest.WithClock(clk))
 	base := []kommo.Option{kommo.WithRetryPolicy(e2eRetryPolicy()), kommo.WithClock(clk)}
 	client, err := srv.Client(append(base, opts...)...)
 	require.NoError(t, err)
@@ -586,7 +586,7 @@ func TestE2EOAuth(t *testing.T) {
 	// One clock for the server and the OAuth config, so that token expiry
 	// can be reached without waiting.
 	clk := testkit.NewClock(time.Date(2025, 1, 10, 12, 0, 0, 0, time.UTC))
-	srv := kommotest.New(t, kommotest.WithClock(clk.Now))
+	srv := kommotest.New(t, kommotest.WithClock(clk))
 	cfg := &kommo.OAuthConfig{
 		ClientID:     srv.OAuthClientID(),
 		ClientSecret: srv.OAuthClientSecret(),
@@ -594,7 +594,7 @@ func TestE2EOAuth(t *testing.T) {
 		BaseDomain:   srv.AccountDomain(),
 		TokenURL:     srv.TokenURL(),
 		HTTPClient:   srv.HTTPClient(),
-		Now:          clk.Now,
+		Clock:        clk,
 	}
 	const tokenPath = "/oauth2/access_token"
 
@@ -869,7 +869,7 @@ func TestE2ERetries(t *testing.T) {
 func TestE2EMessageOrderWithinOneMillisecond(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2025, 1, 1, 12, 0, 0, 500_000, time.UTC) // half a millisecond past
-	srv := kommotest.New(t, kommotest.WithClock(func() time.Time { return now }))
+	srv := kommotest.New(t, kommotest.WithClock(testkit.NewClock(now)))
 	client, err := srv.Client(kommo.WithRetryPolicy(e2eRetryPolicy()))
 	require.NoError(t, err)
 	scopeID := srv.Connect(srv.AccountAmojoID())

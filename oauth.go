@@ -55,8 +55,8 @@ type OAuthConfig struct {
 	// HTTPClient sends token requests (default: a client with a 30 s
 	// timeout).
 	HTTPClient *http.Client
-	// Now is the clock used to compute token expiry (default time.Now).
-	Now func() time.Time
+	// Clock computes token expiry (default SystemClock).
+	Clock Clock
 }
 
 // String never shows the client secret.
@@ -305,8 +305,8 @@ func (c *OAuthConfig) tokenURL() string {
 }
 
 func (c *OAuthConfig) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
+	if c.Clock != nil {
+		return c.Clock.Now()
 	}
 	return time.Now()
 }

@@ -44,7 +44,7 @@ func newOAuthTestConfig(mock *httpmock.MockTransport) *OAuthConfig {
 		RedirectURL:  "https://app.example/oauth/callback",
 		BaseDomain:   "example.kommo.com",
 		HTTPClient:   &http.Client{Transport: mock},
-		Now:          func() time.Time { return oauthTestNow },
+		Clock:        testkit.NewClock(oauthTestNow),
 	}
 }
 

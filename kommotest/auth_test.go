@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
@@ -183,7 +184,7 @@ func TestChatAPIDocumentedVectorAccepted(t *testing.T) {
 	// The documented history vector: same secret, channel and account as the
 	// defaults, and a server clock at the vector's Date.
 	date := time.Date(2022, 12, 13, 11, 0, 0, 0, time.UTC)
-	srv := kommotest.New(t, kommotest.WithClock(func() time.Time { return date }))
+	srv := kommotest.New(t, kommotest.WithClock(testkit.NewClock(date)))
 	require.NotEmpty(t, srv.Connect(srv.AccountAmojoID()))
 	req, err := http.NewRequest(http.MethodGet, srv.URL()+"/v2/origin/custom/f62a0162-46a7-430e-b06c-0ef798d76a21_52fd2a28-d2eb-4bd8-b862-a67934927b38/chats/30477717-9f3c-4d3f-8101-60327e14dc48/history?limit=50&offset=0", nil)
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
@@ -57,7 +58,7 @@ func TestDefaultsAndOptions(t *testing.T) {
 		kommotest.WithAccount("acc-amojo-1", 42),
 		kommotest.WithAccessToken("tok-1"),
 		kommotest.WithOAuthClient("cid", "csecret", "https://cb.example/"),
-		kommotest.WithClock(func() time.Time { return fixed }),
+		kommotest.WithClock(testkit.NewClock(fixed)),
 		nil, // ignored
 	)
 	assert.Equal(t, "chan-1", o.ChannelID())

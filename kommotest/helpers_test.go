@@ -26,7 +26,7 @@ type ktEnv struct {
 func newKTEnv(t *testing.T, opts ...kommotest.Option) *ktEnv {
 	t.Helper()
 	clock := testkit.NewClock(time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC))
-	srv := kommotest.New(t, append([]kommotest.Option{kommotest.WithClock(clock.Now)}, opts...)...)
+	srv := kommotest.New(t, append([]kommotest.Option{kommotest.WithClock(clock)}, opts...)...)
 	return &ktEnv{t: t, srv: srv, clock: clock, hc: srv.HTTPClient()}
 }
 

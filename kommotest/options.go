@@ -3,6 +3,7 @@ package kommotest
 import (
 	"time"
 
+	"github.com/kommo-go/kommo"
 	"golang.org/x/time/rate"
 )
 
@@ -83,14 +84,14 @@ func WithTokenLifetime(d time.Duration) Option {
 	}
 }
 
-// WithClock makes the server read time from now: the Date window of signed
+// WithClock makes the server read time from clk: the Date window of signed
 // requests, message and talk timestamps, token and code expiry, and webhook
 // times. Clients from Server.Client use the same clock for their Date
-// headers. A nil func keeps time.Now.
-func WithClock(now func() time.Time) Option {
+// headers and retry waits. A nil clock keeps kommo.SystemClock.
+func WithClock(clk kommo.Clock) Option {
 	return func(s *Server) {
-		if now != nil {
-			s.now = now
+		if clk != nil {
+			s.clock, s.now = clk, clk.Now
 		}
 	}
 }

@@ -89,7 +89,8 @@ type Server struct {
 	oauthRedirect                         string
 	staticToken                           string
 	tokenLifetime                         time.Duration
-	now                                   func() time.Time
+	clock                                 kommo.Clock
+	now                                   func() time.Time // clock.Now
 	limiter                               *rate.Limiter
 	htmlRateLimit                         bool
 	failP                                 float64
@@ -139,6 +140,7 @@ func NewServer(opts ...Option) *Server {
 		oauthRedirect:  DefaultOAuthRedirect,
 		staticToken:    DefaultAccessToken,
 		tokenLifetime:  DefaultTokenLifetime,
+		clock:          kommo.SystemClock{},
 		now:            time.Now,
 		scopes:         map[string]*scopeState{},
 		chats:          map[string]*chatState{},
@@ -214,7 +216,7 @@ func (s *Server) Client(opts ...kommo.Option) (*kommo.Client, error) {
 		kommo.WithCRMBaseURL(s.ts.URL + "/"),
 		kommo.WithAccessToken(s.staticToken),
 		kommo.WithHTTPClient(s.ts.Client()),
-		kommo.WithClock(serverClock{now: s.now}),
+		kommo.WithClock(s.clock),
 		kommo.WithRateLimit(0, 0),
 	}
 	return kommo.NewClient(append(base, opts...)...)
@@ -229,15 +231,6 @@ func (s *Server) MustClient(opts ...kommo.Option) *kommo.Client {
 	}
 	return c
 }
-
-// serverClock adapts the server's time source to kommo.Clock; waits use
-// real time.
-type serverClock struct {
-	kommo.SystemClock
-	now func() time.Time
-}
-
-func (c serverClock) Now() time.Time { return c.now() }
 
 // ChannelID returns the channel id the server expects.
 func (s *Server) ChannelID() string { return s.channelID }
