@@ -105,6 +105,8 @@ type AccountTaskType struct {
 //	acc, _, err := client.Account.Get(ctx, &kommo.AccountOptions{With: []string{kommo.AccountWithAmojoID}})
 //
 // API docs (amoCRM, same API): https://www.amocrm.ru/developers/content/crm_platform/account-info
+//
+// Kommo docs: https://www.amocrm.ru/developers/content/crm_platform/account-info
 func (s *AccountService) Get(ctx context.Context, opts *AccountOptions) (*AccountInfo, *Response, error) {
 	v := validator{op: "Account.Get"}
 	var q any
@@ -136,6 +138,8 @@ func (s *AccountService) Get(ctx context.Context, opts *AccountOptions) (*Accoun
 //	amojoID, _, err := client.Account.AmojoID(ctx)
 //
 // API docs (amoCRM, same API): https://www.amocrm.ru/developers/content/crm_platform/account-info
+//
+// Kommo docs: https://www.amocrm.ru/developers/content/crm_platform/account-info
 func (s *AccountService) AmojoID(ctx context.Context) (string, *Response, error) {
 	acc, resp, err := s.Get(ctx, &AccountOptions{With: []string{AccountWithAmojoID}})
 	if err != nil {

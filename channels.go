@@ -45,6 +45,8 @@ type ChannelConnection struct {
 //
 //	conn, _, err := client.Channels.Connect(ctx, &kommo.ConnectRequest{AccountID: amojoID})
 //	scopeID := conn.ScopeID
+//
+// Kommo docs: https://www.kommo.com/developers/content/chats/connecting-chat-channel/
 func (s *ChannelsService) Connect(ctx context.Context, req *ConnectRequest) (*ChannelConnection, *Response, error) {
 	v := validator{op: "Channels.Connect"}
 	if req == nil {
@@ -86,6 +88,8 @@ type chatAccountBody struct {
 // body)
 //
 //	_, err := client.Channels.Disconnect(ctx, amojoID)
+//
+// Kommo docs: https://developers.kommo.com/reference/disconnect-channel
 func (s *ChannelsService) Disconnect(ctx context.Context, accountAmojoID string) (*Response, error) {
 	v := validator{op: "Channels.Disconnect"}
 	v.require(accountAmojoID, "account_id")

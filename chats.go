@@ -112,6 +112,8 @@ func (u *ChatUser) UnmarshalJSON(b []byte) error {
 //		ConversationID: "chat-1",
 //		User:           kommo.Participant{ID: "user-1", Name: "Client"},
 //	})
+//
+// Kommo docs: https://developers.kommo.com/reference/create-chat
 func (s *ChatsService) Create(ctx context.Context, scopeID string, req *CreateChatRequest) (*Chat, *Response, error) {
 	v := validator{op: "Chats.Create"}
 	v.require(scopeID, "scope_id")

@@ -9,7 +9,7 @@ import (
 )
 
 // ContactsChatsBatchLimit is the most links ContactsChats.Link sends in one
-// request (Kommo recommends at most 50 items per write, spec §4.6).
+// request (Kommo recommends at most 50 items per write).
 const ContactsChatsBatchLimit = 50
 
 // ContactChat is a link between a CRM contact and an amojo chat. A chat is
@@ -58,6 +58,8 @@ type ContactChatListOptions struct {
 //	links, _, err := client.ContactsChats.List(ctx, &kommo.ContactChatListOptions{ChatID: chatID})
 //
 // Kommo API docs: https://developers.kommo.com/reference/link-chat-contact
+//
+// Kommo docs: https://developers.kommo.com/reference/link-chat-contact
 func (s *ContactsChatsService) List(ctx context.Context, opts *ContactChatListOptions) ([]*ContactChat, *Response, error) {
 	v := validator{op: "ContactsChats.List"}
 	q := url.Values{}
@@ -94,6 +96,8 @@ func (s *ContactsChatsService) List(ctx context.Context, opts *ContactChatListOp
 //	})
 //
 // Kommo API docs: https://developers.kommo.com/reference/link-chat-contact
+//
+// Kommo docs: https://developers.kommo.com/reference/link-chat-contact
 func (s *ContactsChatsService) Link(ctx context.Context, links []*ContactChatLink) ([]*ContactChat, *Response, error) {
 	v := validator{op: "ContactsChats.Link"}
 	switch {

@@ -35,7 +35,9 @@
 //	})
 //
 // Send generates a message id when the request has none, before the first
-// attempt, so a retried send can never create a second message. Messages a
+// attempt, so every retry of a send carries the same msgid. Whether Kommo
+// drops a repeated msgid is not documented, so this keeps the retry
+// identifiable rather than promising that no duplicate can appear. Messages a
 // manager writes in Kommo arrive as webhooks: NewWebhookHandler verifies
 // them, decodes them into *MessageEvent, *TypingEvent, *ReactionEvent or
 // *UnknownEvent, and answers Kommo (which waits 5 seconds and never retries)

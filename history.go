@@ -112,6 +112,8 @@ func (p *chatHistoryPage) messages() []*HistoryMessage {
 // Endpoint: GET /v2/origin/custom/{scope_id}/chats/{conversation_id}/history?offset=&limit=
 //
 //	msgs, _, err := client.History.List(ctx, scopeID, chatRefID, &kommo.HistoryOptions{Limit: 50})
+//
+// Kommo docs: https://www.kommo.com/developers/content/chats/chats-api-methods/
 func (s *HistoryService) List(ctx context.Context, scopeID, conversationRefID string, opts *HistoryOptions) ([]*HistoryMessage, *Response, error) {
 	v := validator{op: "History.List"}
 	v.require(scopeID, "scope_id")
@@ -157,6 +159,8 @@ func (s *HistoryService) List(ctx context.Context, scopeID, conversationRefID st
 //		}
 //		fmt.Println(msg.Message.Text)
 //	}
+//
+// Kommo docs: https://www.kommo.com/developers/content/chats/chats-api-methods/
 func (s *HistoryService) All(ctx context.Context, scopeID, conversationRefID string, opts *HistoryOptions) iter.Seq2[*HistoryMessage, error] {
 	var start HistoryOptions
 	if opts != nil {

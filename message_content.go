@@ -234,6 +234,6 @@ type ChatMessage struct {
 	// Forwards holds forwarded messages (enabled by support).
 	Forwards *WebhookForwards `json:"forwards,omitempty"`
 	// Post is set when the message replies to a social-post comment
-	// (spec §3.5).
+	//.
 	Post *Post `json:"post,omitempty"`
 }

@@ -140,6 +140,8 @@ type SentMessage struct {
 //		Sender:         &kommo.Participant{ID: "user-1", Name: "Client"},
 //		Message:        kommo.TextMessage("Hello"),
 //	})
+//
+// Kommo docs: https://developers.kommo.com/reference/send-import-messages
 func (s *MessagesService) Send(ctx context.Context, scopeID string, req *SendMessageRequest) (*SentMessage, *Response, error) {
 	v := validator{op: "Messages.Send"}
 	v.require(scopeID, "scope_id")
@@ -206,6 +208,8 @@ func chatNewMsgID() string {
 //	_, err := client.Messages.Edit(ctx, scopeID, &kommo.EditMessageRequest{
 //		MsgID: "msg-1", ConversationID: "chat-1", Message: kommo.TextMessage("Hello (edited)"),
 //	})
+//
+// Kommo docs: https://developers.kommo.com/reference/send-import-messages
 func (s *MessagesService) Edit(ctx context.Context, scopeID string, req *EditMessageRequest) (*Response, error) {
 	v := validator{op: "Messages.Edit"}
 	v.require(scopeID, "scope_id")
@@ -316,6 +320,8 @@ type chatDeliveryMsgIDBody struct {
 //
 //	_, err := client.Messages.UpdateDeliveryStatus(ctx, scopeID, amojoMsgID,
 //		&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead})
+//
+// Kommo docs: https://developers.kommo.com/reference/update-delivery-status
 func (s *MessagesService) UpdateDeliveryStatus(ctx context.Context, scopeID, amojoMsgID string, req *DeliveryStatusRequest) (*Response, error) {
 	v := validator{op: "Messages.UpdateDeliveryStatus"}
 	v.require(scopeID, "scope_id")
@@ -378,6 +384,8 @@ type chatIDReference struct {
 // Endpoint: POST /v2/origin/custom/{scope_id}/typing
 //
 //	_, err := client.Messages.Typing(ctx, scopeID, &kommo.TypingRequest{ConversationID: "chat-1", SenderID: "user-1"})
+//
+// Kommo docs: https://www.kommo.com/developers/content/chats/chats-api-methods/
 func (s *MessagesService) Typing(ctx context.Context, scopeID string, req *TypingRequest) (*Response, error) {
 	v := validator{op: "Messages.Typing"}
 	v.require(scopeID, "scope_id")
@@ -441,6 +449,8 @@ type chatReactionBody struct {
 //	_, err := client.Messages.React(ctx, scopeID, &kommo.ReactionRequest{
 //		ConversationID: "chat-1", MsgID: "msg-1", User: kommo.ReactionUser{ID: "user-1"}, Emoji: "👍",
 //	})
+//
+// Kommo docs: https://www.kommo.com/developers/content/chats/chats-api-methods/
 func (s *MessagesService) React(ctx context.Context, scopeID string, req *ReactionRequest) (*Response, error) {
 	return s.react(ctx, "Messages.React", "react", scopeID, req)
 }
@@ -452,6 +462,8 @@ func (s *MessagesService) React(ctx context.Context, scopeID string, req *Reacti
 //	_, err := client.Messages.Unreact(ctx, scopeID, &kommo.ReactionRequest{
 //		ConversationID: "chat-1", MsgID: "msg-1", User: kommo.ReactionUser{ID: "user-1"},
 //	})
+//
+// Kommo docs: https://www.kommo.com/developers/content/chats/chats-api-methods/
 func (s *MessagesService) Unreact(ctx context.Context, scopeID string, req *ReactionRequest) (*Response, error) {
 	return s.react(ctx, "Messages.Unreact", "unreact", scopeID, req)
 }

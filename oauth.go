@@ -19,7 +19,7 @@ import (
 )
 
 // Authorize pages. Kommo's exact authorize URL is not confirmed by its
-// docs (spec §5: amoCRM documents https://www.amocrm.ru/oauth); set
+// docs (amoCRM documents https://www.amocrm.ru/oauth); set
 // OAuthConfig.AuthURL to override.
 const (
 	AuthURLKommo    = "https://www.kommo.com/oauth"

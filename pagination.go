@@ -16,7 +16,7 @@ type Link struct {
 }
 
 // Links are the HAL "_links" of a CRM API v4 resource or list page. A list
-// page carries Next until its last page (spec §4.6).
+// page carries Next until its last page.
 type Links struct {
 	Self  *Link `json:"self,omitempty"`
 	Next  *Link `json:"next,omitempty"`

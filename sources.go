@@ -147,6 +147,8 @@ func (o *SourceListOptions) crmValues(v *validator) url.Values {
 //	sources, _, err := client.Sources.List(ctx, &kommo.SourceListOptions{ExternalIDs: []string{"sales"}})
 //
 // Kommo API docs: https://developers.kommo.com/reference/get-sources
+//
+// Kommo docs: https://developers.kommo.com/reference/get-sources
 func (s *SourcesService) List(ctx context.Context, opts *SourceListOptions) ([]*Source, *Response, error) {
 	v := validator{op: "Sources.List"}
 	q := opts.crmValues(&v)
@@ -170,6 +172,8 @@ func (s *SourcesService) List(ctx context.Context, opts *SourceListOptions) ([]*
 //		if err != nil { return err }
 //		fmt.Println(src.ID, src.Name)
 //	}
+//
+// Kommo docs: https://developers.kommo.com/reference/get-sources
 func (s *SourcesService) All(ctx context.Context, opts *SourceListOptions) iter.Seq2[*Source, error] {
 	v := validator{op: "Sources.All"}
 	q := opts.crmValues(&v)
@@ -187,6 +191,8 @@ func (s *SourcesService) All(ctx context.Context, opts *SourceListOptions) iter.
 //	src, _, err := client.Sources.Get(ctx, 9619)
 //
 // Kommo API docs: https://developers.kommo.com/reference/sources
+//
+// Kommo docs: https://developers.kommo.com/reference/get-sources
 func (s *SourcesService) Get(ctx context.Context, id int) (*Source, *Response, error) {
 	v := validator{op: "Sources.Get"}
 	crmPositive(&v, id, "id")
@@ -220,6 +226,8 @@ func (s *SourcesService) Get(ctx context.Context, id int) (*Source, *Response, e
 //	})
 //
 // Kommo API docs: https://developers.kommo.com/reference/sources
+//
+// Kommo docs: https://developers.kommo.com/reference/sources
 func (s *SourcesService) Create(ctx context.Context, sources []*Source) ([]*Source, *Response, error) {
 	v := validator{op: "Sources.Create"}
 	crmCheckSources(&v, sources, true)
@@ -242,6 +250,8 @@ func (s *SourcesService) Create(ctx context.Context, sources []*Source) ([]*Sour
 //	updated, _, err := client.Sources.Update(ctx, []*kommo.Source{{ID: 4460, PipelineID: 1307}})
 //
 // Kommo API docs: https://developers.kommo.com/reference/sources
+//
+// Kommo docs: https://developers.kommo.com/reference/sources
 func (s *SourcesService) Update(ctx context.Context, sources []*Source) ([]*Source, *Response, error) {
 	v := validator{op: "Sources.Update"}
 	crmCheckSources(&v, sources, false)
@@ -262,6 +272,8 @@ func (s *SourcesService) Update(ctx context.Context, sources []*Source) ([]*Sour
 //	updated, _, err := client.Sources.UpdateOne(ctx, &kommo.Source{ID: 9619, Name: "Sales"})
 //
 // Kommo API docs: https://developers.kommo.com/reference/sources
+//
+// Kommo docs: https://developers.kommo.com/reference/sources
 func (s *SourcesService) UpdateOne(ctx context.Context, src *Source) (*Source, *Response, error) {
 	v := validator{op: "Sources.UpdateOne"}
 	if src == nil {
@@ -311,6 +323,8 @@ func (s *SourcesService) UpdateOne(ctx context.Context, src *Source) (*Source, *
 //	_, err := client.Sources.Delete(ctx, []int{9619, 4460})
 //
 // Kommo API docs: https://developers.kommo.com/reference/sources
+//
+// Kommo docs: https://developers.kommo.com/reference/sources
 func (s *SourcesService) Delete(ctx context.Context, ids []int) (*Response, error) {
 	v := validator{op: "Sources.Delete"}
 	if len(ids) == 0 {
@@ -335,6 +349,8 @@ func (s *SourcesService) Delete(ctx context.Context, ids []int) (*Response, erro
 //	_, err := client.Sources.DeleteOne(ctx, 9619)
 //
 // Kommo API docs: https://developers.kommo.com/reference/sources
+//
+// Kommo docs: https://developers.kommo.com/reference/sources
 func (s *SourcesService) DeleteOne(ctx context.Context, id int) (*Response, error) {
 	v := validator{op: "Sources.DeleteOne"}
 	crmPositive(&v, id, "id")

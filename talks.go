@@ -80,6 +80,8 @@ type CloseTalkRequest struct {
 //	talk, _, err := client.Talks.Get(ctx, 117)
 //
 // Kommo API docs: https://kommo.com/developers/content/api_v4/conversations
+//
+// Kommo docs: https://kommo.com/developers/content/api_v4/conversations
 func (s *TalksService) Get(ctx context.Context, id int) (*Talk, *Response, error) {
 	v := validator{op: "Talks.Get"}
 	crmPositive(&v, id, "id")
@@ -105,6 +107,8 @@ func (s *TalksService) Get(ctx context.Context, id int) (*Talk, *Response, error
 //	if errors.Is(err, kommo.ErrTalkClosed) { /* nothing to do */ }
 //
 // Kommo API docs: https://developers.kommo.com/reference/close-conversation
+//
+// Kommo docs: https://developers.kommo.com/reference/close-conversation
 func (s *TalksService) Close(ctx context.Context, id int, opts *CloseTalkRequest) (*Response, error) {
 	v := validator{op: "Talks.Close"}
 	crmPositive(&v, id, "id")

@@ -80,7 +80,7 @@ type WebhookConversation struct {
 
 // MessageEvent is the outgoing message hook (v2): a manager or the Salesbot
 // wrote in a chat of your channel and you must deliver the message to the
-// messenger (spec §3.1). Report delivery with the amojo message id
+// messenger. Report delivery with the amojo message id
 // Message.ID.
 //
 // The Go fields flatten Kommo's envelope: Conversation is
@@ -214,14 +214,14 @@ func (*MessageEvent) Kind() WebhookKind { return WebhookKindMessage }
 func (*MessageEvent) webhookEvent()     {}
 
 // IsWriteFirst reports whether the chat was opened by a manager with
-// "Write first" (spec §3.2): Kommo sends no client chat id then. Reply with
+// "Write first": Kommo sends no client chat id then. Reply with
 // both your new conversation_id and conversation_ref_id = Conversation.ID
 // to bind the chat, and use Receiver.Phone and Source.ExternalID to reach
 // the client.
 func (e *MessageEvent) IsWriteFirst() bool { return e.Conversation.ClientID == "" }
 
 // IsCommentReply reports whether the message replies to a social-post
-// comment (spec §3.5).
+// comment.
 func (e *MessageEvent) IsCommentReply() bool { return e.Message.Post != nil }
 
 // MessageTime returns when the message was written (MsecTimestamp, else
@@ -282,7 +282,7 @@ func (e *MessageEvent) MarshalJSON() ([]byte, error) {
 	return json.Marshal(&hookMessageWire{AccountID: e.AccountID, Time: e.Time, Message: e.inner()})
 }
 
-// TypingEvent says a manager is typing in a chat (spec §3.3). Kommo sends it
+// TypingEvent says a manager is typing in a chat. Kommo sends it
 // at most once per 5 seconds, only when the channel subscribed to it via
 // support.
 type TypingEvent struct {
@@ -361,7 +361,7 @@ func (e *TypingEvent) MarshalJSON() ([]byte, error) {
 }
 
 // ReactionEvent says a manager reacted to a message or took the reaction
-// back (spec §3.4). Kommo has sent two shapes: the documented one with only
+// back. Kommo has sent two shapes: the documented one with only
 // MsgID, and since September 2023 one that also embeds Message. Both decode;
 // MessageID picks the best id.
 type ReactionEvent struct {

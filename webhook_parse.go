@@ -281,7 +281,7 @@ func (c *webhookConfig) verify(body []byte, signature string) ([]byte, error) {
 	return nil, fmt.Errorf("%w: %s does not match the body", ErrInvalidSignature, HeaderSignature)
 }
 
-// hookDecode dispatches on the body's keys (spec §3.6): "message" → message,
+// hookDecode dispatches on the body's keys: "message" → message,
 // "action.reaction" → reaction, "action.typing" → typing, else unknown.
 func hookDecode(body []byte) (WebhookEvent, error) {
 	if ev, ok := hookDecodeFast(body); ok {

@@ -42,7 +42,7 @@ type Event struct {
 // existing chat (amojo chat id or the integration's conversation id). On
 // delivery it is stored as an outgoing message with a new amojo id, so a
 // later delivery status for it succeeds, and sent as an outgoing-message
-// webhook (spec §3.1).
+// webhook.
 func ManagerMessage(chat, text string) Event {
 	return Event{kind: evManagerMessage, chat: chat, text: text}
 }
@@ -57,13 +57,13 @@ func WriteFirstMessage(phone, text string) Event {
 	return Event{kind: evWriteFirst, phone: phone, text: text}
 }
 
-// ManagerTyping is the manager typing in a chat (spec §3.3).
+// ManagerTyping is the manager typing in a chat.
 func ManagerTyping(chat string) Event {
 	return Event{kind: evTyping, chat: chat}
 }
 
 // ManagerReaction is the manager reacting to a message of a chat with emoji,
-// or removing their reaction when emoji is "" (spec §3.4). message is the
+// or removing their reaction when emoji is "". message is the
 // amojo message id or the integration's msgid. The reaction is stored on
 // the message.
 func ManagerReaction(chat, message, emoji string) Event {
@@ -84,7 +84,7 @@ func (e Event) WithSource(externalID string) Event {
 	return e
 }
 
-// ---- webhook wire shapes (spec §3) ----
+// ---- webhook wire shapes ----
 
 type hookUser struct {
 	ID       string  `json:"id"`
