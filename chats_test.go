@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/chatsign"
 	"github.com/kommo-go/kommo/internal/testkit"
 )
 
@@ -136,18 +137,18 @@ func chatAssertSigned(t *testing.T, r chatRequest, secret string) {
 	ct := chatHeader(r.Header, "Content-Type")
 	assert.Equal(t, "application/json", ct)
 	md5 := chatHeader(r.Header, "Content-MD5")
-	assert.Equal(t, kommo.ContentMD5(r.Body), md5, "Content-MD5")
+	assert.Equal(t, chatsign.ContentMD5(r.Body), md5, "Content-MD5")
 	date := chatHeader(r.Header, "Date")
-	_, err := time.Parse(kommo.DateFormat, date)
+	_, err := time.Parse(chatsign.DateFormat, date)
 	assert.NoError(t, err, "Date %q", date)
-	want := kommo.NewSigner(secret).Signature(r.Method, md5, ct, date, r.Path)
+	want := chatsign.NewKey(secret).Signature(r.Method, md5, ct, date, r.Path)
 	assert.Equal(t, want, chatHeader(r.Header, "X-Signature"), "X-Signature")
 }
 
 // chatVectorTime parses a vector's Date.
 func chatVectorTime(t *testing.T, v testkit.RequestVector) time.Time {
 	t.Helper()
-	tm, err := time.Parse(kommo.DateFormat, v.Date)
+	tm, err := time.Parse(chatsign.DateFormat, v.Date)
 	require.NoError(t, err)
 	return tm
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/kommo-go/kommo/internal/chatsign"
 	"github.com/kommo-go/kommo/internal/testkit"
 )
 
@@ -69,8 +70,8 @@ func TestSignedChatRequestHeadersAndBody(t *testing.T) {
 	assert.Equal(t, "/"+path, r.path)
 	assert.Equal(t, "Thu, 16 Dec 2021 16:01:21 +0000", r.header.Get("Date"))
 	assert.Equal(t, "application/json", r.header.Get("Content-Type"))
-	assert.Equal(t, ContentMD5([]byte(wantBody)), r.header.Get("Content-MD5"))
-	assert.Equal(t, NewSigner(testSecret).Signature("POST", ContentMD5([]byte(wantBody)), "application/json", "Thu, 16 Dec 2021 16:01:21 +0000", "/"+path), r.header.Get("X-Signature"))
+	assert.Equal(t, chatsign.ContentMD5([]byte(wantBody)), r.header.Get("Content-MD5"))
+	assert.Equal(t, chatsign.NewKey(testSecret).Signature("POST", chatsign.ContentMD5([]byte(wantBody)), "application/json", "Thu, 16 Dec 2021 16:01:21 +0000", "/"+path), r.header.Get("X-Signature"))
 	assert.Empty(t, r.header.Get("Authorization"), "no bearer token on Chat API calls")
 	assert.Equal(t, "application/json", r.header.Get("Accept"))
 	assert.True(t, strings.HasPrefix(r.header.Get("User-Agent"), "kommo-go/"+Version+" ("), r.header.Get("User-Agent"))
@@ -84,7 +85,7 @@ func TestSignedVectorBodyBytesSentAsIs(t *testing.T) {
 			continue
 		}
 		t.Run(v.Name, func(t *testing.T) {
-			at, err := time.Parse(DateFormat, v.Date)
+			at, err := time.Parse(chatsign.DateFormat, v.Date)
 			require.NoError(t, err)
 			c, mock := newFoundationClient(t, WithClock(testkit.NewClock(at)), WithChannel("344a5002-f8ca-454d-af3d-396180102ac7", v.Secret), WithChatBaseURL("https://amojo.kommo.com/"))
 			var got []capturedRequest
@@ -124,7 +125,7 @@ func TestRetryGetsFreshSignature(t *testing.T) {
 	assert.NotEqual(t, got[0].header.Get("Date"), got[1].header.Get("Date"), "a fresh Date per attempt")
 	assert.NotEqual(t, got[0].header.Get("X-Signature"), got[1].header.Get("X-Signature"))
 	for _, r := range got {
-		assert.Equal(t, NewSigner(testSecret).Signature("POST", ContentMD5(r.body), "application/json", r.header.Get("Date"), "/"+path), r.header.Get("X-Signature"))
+		assert.Equal(t, chatsign.NewKey(testSecret).Signature("POST", chatsign.ContentMD5(r.body), "application/json", r.header.Get("Date"), "/"+path), r.header.Get("X-Signature"))
 	}
 	assert.Equal(t, []time.Duration{time.Second}, clk.Waits(), "one backoff wait of BaseBackoff")
 	assert.Equal(t, map[string]any{"new_message": map[string]any{"msgid": "a", "ref_id": "b"}}, out)

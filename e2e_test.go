@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/chatsign"
 	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
@@ -94,18 +95,18 @@ func e2ePayloadMsgID(t *testing.T, body []byte) string {
 // request and returns how many there were.
 func e2eAssertSigned(t *testing.T, srv *kommotest.Server) int {
 	t.Helper()
-	signer := kommo.NewSigner(srv.ChannelSecret())
+	key := chatsign.NewKey(srv.ChannelSecret())
 	n := 0
 	for _, r := range srv.Requests() {
 		if !strings.HasPrefix(r.Path, "/v2/origin/custom/") {
 			continue
 		}
 		n++
-		md5 := kommo.ContentMD5(r.Body)
-		assert.Equal(t, md5, r.Header.Get(kommo.HeaderContentMD5), "%s %s", r.Method, r.Path)
-		assert.Equal(t, kommo.ContentTypeJSON, r.Header.Get(kommo.HeaderContentType), "%s %s", r.Method, r.Path)
-		want := signer.Signature(r.Method, md5, r.Header.Get(kommo.HeaderContentType), r.Header.Get(kommo.HeaderDate), r.Path)
-		assert.Equal(t, want, r.Header.Get(kommo.HeaderSignature), "%s %s", r.Method, r.Path)
+		md5 := chatsign.ContentMD5(r.Body)
+		assert.Equal(t, md5, r.Header.Get(chatsign.HeaderContentMD5), "%s %s", r.Method, r.Path)
+		assert.Equal(t, kommo.ContentTypeJSON, r.Header.Get(chatsign.HeaderContentType), "%s %s", r.Method, r.Path)
+		want := key.Signature(r.Method, md5, r.Header.Get(chatsign.HeaderContentType), r.Header.Get(chatsign.HeaderDate), r.Path)
+		assert.Equal(t, want, r.Header.Get(chatsign.HeaderSignature), "%s %s", r.Method, r.Path)
 	}
 	return n
 }

@@ -417,7 +417,7 @@ func ExampleSigner_Sign() {
 		fmt.Println(err)
 		return
 	}
-	for _, h := range []string{kommo.HeaderDate, kommo.HeaderContentType, kommo.HeaderContentMD5, kommo.HeaderSignature} {
+	for _, h := range []string{"Date", "Content-Type", "Content-MD5", "X-Signature"} {
 		fmt.Printf("%s: %s\n", h, req.Header.Get(h))
 	}
 	// Output:

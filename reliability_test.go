@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kommo-go/kommo/internal/chatsign"
 	"github.com/kommo-go/kommo/internal/testkit"
 )
 
@@ -282,8 +283,8 @@ func TestRetriedSendKeepsBodyAndResigns(t *testing.T) {
 			mu.Lock()
 			bodies = append(bodies, b)
 			mu.Unlock()
-			want := NewSigner(testSecret).Signature(r.Method, ContentMD5(b), r.Header.Get("Content-Type"), r.Header.Get("Date"), r.URL.Path)
-			if r.Header.Get("Content-MD5") != ContentMD5(b) || r.Header.Get("X-Signature") != want {
+			want := chatsign.NewKey(testSecret).Signature(r.Method, chatsign.ContentMD5(b), r.Header.Get("Content-Type"), r.Header.Get("Date"), r.URL.Path)
+			if r.Header.Get("Content-MD5") != chatsign.ContentMD5(b) || r.Header.Get("X-Signature") != want {
 				w.WriteHeader(403)
 				return
 			}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/kommo-go/kommo/internal/chatsign"
 )
 
 var benchSink string
@@ -40,7 +42,7 @@ func BenchmarkSign(b *testing.B) {
 			benchSink = req.Header.Get("X-Signature")
 		})
 		b.Run("baseline/"+name, func(b *testing.B) {
-			d := date.Format(DateFormat)
+			d := date.Format(chatsign.DateFormat)
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {

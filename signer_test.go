@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kommo-go/kommo/internal/chatsign"
 	"github.com/kommo-go/kommo/internal/testkit"
 )
 
@@ -35,8 +36,8 @@ func TestSignerVectors(t *testing.T) {
 			assert.Equal(t, v.Signature, req.Header.Get("X-Signature"))
 			assert.Equal(t, v.Date, req.Header.Get("Date"))
 			assert.Equal(t, v.ContentType, req.Header.Get("Content-Type"))
-			assert.Equal(t, v.ContentMD5, ContentMD5([]byte(v.Body)))
-			assert.Equal(t, v.Signature, NewSigner(v.Secret).Signature(v.Method, v.ContentMD5, v.ContentType, v.Date, v.Path))
+			assert.Equal(t, v.ContentMD5, chatsign.ContentMD5([]byte(v.Body)))
+			assert.Equal(t, v.Signature, NewSigner(v.Secret).signature(v.Method, v.ContentMD5, v.ContentType, v.Date, v.Path))
 			// The query is part of the URL but never of the signature.
 			assert.Equal(t, v.Query, req.URL.RawQuery)
 		})
@@ -47,7 +48,7 @@ func TestSignerUsesClockAndFormat(t *testing.T) {
 	reqs := testkit.Vectors(t).Requests
 	v := reqs[1] // connect
 	require.Equal(t, "connect", v.Name)
-	at, err := time.Parse(DateFormat, v.Date)
+	at, err := time.Parse(chatsign.DateFormat, v.Date)
 	require.NoError(t, err)
 	// A clock in another zone must still produce a UTC "+0000" date.
 	clock := func() time.Time { return at.In(time.FixedZone("MSK", 3*3600)) }
@@ -66,7 +67,7 @@ func TestSignerEmptyBodyAndErrors(t *testing.T) {
 	assert.ErrorIs(t, NewSigner("").Sign(req, nil), ErrEmptySecret)
 	var zero Signer
 	assert.ErrorIs(t, zero.Sign(req, nil), ErrEmptySecret)
-	assert.Equal(t, "", zero.Signature("GET", "", "", "", "/"))
+	assert.Equal(t, "", zero.signature("GET", "", "", "", "/"))
 	assert.Error(t, NewSigner("s").Sign(nil, nil))
 }
 
@@ -101,7 +102,7 @@ func TestClientSignsHistoryVectorWithoutQuery(t *testing.T) {
 	reqs := testkit.Vectors(t).Requests
 	v := reqs[0]
 	require.Equal(t, "history", v.Name)
-	at, err := time.Parse(DateFormat, v.Date)
+	at, err := time.Parse(chatsign.DateFormat, v.Date)
 	require.NoError(t, err)
 
 	mock := httpmock.NewMockTransport()

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kommo-go/kommo/internal/chatsign"
 )
 
 // Webhook defaults.
@@ -209,7 +211,7 @@ func (c *webhookConfig) parseRequest(r *http.Request, body io.Reader) (WebhookEv
 	if err != nil {
 		return nil, nil, err
 	}
-	return c.parse(b, r.Header.Get(HeaderSignature))
+	return c.parse(b, r.Header.Get(chatsign.HeaderSignature))
 }
 
 // hookSafeMethod keeps a hostile method name out of errors and logs.
@@ -258,7 +260,7 @@ func (c *webhookConfig) verify(body []byte, signature string) ([]byte, error) {
 	}
 	signature = strings.TrimSpace(signature)
 	if signature == "" {
-		return nil, fmt.Errorf("%w: missing %s header", ErrInvalidSignature, HeaderSignature)
+		return nil, fmt.Errorf("%w: missing %s header", ErrInvalidSignature, chatsign.HeaderSignature)
 	}
 	candidates := [2][]byte{body}
 	if !c.strict {
@@ -278,7 +280,7 @@ func (c *webhookConfig) verify(body []byte, signature string) ([]byte, error) {
 			}
 		}
 	}
-	return nil, fmt.Errorf("%w: %s does not match the body", ErrInvalidSignature, HeaderSignature)
+	return nil, fmt.Errorf("%w: %s does not match the body", ErrInvalidSignature, chatsign.HeaderSignature)
 }
 
 // hookDecode dispatches on the body's keys: "message" → message,

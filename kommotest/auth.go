@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/chatsign"
 )
 
 // parseDate accepts the RFC 2822 forms clients send ("+0000" or "GMT").
@@ -26,7 +26,7 @@ func parseDate(v string) (time.Time, bool) {
 func (s *Server) verifyChat(r *http.Request, body []byte) (int, string, string) {
 	h := r.Header
 	var missing []string
-	for _, k := range []string{kommo.HeaderDate, kommo.HeaderContentType, kommo.HeaderContentMD5, kommo.HeaderSignature} {
+	for _, k := range []string{chatsign.HeaderDate, chatsign.HeaderContentType, chatsign.HeaderContentMD5, chatsign.HeaderSignature} {
 		if h.Get(k) == "" {
 			missing = append(missing, k)
 		}
@@ -34,11 +34,11 @@ func (s *Server) verifyChat(r *http.Request, body []byte) (int, string, string) 
 	if len(missing) > 0 {
 		return http.StatusForbidden, "signature", "missing required headers: " + strings.Join(missing, ", ")
 	}
-	ctype := h.Get(kommo.HeaderContentType)
-	if mt, _, err := mime.ParseMediaType(ctype); err != nil || mt != kommo.ContentTypeJSON {
+	ctype := h.Get(chatsign.HeaderContentType)
+	if mt, _, err := mime.ParseMediaType(ctype); err != nil || mt != chatsign.ContentTypeJSON {
 		return http.StatusBadRequest, "content_type", "Content-Type must be application/json"
 	}
-	date := h.Get(kommo.HeaderDate)
+	date := h.Get(chatsign.HeaderDate)
 	d, ok := parseDate(date)
 	if !ok {
 		return http.StatusForbidden, "date", "Date header is not an RFC 2822 date"
@@ -46,12 +46,12 @@ func (s *Server) verifyChat(r *http.Request, body []byte) (int, string, string) 
 	if now := s.now(); d.Before(now.Add(-SignatureWindow)) || d.After(now.Add(SignatureWindow)) {
 		return http.StatusForbidden, "date", "Date header is outside the 15-minute signature window"
 	}
-	md5 := h.Get(kommo.HeaderContentMD5)
-	if md5 != kommo.ContentMD5(body) {
+	md5 := h.Get(chatsign.HeaderContentMD5)
+	if md5 != chatsign.ContentMD5(body) {
 		return http.StatusForbidden, "content_md5", "Content-MD5 does not match the request body"
 	}
-	want := s.signer.Signature(r.Method, md5, ctype, date, r.URL.EscapedPath())
-	if !hmac.Equal([]byte(strings.ToLower(h.Get(kommo.HeaderSignature))), []byte(want)) {
+	want := s.signKey.Signature(r.Method, md5, ctype, date, r.URL.EscapedPath())
+	if !hmac.Equal([]byte(strings.ToLower(h.Get(chatsign.HeaderSignature))), []byte(want)) {
 		return http.StatusForbidden, "signature", "X-Signature does not match"
 	}
 	return 0, "", ""

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/chatsign"
 	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
@@ -40,8 +41,8 @@ func TestChatAPIRejectsBadSigning(t *testing.T) {
 		{
 			name: "signature of another path",
 			tamper: func(e *ktEnv, req *http.Request, body []byte) *http.Request {
-				s := kommo.NewSigner(e.srv.ChannelSecret())
-				req.Header.Set("X-Signature", s.Signature("POST", kommo.ContentMD5(body), "application/json",
+				key := chatsign.NewKey(e.srv.ChannelSecret())
+				req.Header.Set("X-Signature", key.Signature("POST", chatsign.ContentMD5(body), "application/json",
 					req.Header.Get("Date"), "/v2/origin/custom/"+e.srv.ChannelID()+"/disconnect"))
 				return req
 			},
@@ -51,7 +52,7 @@ func TestChatAPIRejectsBadSigning(t *testing.T) {
 			name: "stale Date (16 minutes old), correctly signed",
 			tamper: func(e *ktEnv, req *http.Request, body []byte) *http.Request {
 				req.Header.Del("X-Signature")
-				req.Header.Set("Date", e.clock.Now().Add(-16*time.Minute).Format(kommo.DateFormat))
+				req.Header.Set("Date", e.clock.Now().Add(-16*time.Minute).Format(chatsign.DateFormat))
 				require.NoError(t, kommo.NewSigner(e.srv.ChannelSecret()).Sign(req, body))
 				return req
 			},
@@ -60,7 +61,7 @@ func TestChatAPIRejectsBadSigning(t *testing.T) {
 		{
 			name: "Date 16 minutes in the future",
 			tamper: func(e *ktEnv, req *http.Request, body []byte) *http.Request {
-				req.Header.Set("Date", e.clock.Now().Add(16*time.Minute).Format(kommo.DateFormat))
+				req.Header.Set("Date", e.clock.Now().Add(16*time.Minute).Format(chatsign.DateFormat))
 				require.NoError(t, kommo.NewSigner(e.srv.ChannelSecret()).Sign(req, body))
 				return req
 			},
@@ -78,10 +79,10 @@ func TestChatAPIRejectsBadSigning(t *testing.T) {
 		{
 			name: "Content-MD5 of another body",
 			tamper: func(e *ktEnv, req *http.Request, body []byte) *http.Request {
-				md5 := kommo.ContentMD5([]byte(`{}`))
+				md5 := chatsign.ContentMD5([]byte(`{}`))
 				req.Header.Set("Content-MD5", md5)
 				// Re-sign with the wrong MD5 so only the MD5 check can fail.
-				req.Header.Set("X-Signature", kommo.NewSigner(e.srv.ChannelSecret()).Signature("POST", md5,
+				req.Header.Set("X-Signature", chatsign.NewKey(e.srv.ChannelSecret()).Signature("POST", md5,
 					"application/json", req.Header.Get("Date"), req.URL.EscapedPath()))
 				return req
 			},
@@ -93,7 +94,7 @@ func TestChatAPIRejectsBadSigning(t *testing.T) {
 				md5 := strings.ToUpper(req.Header.Get("Content-MD5"))
 				require.NotEqual(t, md5, req.Header.Get("Content-MD5"))
 				req.Header.Set("Content-MD5", md5)
-				req.Header.Set("X-Signature", kommo.NewSigner(e.srv.ChannelSecret()).Signature("POST", md5,
+				req.Header.Set("X-Signature", chatsign.NewKey(e.srv.ChannelSecret()).Signature("POST", md5,
 					"application/json", req.Header.Get("Date"), req.URL.EscapedPath()))
 				return req
 			},
@@ -173,8 +174,8 @@ func TestChatAPIAcceptsGoodSigning(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
 
 	// The documented known-answer request signs to the documented value.
-	s := kommo.NewSigner("fb50586ff7b68cd831fe0ef356345903f644c0d2")
-	assert.Equal(t, "2a2593df86235c44943a40ce35409d18bda5778c", s.Signature("GET", "d41d8cd98f00b204e9800998ecf8427e",
+	key := chatsign.NewKey("fb50586ff7b68cd831fe0ef356345903f644c0d2")
+	assert.Equal(t, "2a2593df86235c44943a40ce35409d18bda5778c", key.Signature("GET", "d41d8cd98f00b204e9800998ecf8427e",
 		"application/json", "Tue, 13 Dec 2022 11:00:00 +0000",
 		"/v2/origin/custom/f62a0162-46a7-430e-b06c-0ef798d76a21_52fd2a28-d2eb-4bd8-b862-a67934927b38/chats/30477717-9f3c-4d3f-8101-60327e14dc48/history"))
 }

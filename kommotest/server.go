@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/chatsign"
 )
 
 // Default identities of a new Server. They are fixed so that examples and
@@ -78,7 +79,7 @@ type Server struct {
 	// Fixed after NewServer.
 	channelID, channelSecret, channelCode string
 	channelTitle                          string
-	signer                                *kommo.Signer
+	signKey                               *chatsign.Key
 	accountAmojoID                        string
 	accountID                             int
 	subdomain                             string
@@ -162,7 +163,7 @@ func NewServer(opts ...Option) *Server {
 			o(s)
 		}
 	}
-	s.signer = kommo.NewSigner(s.channelSecret)
+	s.signKey = chatsign.NewKey(s.channelSecret)
 	s.rnd = rand.New(rand.NewPCG(s.failSeed, s.failSeed^0x9e3779b97f4a7c15))
 	s.accounts = map[string]bool{s.accountAmojoID: true}
 	for _, a := range s.extraAccounts {

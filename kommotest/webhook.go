@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/chatsign"
 )
 
 type eventKind uint8
@@ -323,7 +323,7 @@ func (s *Server) NewWebhookRequest(ctx context.Context, url string, ev Event) (*
 		return nil, fmt.Errorf("kommotest: build webhook request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Signature", kommo.SignWebhookBody(body, s.channelSecret))
+	req.Header.Set("X-Signature", chatsign.SignWebhookBody(body, s.channelSecret))
 	req.Header.Set("User-Agent", "kommotest-webhooks/1.0")
 	return req, nil
 }
