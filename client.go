@@ -145,7 +145,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		c.timeout = *cfg.timeout
 	}
 	if cfg.channelSet {
-		c.signer = NewSigner(cfg.channelSecret, WithSignerClock(c.clock.Now))
+		c.signer = NewSigner(cfg.channelSecret, WithSignerClock(c.clock))
 	}
 
 	chat := cfg.chatBase

@@ -503,3 +503,6 @@ func newOAuthError(status int, grant, u string, body []byte, secrets ...string) 
 	e.Body = oauthScrubString(string(body), secrets...)
 	return e
 }
+
+// ErrEmptySecret is returned when a channel secret is required but empty.
+var ErrEmptySecret = errors.New("kommo: empty channel secret")

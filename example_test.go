@@ -403,8 +403,7 @@ func ExampleValidationError() {
 // a Signer is for proxies, servers and tests.
 func ExampleSigner_Sign() {
 	const secret = "f2d7f8704eff95087ed45b23ba99c0b5aac8278e"
-	date := time.Date(2021, 12, 16, 16, 1, 21, 0, time.UTC)
-	signer := kommo.NewSigner(secret, kommo.WithSignerClock(func() time.Time { return date }))
+	signer := kommo.NewSigner(secret)
 
 	body := []byte(`{"conversation_id":"my_int-d5a421f7f218","sender":{"id":"my_int-1376265f-86df-4c49-a0c3-a4816df41af8"}}`)
 	req, err := http.NewRequest(http.MethodPost, "https://amojo.kommo.com/v2/origin/custom/"+
@@ -413,6 +412,8 @@ func ExampleSigner_Sign() {
 		fmt.Println(err)
 		return
 	}
+	// A Date already on the request is signed as it is (else Sign sets now).
+	req.Header.Set("Date", "Thu, 16 Dec 2021 16:01:21 +0000")
 	if err := signer.Sign(req, body); err != nil {
 		fmt.Println(err)
 		return

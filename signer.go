@@ -30,12 +30,13 @@ type Signer struct {
 // SignerOption configures a Signer.
 type SignerOption func(*Signer)
 
-// WithSignerClock makes the Signer take the Date header from now instead of
-// time.Now. Tests use it to produce deterministic signatures.
-func WithSignerClock(now func() time.Time) SignerOption {
+// WithSignerClock makes the Signer take the Date header from clk instead of
+// SystemClock, the same Clock the Client takes. Tests use it to produce
+// deterministic signatures. A nil clock keeps SystemClock.
+func WithSignerClock(clk Clock) SignerOption {
 	return func(s *Signer) {
-		if now != nil {
-			s.now = now
+		if clk != nil {
+			s.now = clk.Now
 		}
 	}
 }
@@ -52,9 +53,6 @@ func NewSigner(secret string, opts ...SignerOption) *Signer {
 	}
 	return s
 }
-
-// ErrEmptySecret is returned when a channel secret is required but empty.
-var ErrEmptySecret = errors.New("kommo: empty channel secret")
 
 // Sign sets Date (unless the request already has one, which is then signed
 // as is), Content-Type, Content-MD5 and X-Signature on req. body must be the

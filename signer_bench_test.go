@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kommo-go/kommo/internal/chatsign"
+	"github.com/kommo-go/kommo/internal/testkit"
 )
 
 var benchSink string
@@ -29,7 +30,7 @@ func BenchmarkSign(b *testing.B) {
 		}
 		name := strconv.Itoa(size>>10) + "KiB"
 		b.Run("sdk/"+name, func(b *testing.B) {
-			s := NewSigner(secret, WithSignerClock(func() time.Time { return date }))
+			s := NewSigner(secret, WithSignerClock(testkit.NewClock(date)))
 			req, _ := http.NewRequest(http.MethodPost, "https://amojo.kommo.com"+path, nil)
 			b.SetBytes(int64(size))
 			b.ReportAllocs()

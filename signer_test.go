@@ -51,7 +51,7 @@ func TestSignerUsesClockAndFormat(t *testing.T) {
 	at, err := time.Parse(chatsign.DateFormat, v.Date)
 	require.NoError(t, err)
 	// A clock in another zone must still produce a UTC "+0000" date.
-	clock := func() time.Time { return at.In(time.FixedZone("MSK", 3*3600)) }
+	clock := testkit.NewClock(at.In(time.FixedZone("MSK", 3*3600)))
 	req, err := http.NewRequest(http.MethodPost, "https://amojo.kommo.com"+v.Path, nil)
 	require.NoError(t, err)
 	require.NoError(t, NewSigner(v.Secret, WithSignerClock(clock)).Sign(req, []byte(v.Body)))

@@ -52,7 +52,7 @@ func (e *ktEnv) chatRequest(method, path string, body any) (*http.Request, []byt
 	data := ktBody(e.t, body)
 	req, err := http.NewRequest(method, e.srv.URL()+path, bytes.NewReader(data))
 	require.NoError(e.t, err)
-	signer := kommo.NewSigner(e.srv.ChannelSecret(), kommo.WithSignerClock(e.clock.Now))
+	signer := kommo.NewSigner(e.srv.ChannelSecret(), kommo.WithSignerClock(e.clock))
 	require.NoError(e.t, signer.Sign(req, data))
 	return req, data
 }
