@@ -13,7 +13,7 @@ import (
 //
 // Clock satisfies kommo.Clock; pass it to kommo.WithClock, and pass its Now
 // method value to options that take a func() time.Time (kommo.WithSignerClock,
-// kommotest.WithClock, OAuthConfig.Now) so that the code under test and the
+// kommotest.WithClock, OAuthConfig.Clock) so that the code under test and the
 // test read the same time. A Clock is safe for concurrent use. The zero
 // Clock starts at the zero time and has no options.
 type Clock struct {

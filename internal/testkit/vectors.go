@@ -34,7 +34,7 @@ type RequestVector struct {
 	Query string `json:"query"`
 	// ContentType is the Content-Type header.
 	ContentType string `json:"content_type"`
-	// Date is the Date header, in kommo.DateFormat.
+	// Date is the Date header, in time.RFC1123Z (UTC).
 	Date string `json:"date"`
 	// Body is the exact request body ("" for none).
 	Body string `json:"body"`
