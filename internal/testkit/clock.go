@@ -11,10 +11,9 @@ import (
 // the wait instead of spending it) and, with AdvanceOnNow, on every Now.
 // Every wait passed to Sleep is recorded for Waits.
 //
-// Clock satisfies kommo.Clock; pass it to kommo.WithClock, and pass its Now
-// method value to options that take a func() time.Time (kommo.WithSignerClock,
-// kommotest.WithClock, OAuthConfig.Clock) so that the code under test and the
-// test read the same time. A Clock is safe for concurrent use. The zero
+// Clock satisfies kommo.Clock; pass it to kommo.WithClock,
+// kommo.WithSignerClock, kommotest.WithClock or OAuthConfig.Clock so that the
+// code under test and the test read the same time. A Clock is safe for concurrent use. The zero
 // Clock starts at the zero time and has no options.
 type Clock struct {
 	mu      sync.Mutex
