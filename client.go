@@ -100,7 +100,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	var errs []error
 	for _, o := range opts {
 		if o == nil {
-			errs = append(errs, errors.New("nil option"))
+			errs = append(errs, optionErr("NewClient", "nil option"))
 			continue
 		}
 		if err := o(&cfg); err != nil {
@@ -108,7 +108,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		}
 	}
 	if cfg.rps != nil && *cfg.rps > 0 && cfg.crmLimiter != nil && cfg.chatLimiter != nil {
-		errs = append(errs, errors.New("WithRateLimit has no effect with both WithCRMRateLimiter and WithChatRateLimiter"))
+		errs = append(errs, optionErr("WithRateLimit", "has no effect with both WithCRMRateLimiter and WithChatRateLimiter"))
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("kommo: invalid options: %w", errors.Join(errs...))

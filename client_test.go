@@ -254,6 +254,17 @@ func TestOptionsValidationReportsEveryProblem(t *testing.T) {
 	}
 	assert.Len(t, strings.Split(msg, "\n"), 19, msg)
 
+	// Option errors are typed: errors.As finds each, errors.Is matches
+	// ErrInvalidOption and the specific sentinel.
+	_, err = NewClient(WithChannel("chan", ""))
+	assert.ErrorIs(t, err, ErrEmptySecret)
+	assert.ErrorIs(t, err, ErrInvalidOption)
+	var oe *OptionError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "WithChannel", oe.Option)
+	assert.Equal(t, "empty channel secret", oe.Problem)
+	assert.EqualError(t, err, "kommo: invalid options: WithChannel: empty channel secret")
+
 	_, err = NewClient(WithRateLimit(5, 0))
 	assert.ErrorContains(t, err, "burst 0")
 	_, err = NewClient(WithAppInfo("a\r\nX-Evil: 1", "", ""))

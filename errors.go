@@ -506,3 +506,39 @@ func newOAuthError(status int, grant, u string, body []byte, secrets ...string) 
 
 // ErrEmptySecret is returned when a channel secret is required but empty.
 var ErrEmptySecret = errors.New("kommo: empty channel secret")
+
+// ErrInvalidOption is matched by every *OptionError.
+var ErrInvalidOption = errors.New("kommo: invalid option")
+
+// OptionError reports an option or constructor argument that cannot take
+// the value it was given. NewClient, NewWebhookHandler and ParseWebhook
+// report every such problem at once (errors.Join); errors.As finds each,
+// and errors.Is matches ErrInvalidOption and, where there is one, a more
+// specific sentinel such as ErrEmptySecret.
+type OptionError struct {
+	// Option names the option or argument, e.g. "WithChannel".
+	Option string
+	// Problem says what is wrong with its value.
+	Problem string
+	// Err is a more specific sentinel or cause, or nil.
+	Err error
+}
+
+// Error returns "Option: Problem".
+func (e *OptionError) Error() string { return e.Option + ": " + e.Problem }
+
+// Is matches ErrInvalidOption.
+func (e *OptionError) Is(target error) bool { return target == ErrInvalidOption }
+
+// Unwrap returns Err.
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// optionErr returns an *OptionError with a formatted problem.
+func optionErr(option, format string, args ...any) *OptionError {
+	return &OptionError{Option: option, Problem: fmt.Sprintf(format, args...)}
+}
+
+// optionWrap returns an *OptionError for a cause err.
+func optionWrap(option string, err error) *OptionError {
+	return &OptionError{Option: option, Problem: err.Error(), Err: err}
+}

@@ -2,7 +2,6 @@ package kommo
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -61,10 +60,10 @@ func WithChannel(channelID, secret string) Option {
 		c.channelID, c.channelSecret = channelID, secret
 		var errs []error
 		if strings.TrimSpace(channelID) == "" {
-			errs = append(errs, errors.New("WithChannel: empty channel id"))
+			errs = append(errs, optionErr("WithChannel", "empty channel id"))
 		}
 		if secret == "" {
-			errs = append(errs, errors.New("WithChannel: empty channel secret"))
+			errs = append(errs, &OptionError{Option: "WithChannel", Problem: "empty channel secret", Err: ErrEmptySecret})
 		}
 		return errors.Join(errs...)
 	}
@@ -78,7 +77,7 @@ func WithBaseDomain(domain string) Option {
 	return func(c *config) error {
 		d := strings.TrimSpace(domain)
 		if d == "" || strings.ContainsAny(d, "/:?#@ ") {
-			return fmt.Errorf("WithBaseDomain: %q is not a host name (use WithCRMBaseURL for a full URL)", domain)
+			return optionErr("WithBaseDomain", "%q is not a host name (use WithCRMBaseURL for a full URL)", domain)
 		}
 		c.baseDomain = strings.ToLower(d)
 		return nil
@@ -90,7 +89,7 @@ func WithBaseDomain(domain string) Option {
 func WithAccessToken(token string) Option {
 	return func(c *config) error {
 		if strings.TrimSpace(token) == "" {
-			return errors.New("WithAccessToken: empty token")
+			return optionErr("WithAccessToken", "empty token")
 		}
 		c.tokens = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token, TokenType: "Bearer"})
 		return nil
@@ -103,7 +102,7 @@ func WithAccessToken(token string) Option {
 func WithTokenSource(ts oauth2.TokenSource) Option {
 	return func(c *config) error {
 		if ts == nil {
-			return errors.New("WithTokenSource: nil token source")
+			return optionErr("WithTokenSource", "nil token source")
 		}
 		c.tokens = ts
 		return nil
@@ -115,7 +114,7 @@ func WithTokenSource(ts oauth2.TokenSource) Option {
 func WithChatBaseURL(u string) Option {
 	return func(c *config) error {
 		if _, err := parseBaseURL(u); err != nil {
-			return fmt.Errorf("WithChatBaseURL: %w", err)
+			return optionWrap("WithChatBaseURL", err)
 		}
 		c.chatBase = u
 		return nil
@@ -127,7 +126,7 @@ func WithChatBaseURL(u string) Option {
 func WithCRMBaseURL(u string) Option {
 	return func(c *config) error {
 		if _, err := parseBaseURL(u); err != nil {
-			return fmt.Errorf("WithCRMBaseURL: %w", err)
+			return optionWrap("WithCRMBaseURL", err)
 		}
 		c.crmBase = u
 		return nil
@@ -139,7 +138,7 @@ func WithCRMBaseURL(u string) Option {
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) error {
 		if hc == nil {
-			return errors.New("WithHTTPClient: nil client")
+			return optionErr("WithHTTPClient", "nil client")
 		}
 		c.httpClient = hc
 		return nil
@@ -151,7 +150,7 @@ func WithHTTPClient(hc *http.Client) Option {
 func WithRetryPolicy(p RetryPolicy) Option {
 	return func(c *config) error {
 		if err := p.validate(); err != nil {
-			return fmt.Errorf("WithRetryPolicy: %w", err)
+			return optionWrap("WithRetryPolicy", err)
 		}
 		c.retry = &p
 		return nil
@@ -165,10 +164,10 @@ func WithRetryPolicy(p RetryPolicy) Option {
 func WithRateLimit(rps float64, burst int) Option {
 	return func(c *config) error {
 		if rps < 0 {
-			return fmt.Errorf("WithRateLimit: negative rate %v", rps)
+			return optionErr("WithRateLimit", "negative rate %v", rps)
 		}
 		if rps > 0 && burst < 1 {
-			return fmt.Errorf("WithRateLimit: burst %d must be at least 1", burst)
+			return optionErr("WithRateLimit", "burst %d must be at least 1", burst)
 		}
 		c.rps, c.burst = &rps, burst
 		return nil
@@ -181,7 +180,7 @@ func WithRateLimit(rps float64, burst int) Option {
 func WithCRMRateLimiter(l *rate.Limiter) Option {
 	return func(c *config) error {
 		if l == nil {
-			return errors.New("WithCRMRateLimiter: nil limiter")
+			return optionErr("WithCRMRateLimiter", "nil limiter")
 		}
 		c.crmLimiter = l
 		return nil
@@ -193,7 +192,7 @@ func WithCRMRateLimiter(l *rate.Limiter) Option {
 func WithChatRateLimiter(l *rate.Limiter) Option {
 	return func(c *config) error {
 		if l == nil {
-			return errors.New("WithChatRateLimiter: nil limiter")
+			return optionErr("WithChatRateLimiter", "nil limiter")
 		}
 		c.chatLimiter = l
 		return nil
@@ -206,7 +205,7 @@ func WithChatRateLimiter(l *rate.Limiter) Option {
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
-			return errors.New("WithLogger: nil logger")
+			return optionErr("WithLogger", "nil logger")
 		}
 		c.logger = l
 		return nil
@@ -218,10 +217,10 @@ func WithLogger(l *slog.Logger) Option {
 func WithAppInfo(name, version, appURL string) Option {
 	return func(c *config) error {
 		if strings.TrimSpace(name) == "" {
-			return errors.New("WithAppInfo: empty name")
+			return optionErr("WithAppInfo", "empty name")
 		}
 		if strings.ContainsAny(name+version+appURL, "\r\n") {
-			return errors.New("WithAppInfo: line breaks are not allowed")
+			return optionErr("WithAppInfo", "line breaks are not allowed")
 		}
 		c.appName, c.appVersion, c.appURL = name, version, appURL
 		return nil
@@ -232,7 +231,7 @@ func WithAppInfo(name, version, appURL string) Option {
 func WithClock(clk Clock) Option {
 	return func(c *config) error {
 		if clk == nil {
-			return errors.New("WithClock: nil clock")
+			return optionErr("WithClock", "nil clock")
 		}
 		c.clock = clk
 		return nil
@@ -245,7 +244,7 @@ func WithClock(clk Clock) Option {
 func WithRequestTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {
-			return fmt.Errorf("WithRequestTimeout: negative duration %v", d)
+			return optionErr("WithRequestTimeout", "negative duration %v", d)
 		}
 		c.timeout = &d
 		return nil
@@ -258,7 +257,7 @@ func WithMiddleware(mw ...Middleware) Option {
 	return func(c *config) error {
 		for _, m := range mw {
 			if m == nil {
-				return errors.New("WithMiddleware: nil middleware")
+				return optionErr("WithMiddleware", "nil middleware")
 			}
 		}
 		c.middleware = append(c.middleware, mw...)

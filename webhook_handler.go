@@ -44,20 +44,20 @@ type WebhookHandler struct {
 //
 // An empty secret (ErrEmptySecret), a nil fn or an invalid option is an
 // error: the handler fails closed.
-func NewWebhookHandler(secret string, fn WebhookFunc, opts ...WebhookOption) (*WebhookHandler, error) {
+func NewWebhookHandler(secret string, fn WebhookFunc, opts ...WebhookHandlerOption) (*WebhookHandler, error) {
 	var problems []error
 	if secret == "" {
-		problems = append(problems, fmt.Errorf("kommo: NewWebhookHandler: %w", ErrEmptySecret))
+		problems = append(problems, &OptionError{Option: "secret", Problem: "empty channel secret", Err: ErrEmptySecret})
 	}
 	if fn == nil {
-		problems = append(problems, errors.New("kommo: NewWebhookHandler: nil callback"))
+		problems = append(problems, optionErr("fn", "nil callback"))
 	}
 	c, err := newWebhookConfig(secret, opts)
 	if err != nil {
 		problems = append(problems, err)
 	}
 	if len(problems) > 0 {
-		return nil, errors.Join(problems...)
+		return nil, fmt.Errorf("kommo: NewWebhookHandler: %w", errors.Join(problems...))
 	}
 	if !c.dedupeOK {
 		c.dedupe = NewMemoryDedupe(WebhookDefaultDedupeCapacity)

@@ -26,15 +26,41 @@ const (
 	// before that.
 	WebhookDefaultTimeout = 4 * time.Second
 
+	// KommoWebhookWait is how long Kommo waits for a webhook's answer; it
+	// never retries. WithWebhookTimeout must stay below it.
+	KommoWebhookWait = 5 * time.Second
+
 	// WebhookDefaultDedupeCapacity is how many webhook keys the default
 	// in-memory dedupe store of a WebhookHandler remembers.
 	WebhookDefaultDedupeCapacity = 10000
 )
 
-// WebhookOption configures ParseWebhook, ParseWebhookBody and
-// NewWebhookHandler. Options that only concern the handler (timeout, dedupe,
-// error hook, logger) are ignored by the parse functions.
-type WebhookOption func(*webhookConfig)
+// WebhookOption configures how a webhook is verified and decoded:
+// WithWebhookMaxBodySize, WithWebhookSecrets and WithWebhookStrictSignature.
+// ParseWebhook, ParseWebhookBody and NewWebhookHandler take it.
+type WebhookOption interface {
+	WebhookHandlerOption
+	parseOption()
+}
+
+// WebhookHandlerOption configures a WebhookHandler. Every WebhookOption is
+// one too; WithWebhookTimeout, WithWebhookDedupe, WithWebhookErrorHandler
+// and WithWebhookLogger concern only the handler, so the parse functions do
+// not take them and no option is silently ignored.
+type WebhookHandlerOption interface {
+	apply(*webhookConfig) error
+}
+
+// webhookParseOption is a WebhookOption.
+type webhookParseOption func(*webhookConfig) error
+
+func (o webhookParseOption) apply(c *webhookConfig) error { return o(c) }
+func (webhookParseOption) parseOption()                   {}
+
+// webhookHandlerOption is a WebhookHandlerOption only.
+type webhookHandlerOption func(*webhookConfig) error
+
+func (o webhookHandlerOption) apply(c *webhookConfig) error { return o(c) }
 
 type webhookConfig struct {
 	secrets  []string
@@ -45,51 +71,49 @@ type webhookConfig struct {
 	dedupeOK bool // WithWebhookDedupe was given
 	onError  func(*http.Request, error)
 	logger   *slog.Logger
-	problems []error
-}
-
-func (c *webhookConfig) addf(format string, args ...any) {
-	c.problems = append(c.problems, fmt.Errorf("kommo: "+format, args...))
 }
 
 // WithWebhookMaxBodySize caps the body at n bytes (default 1 MiB). A larger
 // body fails with ErrWebhookTooLarge (413 from WebhookHandler). n must be
 // positive.
 func WithWebhookMaxBodySize(n int64) WebhookOption {
-	return func(c *webhookConfig) {
+	return webhookParseOption(func(c *webhookConfig) error {
 		if n <= 0 {
-			c.addf("WithWebhookMaxBodySize: size must be positive, got %d", n)
-			return
+			return optionErr("WithWebhookMaxBodySize", "size must be positive, got %d", n)
 		}
 		c.maxBody = n
-	}
+		return nil
+	})
 }
 
 // WithWebhookTimeout bounds the WebhookHandler callback (default 4 s). When
 // it expires the handler answers 500 at once and cancels the callback's
 // context. The clock starts once the body has been read and verified, so
-// keep d below Kommo's 5 s with some room. d must be positive.
-func WithWebhookTimeout(d time.Duration) WebhookOption {
-	return func(c *webhookConfig) {
-		if d <= 0 {
-			c.addf("WithWebhookTimeout: timeout must be positive, got %s", d)
-			return
+// keep d below Kommo's 5 s with some room. d must be positive and less than
+// KommoWebhookWait: Kommo gives up after that, so a longer callback's answer
+// would never be read.
+func WithWebhookTimeout(d time.Duration) WebhookHandlerOption {
+	return webhookHandlerOption(func(c *webhookConfig) error {
+		if d <= 0 || d >= KommoWebhookWait {
+			return optionErr("WithWebhookTimeout", "timeout must be positive and below Kommo's %s wait, got %s", KommoWebhookWait, d)
 		}
 		c.timeout = d
-	}
+		return nil
+	})
 }
 
 // WithWebhookSecrets accepts signatures made with the previous channel
 // secrets too, for a secret rotation: deploy with the new secret as the
 // main one and the old one here, then drop it. Empty strings are ignored.
 func WithWebhookSecrets(previous ...string) WebhookOption {
-	return func(c *webhookConfig) {
+	return webhookParseOption(func(c *webhookConfig) error {
 		for _, s := range previous {
 			if s != "" {
 				c.secrets = append(c.secrets, s)
 			}
 		}
-	}
+		return nil
+	})
 }
 
 // WithWebhookStrictSignature accepts only a signature over the exact body.
@@ -98,7 +122,7 @@ func WithWebhookSecrets(previous ...string) WebhookOption {
 // it is UNCONFIRMED whether Kommo ever appends one, and the trimmed bytes
 // decode to the same JSON, so the fallback cannot admit a forged event.
 func WithWebhookStrictSignature() WebhookOption {
-	return func(c *webhookConfig) { c.strict = true }
+	return webhookParseOption(func(c *webhookConfig) error { c.strict = true; return nil })
 }
 
 // WithWebhookDedupe sets the store that remembers handled hooks, so a
@@ -113,8 +137,8 @@ func WithWebhookStrictSignature() WebhookOption {
 //
 // Kommo signs only the body, so the signature cannot stop a replay; it also
 // never retries, so a genuine duplicate is rare and a replay is suspect.
-func WithWebhookDedupe(store WebhookDedupeStore) WebhookOption {
-	return func(c *webhookConfig) { c.dedupe, c.dedupeOK = store, true }
+func WithWebhookDedupe(store WebhookDedupeStore) WebhookHandlerOption {
+	return webhookHandlerOption(func(c *webhookConfig) error { c.dedupe, c.dedupeOK = store, true; return nil })
 }
 
 // WithWebhookErrorHandler registers fn to be called, synchronously and
@@ -122,24 +146,26 @@ func WithWebhookDedupe(store WebhookDedupeStore) WebhookOption {
 // and each dedupe store error. Use it for metrics or alerts: Kommo never
 // redelivers, so a failure reported here is a message to recover by hand
 // (e.g. from History). The request body has been consumed.
-func WithWebhookErrorHandler(fn func(r *http.Request, err error)) WebhookOption {
-	return func(c *webhookConfig) { c.onError = fn }
+func WithWebhookErrorHandler(fn func(r *http.Request, err error)) WebhookHandlerOption {
+	return webhookHandlerOption(func(c *webhookConfig) error { c.onError = fn; return nil })
 }
 
 // WithWebhookLogger logs failures at warn (4xx) and error (5xx) level and
 // successes and duplicates at debug level. Bodies and signatures are never
 // logged. The default discards logs.
-func WithWebhookLogger(l *slog.Logger) WebhookOption {
-	return func(c *webhookConfig) {
+func WithWebhookLogger(l *slog.Logger) WebhookHandlerOption {
+	return webhookHandlerOption(func(c *webhookConfig) error {
 		if l == nil {
-			c.addf("WithWebhookLogger: nil logger")
-			return
+			return optionErr("WithWebhookLogger", "nil logger")
 		}
 		c.logger = l
-	}
+		return nil
+	})
 }
 
-func newWebhookConfig(secret string, opts []WebhookOption) (*webhookConfig, error) {
+// newWebhookConfig applies opts over the defaults and returns every
+// option problem at once.
+func newWebhookConfig(secret string, opts []WebhookHandlerOption) (*webhookConfig, error) {
 	c := &webhookConfig{
 		maxBody: WebhookDefaultMaxBodySize,
 		timeout: WebhookDefaultTimeout,
@@ -148,12 +174,32 @@ func newWebhookConfig(secret string, opts []WebhookOption) (*webhookConfig, erro
 	if secret != "" {
 		c.secrets = append(c.secrets, secret)
 	}
+	var problems []error
 	for _, o := range opts {
-		if o != nil {
-			o(c)
+		if o == nil {
+			problems = append(problems, optionErr("webhook options", "nil option"))
+			continue
+		}
+		if err := o.apply(c); err != nil {
+			problems = append(problems, err)
 		}
 	}
-	return c, errors.Join(c.problems...)
+	return c, errors.Join(problems...)
+}
+
+// parseConfig is newWebhookConfig for the parse functions.
+func parseConfig(op, secret string, opts []WebhookOption) (*webhookConfig, error) {
+	hopts := make([]WebhookHandlerOption, len(opts))
+	for i, o := range opts {
+		if o != nil {
+			hopts[i] = o
+		}
+	}
+	c, err := newWebhookConfig(secret, hopts)
+	if err != nil {
+		return nil, fmt.Errorf("kommo: %s: %w", op, err)
+	}
+	return c, nil
 }
 
 // ParseWebhook verifies and decodes one chat webhook request: it reads the
@@ -171,7 +217,7 @@ func newWebhookConfig(secret string, opts []WebhookOption) (*webhookConfig, erro
 // and WithWebhookStrictSignature apply. It does not close r.Body. Prefer
 // NewWebhookHandler, which also answers Kommo within its deadline.
 func ParseWebhook(r *http.Request, secret string, opts ...WebhookOption) (WebhookEvent, error) {
-	c, err := newWebhookConfig(secret, opts)
+	c, err := parseConfig("ParseWebhook", secret, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +230,7 @@ func ParseWebhook(r *http.Request, secret string, opts ...WebhookOption) (Webhoo
 //
 //	ev, err := kommo.ParseWebhookBody(body, r.Header.Get("X-Signature"), channelSecret)
 func ParseWebhookBody(body []byte, signature, secret string, opts ...WebhookOption) (WebhookEvent, error) {
-	c, err := newWebhookConfig(secret, opts)
+	c, err := parseConfig("ParseWebhookBody", secret, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -584,6 +584,28 @@ func TestNewWebhookHandler_Construction(t *testing.T) {
 		assert.ErrorContains(t, err, want, "every problem is reported")
 	}
 
+	_, err = NewWebhookHandler("", ok)
+	assert.EqualError(t, err, "kommo: NewWebhookHandler: secret: empty channel secret", "no stutter")
+	var oe *OptionError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "secret", oe.Option)
+	assert.ErrorIs(t, err, ErrInvalidOption)
+
+	// Kommo waits 5 s: a callback bound at or past it is refused.
+	for _, d := range []time.Duration{KommoWebhookWait, 10 * time.Second} {
+		_, err = NewWebhookHandler(webhookTestSecret, ok, WithWebhookTimeout(d))
+		require.ErrorAs(t, err, &oe, d)
+		assert.Equal(t, "WithWebhookTimeout", oe.Option)
+	}
+	_, err = NewWebhookHandler(webhookTestSecret, ok, WithWebhookTimeout(KommoWebhookWait-time.Millisecond))
+	assert.NoError(t, err)
+
+	// The parse functions report their option errors too, and a nil option.
+	_, err = ParseWebhookBody([]byte(`{}`), "", webhookTestSecret, WithWebhookMaxBodySize(0), nil)
+	assert.ErrorIs(t, err, ErrInvalidOption)
+	assert.ErrorContains(t, err, "kommo: ParseWebhookBody: WithWebhookMaxBodySize: size must be positive")
+	assert.ErrorContains(t, err, "nil option")
+
 	h, err := NewWebhookHandler(webhookTestSecret, ok)
 	require.NoError(t, err)
 	assert.Equal(t, WebhookDefaultTimeout, h.cfg.timeout)
@@ -602,7 +624,7 @@ func TestWebhookHandler_StatusCodes(t *testing.T) {
 	tests := []struct {
 		name       string
 		req        func(t *testing.T) *http.Request
-		opts       []WebhookOption
+		opts       []WebhookHandlerOption
 		fail       error
 		wantStatus int
 		wantCalls  int
@@ -615,12 +637,12 @@ func TestWebhookHandler_StatusCodes(t *testing.T) {
 		{name: "PUT", req: func(t *testing.T) *http.Request { return webhookRequest(t, http.MethodPut, body, webhookTestSecret) },
 			wantStatus: 405, wantErr: ErrWebhookMethodNotAllowed},
 		{name: "too large", req: func(t *testing.T) *http.Request { return webhookRequest(t, http.MethodPost, body, webhookTestSecret) },
-			opts: []WebhookOption{WithWebhookMaxBodySize(64)}, wantStatus: 413, wantErr: ErrWebhookTooLarge},
+			opts: []WebhookHandlerOption{WithWebhookMaxBodySize(64)}, wantStatus: 413, wantErr: ErrWebhookTooLarge},
 		{name: "too large chunked", req: func(t *testing.T) *http.Request {
 			r := webhookRequest(t, http.MethodPost, body, webhookTestSecret)
 			r.ContentLength = -1
 			return r
-		}, opts: []WebhookOption{WithWebhookMaxBodySize(64)}, wantStatus: 413, wantErr: ErrWebhookTooLarge},
+		}, opts: []WebhookHandlerOption{WithWebhookMaxBodySize(64)}, wantStatus: 413, wantErr: ErrWebhookTooLarge},
 		{name: "missing signature", req: func(t *testing.T) *http.Request { return webhookRequest(t, http.MethodPost, body, "") },
 			wantStatus: 401, wantErr: ErrInvalidSignature},
 		{name: "bad signature", req: func(t *testing.T) *http.Request { return webhookRequest(t, http.MethodPost, body, webhookOldSecret) },
@@ -642,7 +664,7 @@ func TestWebhookHandler_StatusCodes(t *testing.T) {
 			rec := &webhookRecorder{}
 			var logs bytes.Buffer
 			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			opts := append([]WebhookOption{WithWebhookErrorHandler(rec.onError), WithWebhookLogger(logger)}, tt.opts...)
+			opts := append([]WebhookHandlerOption{WithWebhookErrorHandler(rec.onError), WithWebhookLogger(logger)}, tt.opts...)
 			h, err := NewWebhookHandler(webhookTestSecret, rec.callback(tt.fail), opts...)
 			require.NoError(t, err)
 
