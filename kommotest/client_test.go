@@ -59,7 +59,6 @@ func TestDefaultsAndOptions(t *testing.T) {
 		kommotest.WithAccessToken("tok-1"),
 		kommotest.WithOAuthClient("cid", "csecret", "https://cb.example/"),
 		kommotest.WithClock(testkit.NewClock(fixed)),
-		nil, // ignored
 	)
 	assert.Equal(t, "chan-1", o.ChannelID())
 	assert.Equal(t, "secret-1", o.ChannelSecret())
@@ -69,6 +68,17 @@ func TestDefaultsAndOptions(t *testing.T) {
 	assert.Equal(t, "chan-1_acc-amojo-1", o.ScopeID())
 	assert.Equal(t, []string{"cid", "csecret", "https://cb.example/"}, []string{o.OAuthClientID(), o.OAuthClientSecret(), o.OAuthRedirectURI()})
 	assert.Equal(t, fixed, o.Now())
+
+	// A bad option is a mistake in the test: NewServer panics with every
+	// problem at once.
+	assert.PanicsWithError(t, "kommotest: invalid options: nil option\n"+
+		"WithRateLimit: negative rate -1\n"+
+		"WithTokenLifetime: lifetime must be positive, got 0s\n"+
+		"WithRandomFailures: probability 2 must be within [0, 1]\n"+
+		"WithExtraAccounts: empty amojo id", func() {
+		kommotest.NewServer(nil, kommotest.WithRateLimit(-1, 1), kommotest.WithTokenLifetime(0),
+			kommotest.WithRandomFailures(2, 1), kommotest.WithExtraAccounts(""))
+	})
 
 	// The custom token is what the CRM side accepts.
 	req, err := http.NewRequest(http.MethodGet, o.URL()+"/api/v4/account?with=amojo_id", nil)

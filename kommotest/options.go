@@ -1,26 +1,30 @@
 package kommotest
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/kommo-go/kommo"
 	"golang.org/x/time/rate"
 )
 
-// Option configures a Server.
-type Option func(*Server)
+// Option configures a Server. It returns an error for a value it cannot
+// take; NewServer and New report every such problem at once.
+type Option func(*Server) error
 
 // WithChannel sets the channel id and secret the server expects Chat API
 // requests to be signed with (default DefaultChannelID, DefaultChannelSecret).
 // Empty values keep the defaults.
 func WithChannel(id, secret string) Option {
-	return func(s *Server) {
+	return func(s *Server) error {
 		if id != "" {
 			s.channelID = id
 		}
 		if secret != "" {
 			s.channelSecret = secret
 		}
+		return nil
 	}
 }
 
@@ -28,13 +32,14 @@ func WithChannel(id, secret string) Option {
 // DefaultAccountAmojoID, DefaultAccountID). Empty or non-positive values
 // keep the defaults.
 func WithAccount(amojoID string, accountID int) Option {
-	return func(s *Server) {
+	return func(s *Server) error {
 		if amojoID != "" {
 			s.accountAmojoID = amojoID
 		}
 		if accountID > 0 {
 			s.accountID = accountID
 		}
+		return nil
 	}
 }
 
@@ -42,17 +47,26 @@ func WithAccount(amojoID string, accountID int) Option {
 // amojo ids, for integrations that serve several accounts with one client.
 // Only the main account (WithAccount) has CRM endpoints.
 func WithExtraAccounts(amojoIDs ...string) Option {
-	return func(s *Server) { s.extraAccounts = append(s.extraAccounts, amojoIDs...) }
+	return func(s *Server) error {
+		for _, id := range amojoIDs {
+			if id == "" {
+				return errors.New("WithExtraAccounts: empty amojo id")
+			}
+		}
+		s.extraAccounts = append(s.extraAccounts, amojoIDs...)
+		return nil
+	}
 }
 
 // WithAccessToken sets the long-lived bearer token the CRM endpoints accept
 // (default DefaultAccessToken). It never expires. An empty token keeps the
 // default.
 func WithAccessToken(tok string) Option {
-	return func(s *Server) {
+	return func(s *Server) error {
 		if tok != "" {
 			s.staticToken = tok
 		}
+		return nil
 	}
 }
 
@@ -60,7 +74,7 @@ func WithAccessToken(tok string) Option {
 // redirect URI checked by the token endpoint. Empty values keep the
 // defaults.
 func WithOAuthClient(clientID, clientSecret, redirectURI string) Option {
-	return func(s *Server) {
+	return func(s *Server) error {
 		if clientID != "" {
 			s.oauthClientID = clientID
 		}
@@ -70,17 +84,19 @@ func WithOAuthClient(clientID, clientSecret, redirectURI string) Option {
 		if redirectURI != "" {
 			s.oauthRedirect = redirectURI
 		}
+		return nil
 	}
 }
 
 // WithTokenLifetime sets the lifetime of access tokens issued by the OAuth
-// token endpoint (default DefaultTokenLifetime). Non-positive values keep
-// the default.
+// token endpoint (default DefaultTokenLifetime). d must be positive.
 func WithTokenLifetime(d time.Duration) Option {
-	return func(s *Server) {
-		if d > 0 {
-			s.tokenLifetime = d
+	return func(s *Server) error {
+		if d <= 0 {
+			return fmt.Errorf("WithTokenLifetime: lifetime must be positive, got %s", d)
 		}
+		s.tokenLifetime = d
+		return nil
 	}
 }
 
@@ -89,25 +105,32 @@ func WithTokenLifetime(d time.Duration) Option {
 // times. Clients from Server.Client use the same clock for their Date
 // headers and retry waits. A nil clock keeps kommo.SystemClock.
 func WithClock(clk kommo.Clock) Option {
-	return func(s *Server) {
+	return func(s *Server) error {
 		if clk != nil {
 			s.clock, s.now = clk, clk.Now
 		}
+		return nil
 	}
 }
 
 // WithRateLimit makes the server answer 429 Too Many Requests, with a
 // Retry-After header in whole seconds, once requests exceed rps per second
 // with the given burst (a token bucket shared by both APIs; it runs on real
-// time, not on WithClock). rps <= 0 turns the limit off; burst < 1 counts
-// as 1.
+// time, not on WithClock). rps 0 turns the limit off; a negative rate or a
+// burst below 1 with a positive rate is an error.
 func WithRateLimit(rps float64, burst int) Option {
-	return func(s *Server) {
-		if rps <= 0 {
+	return func(s *Server) error {
+		switch {
+		case rps < 0:
+			return fmt.Errorf("WithRateLimit: negative rate %v", rps)
+		case rps == 0:
 			s.limiter = nil
-			return
+			return nil
+		case burst < 1:
+			return fmt.Errorf("WithRateLimit: burst %d must be at least 1", burst)
 		}
-		s.limiter = rate.NewLimiter(rate.Limit(rps), max(burst, 1))
+		s.limiter = rate.NewLimiter(rate.Limit(rps), burst)
+		return nil
 	}
 }
 
@@ -115,7 +138,7 @@ func WithRateLimit(rps float64, burst int) Option {
 // front of Kommo may send) instead of a problem+json body, so clients can
 // be tested against a non-JSON error body.
 func WithHTMLRateLimitBody() Option {
-	return func(s *Server) { s.htmlRateLimit = true }
+	return func(s *Server) error { s.htmlRateLimit = true; return nil }
 }
 
 // WithRandomFailures makes each request that no queued fault applies to
@@ -123,8 +146,11 @@ func WithHTMLRateLimitBody() Option {
 // generator seeded with seed so runs are repeatable. A failed request
 // changes no state. Use it for load and soak tests of retry handling.
 func WithRandomFailures(p float64, seed uint64) Option {
-	return func(s *Server) {
-		s.failP = min(max(p, 0), 1)
-		s.failSeed = seed
+	return func(s *Server) error {
+		if !(p >= 0 && p <= 1) {
+			return fmt.Errorf("WithRandomFailures: probability %v must be within [0, 1]", p)
+		}
+		s.failP, s.failSeed = p, seed
+		return nil
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -121,8 +122,18 @@ type Server struct {
 }
 
 // NewServer starts a Server on a loopback address. Call Close when done, or
-// use New in tests.
+// use New in tests. An option given a bad value is a mistake in the test,
+// so NewServer panics with every such problem (New fails the test instead).
 func NewServer(opts ...Option) *Server {
+	s, err := newServer(opts)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// newServer configures and starts a Server, or reports every bad option.
+func newServer(opts []Option) (*Server, error) {
 	s := &Server{
 		closed:         make(chan struct{}),
 		channelID:      DefaultChannelID,
@@ -158,10 +169,18 @@ func NewServer(opts ...Option) *Server {
 		nextLinkID:     26001,
 		nextSourceID:   5100001,
 	}
+	var problems []error
 	for _, o := range opts {
-		if o != nil {
-			o(s)
+		if o == nil {
+			problems = append(problems, errors.New("nil option"))
+			continue
 		}
+		if err := o(s); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("kommotest: invalid options: %w", errors.Join(problems...))
 	}
 	s.signKey = chatsign.NewKey(s.channelSecret)
 	s.rnd = rand.New(rand.NewPCG(s.failSeed, s.failSeed^0x9e3779b97f4a7c15))
@@ -175,13 +194,17 @@ func NewServer(opts ...Option) *Server {
 	s.mux = s.buildMux()
 	s.hookTransport = http.DefaultTransport.(*http.Transport).Clone()
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
-	return s
+	return s, nil
 }
 
-// New starts a Server for a test and closes it when the test ends.
+// New starts a Server for a test and closes it when the test ends. A bad
+// option fails the test.
 func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := NewServer(opts...)
+	s, err := newServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(s.Close)
 	return s
 }
