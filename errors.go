@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -220,14 +221,21 @@ type errorBody struct {
 
 // newAPIError builds an APIError from a response whose body has been read.
 func newAPIError(req *http.Request, resp *http.Response, body []byte, now time.Time) *APIError {
+	// A server may echo the request's credentials: keep them out of the
+	// error, and out of the request it points back to.
+	var secrets []string
+	if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok && tok != "" {
+		secrets = append(secrets, tok)
+	}
+	if sig := req.Header.Get("X-Signature"); sig != "" {
+		secrets = append(secrets, sig)
+	}
+	body = []byte(oauthScrubString(string(body), secrets...))
+	resp.Request = redactedRequest(req)
 	e := &APIError{StatusCode: resp.StatusCode, Response: resp, Method: req.Method, URL: redactURL(req.URL)}
 	e.RequestID = resp.Header.Get("X-Request-Id")
 	e.RetryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), now)
-	if len(body) > maxErrorBody {
-		e.Body = string(body[:maxErrorBody])
-	} else {
-		e.Body = string(body)
-	}
+	e.Body = capBody(body)
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '{' {
 		var eb errorBody
@@ -246,23 +254,53 @@ func newAPIError(req *http.Request, resp *http.Response, body []byte, now time.T
 	return e
 }
 
+// capBody returns the start of a raw body, at most maxErrorBody bytes.
+func capBody(b []byte) string {
+	if len(b) > maxErrorBody {
+		b = b[:maxErrorBody]
+	}
+	return string(b)
+}
+
+// redactedRequest returns a shallow copy of req without its credentials
+// (Authorization, X-Signature) and without its body, for APIError.Response.
+func redactedRequest(req *http.Request) *http.Request {
+	r := new(http.Request)
+	*r = *req
+	r.Header = req.Header.Clone()
+	for _, h := range []string{"Authorization", "X-Signature"} {
+		if r.Header.Get(h) != "" {
+			r.Header.Set(h, "[redacted]")
+		}
+	}
+	r.Body, r.GetBody = http.NoBody, nil
+	return r
+}
+
+// maxRetryAfter bounds a parsed Retry-After, far above any sensible
+// RetryPolicy.MaxRetryAfter, so that huge values cannot overflow.
+const maxRetryAfter = 24 * time.Hour
+
 // parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
+// Values that are not finite non-negative numbers are ignored; longer ones
+// are capped at maxRetryAfter.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		if n < 0 {
+	if n, err := strconv.ParseFloat(v, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if math.IsNaN(n) || n < 0 {
 			return 0, false
+		}
+		if n >= maxRetryAfter.Seconds() { // also +Inf
+			return maxRetryAfter, true
 		}
 		return time.Duration(n * float64(time.Second)), true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		d := t.Sub(now)
-		if d < 0 {
-			d = 0
-		}
+		d = min(max(d, 0), maxRetryAfter)
 		return d, true
 	}
 	return 0, false
@@ -357,18 +395,21 @@ func (e *RetryError) Error() string {
 // Unwrap returns the last attempt's error.
 func (e *RetryError) Unwrap() error { return e.Err }
 
-// DecodeError is returned when a successful response's body cannot be
-// decoded into the documented shape.
+// DecodeError is returned when a 2xx response's body cannot be decoded into
+// the documented shape. The server accepted the request, so the SDK never
+// sends it again: check the account (or History) before doing it yourself.
 type DecodeError struct {
 	Method     string
 	URL        string // redacted
 	StatusCode int
-	Err        error
+	// Body is the start of the raw body (at most 4 KiB).
+	Body string
+	Err  error
 }
 
 // Error describes the decoding failure.
 func (e *DecodeError) Error() string {
-	return fmt.Sprintf("kommo: %s %s: decode %d response: %v", e.Method, e.URL, e.StatusCode, e.Err)
+	return fmt.Sprintf("kommo: %s %s: the server accepted the request (%d) but its answer could not be decoded: %v", e.Method, e.URL, e.StatusCode, e.Err)
 }
 
 // Unwrap returns the JSON error.

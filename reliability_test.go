@@ -168,10 +168,19 @@ func TestFaultInjection(t *testing.T) {
 			check: func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
 		},
 		{
-			name:      "truncated JSON body",
+			// A body cut off in transit is retried (the Chat API send keeps its
+			// msgid); a complete 2xx whose body does not decode was accepted by
+			// the server and is never sent again.
+			name:      "truncated body is retried, an undecodable 2xx is not",
 			steps:     []step{truncated, status(200, `{"new_message":{"msg`), status(200, okSend)},
-			wantCalls: 3, wantWaits: []time.Duration{time.Second, 2 * time.Second},
-			check: func(t *testing.T, resp *Response, err error) { require.NoError(t, err) },
+			wantCalls: 2, wantWaits: []time.Duration{time.Second},
+			check: func(t *testing.T, resp *Response, err error) {
+				var de *DecodeError
+				require.ErrorAs(t, err, &de)
+				assert.Equal(t, 200, de.StatusCode)
+				assert.Equal(t, `{"new_message":{"msg`, de.Body)
+				assert.Contains(t, de.Error(), "the server accepted the request")
+			},
 		},
 		{
 			name:      "stall past the per-attempt timeout",
@@ -356,7 +365,7 @@ func TestBackoffJitterBounds(t *testing.T) {
 	for n := 1; n <= 8; n++ {
 		want := min(time.Second<<(n-1), 30*time.Second)
 		for range 50 {
-			d := p.backoff(n)
+			d := p.Backoff(n)
 			assert.LessOrEqual(t, d, want)
 			assert.GreaterOrEqual(t, d, want-want/4)
 		}

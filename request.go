@@ -17,8 +17,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// maxResponseBody caps how much of a successful response is read.
-const maxResponseBody = 32 << 20
+// maxResponseBody caps how much of a successful response is read, unless
+// the call sets a tighter cap for its endpoint.
+const maxResponseBody = 16 << 20
 
 // Response wraps the HTTP response of a call. Its body has been read and
 // closed.
@@ -45,6 +46,19 @@ type call struct {
 	query  any    // go-querystring struct, url.Values, or nil
 	body   any    // JSON-encoded once; []byte is sent as is; nil = no body
 	out    any    // decoded from a 2xx body unless nil
+	// maxBody caps a 2xx body at what the endpoint can legitimately return
+	// (0: maxResponseBody).
+	maxBody int64
+}
+
+// idempotent reports whether resending the call cannot make the server act
+// twice (see RetryPolicy).
+func (cl *call) idempotent() bool {
+	switch cl.method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	return cl.api == chatAPI
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -123,24 +137,34 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 				return nil, c.finalErr(cl.method, u, attempt-1, err)
 			}
 		}
-		resp, retry, wait, err := c.attempt(ctx, cl, u, body, hasBody, attempt)
+		resp, final, err := c.attempt(ctx, cl, u, body, hasBody, attempt)
 		if err == nil {
 			resp.Attempts = attempt
 			return resp, nil
 		}
 		lastErr = err
-		if !retry || attempt >= c.retry.MaxAttempts || ctx.Err() != nil {
+		if final || ctx.Err() != nil || attempt >= c.retry.MaxAttempts {
 			return nil, c.finalErr(cl.method, u, attempt, err)
 		}
-		if wait > c.retry.MaxRetryAfter && c.retry.MaxRetryAfter > 0 {
-			return nil, &RateLimitError{RetryAfter: wait, Err: c.finalErr(cl.method, u, attempt, err)}
+		d := c.retry.decide(RetryAttempt{Method: cl.method, Idempotent: cl.idempotent(), Attempt: attempt, Err: err})
+		if !d.Retry {
+			return nil, c.finalErr(cl.method, u, attempt, err)
 		}
-		if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl) {
-			return nil, &RateLimitError{RetryAfter: wait, Err: c.finalErr(cl.method, u, attempt, err)}
+		wait := max(d.Wait, 0)
+		tooLong := wait > c.retry.MaxRetryAfter && c.retry.MaxRetryAfter > 0
+		if dl, ok := ctx.Deadline(); ok && c.clock.Now().Add(wait).After(dl) {
+			tooLong = true
+		}
+		if tooLong {
+			final := c.finalErr(cl.method, u, attempt, err)
+			if errors.Is(err, ErrRateLimited) {
+				return nil, &RateLimitError{RetryAfter: wait, Err: final}
+			}
+			return nil, fmt.Errorf("%w (no retry: waiting %s would pass the deadline or MaxRetryAfter)", final, wait)
 		}
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "kommo: retrying",
 			slog.String("method", cl.method), slog.String("path", u.Path),
-			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("reason", retryReason(err)))
+			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("reason", d.Reason))
 		if err := c.clock.Sleep(ctx, wait); err != nil {
 			return nil, c.finalErr(cl.method, u, attempt, fmt.Errorf("%w (while waiting to retry after: %v)", err, lastErr))
 		}
@@ -158,28 +182,31 @@ func (c *Client) finalErr(method string, u *url.URL, attempts int, err error) er
 // waitLimiter waits for a limiter token, failing at once with a
 // *RateLimitError when the wait cannot fit the context's deadline.
 func (c *Client) waitLimiter(ctx context.Context, l *rate.Limiter, last error) error {
-	r := l.Reserve()
+	now := c.clock.Now()
+	r := l.ReserveN(now, 1)
 	if !r.OK() {
 		return &RateLimitError{Err: last}
 	}
-	d := r.Delay()
+	d := r.DelayFrom(now)
 	if d <= 0 {
 		return nil
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Now().Add(d).After(dl) {
-		r.Cancel()
+	if dl, ok := ctx.Deadline(); ok && now.Add(d).After(dl) {
+		r.CancelAt(now)
 		return &RateLimitError{RetryAfter: d, Err: last}
 	}
-	if err := (SystemClock{}).Sleep(ctx, d); err != nil {
-		r.Cancel()
+	if err := c.clock.Sleep(ctx, d); err != nil {
+		r.CancelAt(c.clock.Now())
 		return err
 	}
 	return nil
 }
 
-// attempt sends one HTTP request. It returns whether a failure may be
-// retried and how long to wait first.
-func (c *Client) attempt(ctx context.Context, cl *call, u *url.URL, body []byte, hasBody bool, n int) (resp *Response, retry bool, wait time.Duration, err error) {
+// attempt sends one HTTP request and returns its outcome; whether to try
+// again is RetryPolicy's decision. final marks an error no retry can help:
+// the request could not be built, signed or authorised, or the call's
+// context ended.
+func (c *Client) attempt(ctx context.Context, cl *call, u *url.URL, body []byte, hasBody bool, n int) (resp *Response, final bool, err error) {
 	actx := ctx
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -188,7 +215,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, u *url.URL, body []byte,
 	}
 	req, err := http.NewRequestWithContext(actx, cl.method, u.String(), nil)
 	if err != nil {
-		return nil, false, 0, fmt.Errorf("kommo: build request: %w", err)
+		return nil, true, fmt.Errorf("kommo: build request: %w", err)
 	}
 	if hasBody || cl.api == chatAPI {
 		req.Body = io.NopCloser(bytes.NewReader(body))
@@ -204,15 +231,15 @@ func (c *Client) attempt(ctx context.Context, cl *call, u *url.URL, body []byte,
 	case chatAPI:
 		// Signed here, right before each send: every attempt gets a fresh Date.
 		if err := c.signer.Sign(req, body); err != nil {
-			return nil, false, 0, err
+			return nil, true, err
 		}
 	case crmAPI:
 		tok, err := c.tokens.Token()
 		if err != nil {
-			return nil, false, 0, fmt.Errorf("kommo: get access token: %w", err)
+			return nil, true, fmt.Errorf("kommo: get access token: %w", err)
 		}
 		if tok == nil || tok.AccessToken == "" {
-			return nil, false, 0, fmt.Errorf("kommo: token source returned no access token: %w", ErrNoCredentials)
+			return nil, true, fmt.Errorf("kommo: token source returned no access token: %w", ErrNoCredentials)
 		}
 		req.Header["Authorization"] = []string{"Bearer " + tok.AccessToken}
 		if hasBody {
@@ -225,50 +252,47 @@ func (c *Client) attempt(ctx context.Context, cl *call, u *url.URL, body []byte,
 	if err != nil {
 		c.logAttempt(ctx, req, 0, n, start, err)
 		if ctx.Err() != nil {
-			return nil, false, 0, fmt.Errorf("kommo: %s %s: %w", cl.method, redactURL(u), ctx.Err())
+			return nil, true, fmt.Errorf("kommo: %s %s: %w", cl.method, redactURL(u), ctx.Err())
 		}
 		err = scrubURLError(err)
-		return nil, retryableTransport(err), c.retry.backoff(n), fmt.Errorf("kommo: %s %s: %w", cl.method, redactURL(u), err)
+		return nil, false, fmt.Errorf("kommo: %s %s: %w", cl.method, redactURL(u), err)
 	}
-	limit := int64(maxResponseBody)
-	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
-		limit = maxErrorRead // a bounded drain: only the start of an error page is kept
+	failed := hresp.StatusCode < 200 || hresp.StatusCode > 299
+	limit := cl.maxBody
+	if limit <= 0 {
+		limit = maxResponseBody
+	}
+	if failed {
+		limit = maxErrorRead // only the start of an error page is kept
 	}
 	data, rerr := readBody(hresp.Body, limit)
-	if errors.Is(rerr, errBodyTooLarge) && limit == maxErrorRead {
+	if errors.Is(rerr, errBodyTooLarge) && failed {
 		rerr = nil
+		// Read the rest of a long error page (up to a bound) so the
+		// connection can be reused instead of closed.
+		_, _ = io.CopyN(io.Discard, hresp.Body, maxErrorDrain)
 	}
 	hresp.Body.Close()
 	hresp.Body = http.NoBody
 	c.logAttempt(ctx, req, hresp.StatusCode, n, start, rerr)
 	if rerr != nil {
 		if ctx.Err() != nil {
-			return nil, false, 0, fmt.Errorf("kommo: %s %s: read response: %w", cl.method, redactURL(u), ctx.Err())
+			return nil, true, fmt.Errorf("kommo: %s %s: read response: %w", cl.method, redactURL(u), ctx.Err())
 		}
-		return nil, !errors.Is(rerr, errBodyTooLarge), c.retry.backoff(n), fmt.Errorf("kommo: %s %s: read response: %w", cl.method, redactURL(u), rerr)
+		return nil, false, fmt.Errorf("kommo: %s %s: read response: %w", cl.method, redactURL(u), rerr)
 	}
 	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
-		ae := newAPIError(req, hresp, data, c.clock.Now())
-		if !c.retry.retryStatus(hresp.StatusCode) {
-			return nil, false, 0, ae
-		}
-		wait = c.retry.backoff(n)
-		if ae.RetryAfter > 0 {
-			wait = ae.RetryAfter
-		}
-		return nil, true, wait, ae
+		return nil, false, newAPIError(req, hresp, data, c.clock.Now())
 	}
 	r := &Response{Response: hresp, RequestID: hresp.Header.Get("X-Request-Id")}
 	if cl.out != nil && hresp.StatusCode != http.StatusNoContent && len(bytes.TrimSpace(data)) > 0 {
 		if err := json.Unmarshal(data, cl.out); err != nil {
-			de := &DecodeError{Method: cl.method, URL: redactURL(u), StatusCode: hresp.StatusCode, Err: err}
-			// A body that is not JSON at all was cut short or garbled in
-			// transit: try again. Valid JSON of the wrong shape will not
-			// improve.
-			return nil, !json.Valid(data), c.retry.backoff(n), de
+			// The server accepted the request: it is never sent again.
+			return nil, false, &DecodeError{Method: cl.method, URL: redactURL(u), StatusCode: hresp.StatusCode,
+				Body: capBody(data), Err: err}
 		}
 	}
-	return r, false, 0, nil
+	return r, false, nil
 }
 
 func (c *Client) logAttempt(ctx context.Context, req *http.Request, status, attempt int, start time.Time, err error) {
@@ -294,9 +318,12 @@ func (c *Client) logAttempt(ctx context.Context, req *http.Request, status, atte
 
 var errBodyTooLarge = errors.New("kommo: response body too large")
 
-// maxErrorRead bounds how much of an error response is read before the body
-// is closed.
+// maxErrorRead bounds how much of an error response is kept.
 const maxErrorRead = 64 << 10
+
+// maxErrorDrain bounds how much more of a long error response is read and
+// discarded so its connection can be reused; a longer one is closed.
+const maxErrorDrain = 1 << 20
 
 // readBody reads at most limit bytes into a fresh slice; a longer body
 // returns its first limit bytes and errBodyTooLarge.

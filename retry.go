@@ -6,50 +6,39 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
 )
 
-func retryReason(err error) string {
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return strconv.Itoa(ae.StatusCode)
-	}
-	var de *DecodeError
-	if errors.As(err, &de) {
-		return "malformed response body"
-	}
-	return "transport error"
-}
-
-// retryableTransport reports whether a transport failure may succeed on a
-// new attempt. Certificate problems will not. (Redirects are never
-// followed and base URLs are checked to be http(s) by NewClient, so
-// redirect loops and bad schemes cannot occur.)
-func retryableTransport(err error) bool {
-	var certErr *tls.CertificateVerificationError
-	var unknownAuth x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	switch {
-	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
-		return false
-	case errors.Is(err, errBodyTooLarge):
-		return false
-	}
-	return true
-}
-
-// RetryPolicy says which failures are retried and how long to wait.
-// Transport errors, malformed response bodies and the statuses 408, 429,
-// 500, 502, 503 and 504 are retried; 400, 401, 402, 403, 404 and 422 never
-// are. A Retry-After header (seconds or HTTP date) replaces the computed
-// backoff. Every wait stops when the call's context is done, and a wait that
-// would pass the context's deadline (or MaxRetryAfter) ends the call at once
-// with a *RateLimitError.
+// RetryPolicy says how many attempts a call may make and how long to wait
+// between them; CheckRetry (DefaultCheckRetry unless set) decides which
+// failures are tried again. By default a request is resent only when that
+// cannot make the server act twice:
+//
+//   - 429 Too Many Requests, for every method (the server did not act);
+//   - a failure before the request left (a refused or failed dial, found with
+//     errors.As), for every method;
+//   - a transport error after sending, or 408, 500, 502, 503 or 504, only for
+//     idempotent calls: GET, HEAD, PUT, DELETE, and every Chat API call;
+//   - never a CRM POST or PATCH that may have reached the server
+//     (Sources.Create, Sources.Update, ContactsChats.Link, Talks.Close), and
+//     never a 2xx whose body does not decode (*DecodeError: the server
+//     accepted the request).
+//
+// Chat API calls count as idempotent because each names what it acts on:
+// Messages.Send and Messages.Edit resend the same body, and so the same
+// msgid, on every attempt. Kommo does not document msgid as an idempotency
+// key, so a retried send relies on Kommo recognising the msgid it has seen.
+//
+// A Retry-After header (seconds or HTTP date) replaces the computed
+// backoff. Every wait stops when the call's context is done. A wait that
+// would pass the context's deadline (or MaxRetryAfter) ends the call at once:
+// with a *RateLimitError after a 429, else with the last error.
 //
 // Chat API requests are signed again for every attempt (fresh Date) from the
-// same body bytes, so a retried message send carries the same msgid.
+// same body bytes.
 type RetryPolicy struct {
 	// MaxAttempts is the number of attempts including the first (1 = no retries).
 	MaxAttempts int
@@ -64,6 +53,82 @@ type RetryPolicy struct {
 	// Jitter is the fraction (0 to 1) of each backoff that is randomly
 	// removed, so clients do not retry in lockstep.
 	Jitter float64
+	// CheckRetry, when set, replaces DefaultCheckRetry. It must be a pure
+	// function of its arguments; it may call DefaultCheckRetry.
+	CheckRetry func(p RetryPolicy, a RetryAttempt) RetryDecision
+}
+
+// RetryAttempt describes a failed attempt, for CheckRetry.
+type RetryAttempt struct {
+	// Method is the HTTP method.
+	Method string
+	// Idempotent reports whether resending cannot make the server act
+	// twice: GET, HEAD, PUT and DELETE, and every Chat API call.
+	Idempotent bool
+	// Attempt is the number of the attempt that failed, from 1.
+	Attempt int
+	// Err is the attempt's error: an *APIError for a non-2xx answer, a
+	// *DecodeError for a 2xx whose body did not decode, else a transport
+	// error.
+	Err error
+}
+
+// RetryDecision is CheckRetry's verdict on a failed attempt.
+type RetryDecision struct {
+	// Retry says whether to make another attempt.
+	Retry bool
+	// Wait is how long to wait first.
+	Wait time.Duration
+	// Reason names the failure for logs and telemetry, e.g. "429",
+	// "503", "transport error", "not sent".
+	Reason string
+}
+
+// DefaultCheckRetry is the retry rule described on RetryPolicy.
+func DefaultCheckRetry(p RetryPolicy, a RetryAttempt) RetryDecision {
+	var ae *APIError
+	var de *DecodeError
+	switch {
+	case errors.As(a.Err, &de):
+		return RetryDecision{Reason: "undecodable 2xx body"}
+	case errors.As(a.Err, &ae):
+		d := RetryDecision{Reason: strconv.Itoa(ae.StatusCode), Wait: p.Backoff(a.Attempt)}
+		if ae.RetryAfter > 0 {
+			d.Wait = ae.RetryAfter
+		}
+		switch ae.StatusCode {
+		case http.StatusTooManyRequests:
+			d.Retry = true
+		case http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway,
+			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			d.Retry = a.Idempotent
+		}
+		return d
+	case !retryableTransport(a.Err):
+		return RetryDecision{Reason: "permanent transport error"}
+	case notSent(a.Err):
+		return RetryDecision{Retry: true, Wait: p.Backoff(a.Attempt), Reason: "not sent"}
+	}
+	return RetryDecision{Retry: a.Idempotent, Wait: p.Backoff(a.Attempt), Reason: "transport error"}
+}
+
+// decide applies CheckRetry or DefaultCheckRetry.
+func (p RetryPolicy) decide(a RetryAttempt) RetryDecision {
+	if p.CheckRetry != nil {
+		return p.CheckRetry(p, a)
+	}
+	return DefaultCheckRetry(p, a)
+}
+
+// notSent reports whether a transport error happened before the request
+// could reach the server: the connection was never made.
+func notSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
 }
 
 // DefaultRetryPolicy returns the policy clients use unless WithRetryPolicy
@@ -97,17 +162,9 @@ func (p RetryPolicy) validate() error {
 	return errors.Join(errs...)
 }
 
-func (p RetryPolicy) retryStatus(code int) bool {
-	switch code {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}
-
-// backoff returns the wait after the n-th failed attempt.
-func (p RetryPolicy) backoff(n int) time.Duration {
+// Backoff returns the computed wait after the n-th failed attempt (from 1):
+// BaseBackoff doubled per attempt up to MaxBackoff, less up to Jitter of it.
+func (p RetryPolicy) Backoff(n int) time.Duration {
 	d := p.BaseBackoff
 	for i := 1; i < n && d < p.MaxBackoff; i++ {
 		d *= 2
@@ -117,4 +174,21 @@ func (p RetryPolicy) backoff(n int) time.Duration {
 		d -= time.Duration(rand.Float64() * p.Jitter * float64(d))
 	}
 	return d
+}
+
+// retryableTransport reports whether a transport failure may succeed on a
+// new attempt. Certificate problems and an over-long body will not.
+// (Redirects are never followed and base URLs are checked to be http(s) by
+// NewClient, so redirect loops and bad schemes cannot occur.)
+func retryableTransport(err error) bool {
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	switch {
+	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
+		return false
+	case errors.Is(err, errBodyTooLarge):
+		return false
+	}
+	return true
 }

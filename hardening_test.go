@@ -1,0 +1,305 @@
+package kommo_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/testkit"
+)
+
+// hostile is a hand-written CRM server that misbehaves on purpose. Each
+// request that reaches the handler is counted as processed before the
+// handler decides how to answer.
+type hostile struct {
+	srv       *httptest.Server
+	processed atomic.Int32
+	newConns  atomic.Int32
+	answer    func(n int32, w http.ResponseWriter, r *http.Request)
+}
+
+func newHostile(t *testing.T, answer func(n int32, w http.ResponseWriter, r *http.Request)) *hostile {
+	t.Helper()
+	h := &hostile{answer: answer}
+	h.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		n := h.processed.Add(1)
+		h.answer(n, w, r)
+	}))
+	h.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			h.newConns.Add(1)
+		}
+	}
+	h.srv.Start()
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// hostileClient is a CRM client for h with a fast retry policy on a manual
+// clock, so waits are recorded and not spent.
+func hostileClient(t *testing.T, h *hostile, opts ...kommo.Option) (*kommo.Client, *testkit.Clock) {
+	t.Helper()
+	// Real "now", so that context deadlines (wall clock) compare with it.
+	clk := testkit.NewClock(time.Now())
+	c, err := kommo.NewClient(append([]kommo.Option{
+		kommo.WithCRMBaseURL(h.srv.URL), kommo.WithAccessToken("tok-hardening-123"),
+		kommo.WithRateLimit(0, 0), kommo.WithClock(clk),
+	}, opts...)...)
+	require.NoError(t, err)
+	return c, clk
+}
+
+// dropAnswer closes the connection after the request was processed, so the
+// client never hears back.
+func dropAnswer(w http.ResponseWriter) {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+const sourcesCreated = `{"_embedded":{"sources":[{"id":1,"name":"s","external_id":"e","pipeline_id":1,"request_id":"0"}]}}`
+
+// TestNonIdempotentCRMWritesAreNotResent: a CRM POST or PATCH that may have
+// reached the server is sent once, whatever went wrong with its answer.
+func TestNonIdempotentCRMWritesAreNotResent(t *testing.T) {
+	t.Parallel()
+	faults := map[string]func(w http.ResponseWriter){
+		"answer dropped": dropAnswer,
+		"502":            func(w http.ResponseWriter) { http.Error(w, "bad gateway", http.StatusBadGateway) },
+		"503":            func(w http.ResponseWriter) { http.Error(w, "unavailable", http.StatusServiceUnavailable) },
+		"undecodable 2xx": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/hal+json")
+			io.WriteString(w, `{"_embedded":`)
+		},
+	}
+	calls := map[string]func(ctx context.Context, c *kommo.Client) error{
+		"Sources.Create": func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Sources.Create(ctx, []*kommo.Source{{Name: "s", ExternalID: "e"}})
+			return err
+		},
+		"Sources.Update": func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Sources.Update(ctx, []*kommo.Source{{ID: 1, Name: "s"}})
+			return err
+		},
+		"ContactsChats.Link": func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.ContactsChats.Link(ctx, []*kommo.ContactChatLink{{ContactID: 1, ChatID: "chat-1"}})
+			return err
+		},
+		"Talks.Close": func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Talks.Close(ctx, 7, nil)
+			return err
+		},
+	}
+	for fname, fault := range faults {
+		for cname, call := range calls {
+			if cname == "Talks.Close" && fname == "undecodable 2xx" {
+				continue // Talks.Close reads no body: any 2xx is success
+			}
+			t.Run(cname+"/"+fname, func(t *testing.T) {
+				t.Parallel()
+				h := newHostile(t, func(n int32, w http.ResponseWriter, r *http.Request) {
+					if n == 1 {
+						fault(w)
+						return
+					}
+					io.WriteString(w, sourcesCreated)
+				})
+				c, clk := hostileClient(t, h)
+				err := call(t.Context(), c)
+				require.Error(t, err)
+				assert.Equal(t, int32(1), h.processed.Load(), "processed once: the write was not resent")
+				assert.Empty(t, clk.Waits(), "no retry was scheduled")
+				if fname == "undecodable 2xx" {
+					var de *kommo.DecodeError
+					require.ErrorAs(t, err, &de)
+					assert.Equal(t, http.StatusOK, de.StatusCode)
+					assert.Equal(t, `{"_embedded":`, de.Body)
+				}
+			})
+		}
+	}
+}
+
+// TestCRMWriteRetriedOn429AndWhenNotSent: a 429 and a dial failure mean the
+// server did not act, so even a POST is tried again.
+func TestCRMWriteRetriedOn429AndWhenNotSent(t *testing.T) {
+	t.Parallel()
+	t.Run("429", func(t *testing.T) {
+		t.Parallel()
+		h := newHostile(t, func(n int32, w http.ResponseWriter, r *http.Request) {
+			if n == 1 {
+				w.Header().Set("Retry-After", "2")
+				http.Error(w, "slow down", http.StatusTooManyRequests)
+				return
+			}
+			io.WriteString(w, sourcesCreated)
+		})
+		c, clk := hostileClient(t, h)
+		_, _, err := c.Sources.Create(t.Context(), []*kommo.Source{{Name: "s", ExternalID: "e"}})
+		require.NoError(t, err)
+		assert.Equal(t, int32(2), h.processed.Load())
+		assert.Equal(t, []time.Duration{2 * time.Second}, clk.Waits(), "Retry-After honoured on the injected clock")
+	})
+	t.Run("dial refused", func(t *testing.T) {
+		t.Parallel()
+		h := newHostile(t, func(n int32, w http.ResponseWriter, r *http.Request) { io.WriteString(w, sourcesCreated) })
+		var dials atomic.Int32
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if dials.Add(1) == 1 {
+				return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("connection refused")}
+			}
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}
+		c, _ := hostileClient(t, h, kommo.WithHTTPClient(&http.Client{Transport: tr}))
+		_, _, err := c.Sources.Create(t.Context(), []*kommo.Source{{Name: "s", ExternalID: "e"}})
+		require.NoError(t, err)
+		assert.Equal(t, int32(1), h.processed.Load(), "the first attempt never left")
+		assert.Equal(t, int32(2), dials.Load())
+	})
+}
+
+// TestCheckRetryIsReplaceable: a user's classifier decides instead of the
+// default one, and sees the attempt it judges.
+func TestCheckRetryIsReplaceable(t *testing.T) {
+	t.Parallel()
+	h := newHostile(t, func(n int32, w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+	})
+	var seen []kommo.RetryAttempt
+	p := kommo.DefaultRetryPolicy()
+	p.CheckRetry = func(p kommo.RetryPolicy, a kommo.RetryAttempt) kommo.RetryDecision {
+		seen = append(seen, a)
+		d := kommo.DefaultCheckRetry(p, a)
+		d.Retry = d.Retry && a.Attempt < 2
+		return d
+	}
+	c, clk := hostileClient(t, h, kommo.WithRetryPolicy(p))
+	_, _, err := c.Talks.Get(t.Context(), 7)
+	assert.ErrorIs(t, err, kommo.ErrServer)
+	assert.Equal(t, int32(2), h.processed.Load(), "GET retried once, then the custom rule stopped")
+	require.Len(t, seen, 2)
+	assert.Equal(t, kommo.RetryAttempt{Method: http.MethodGet, Idempotent: true, Attempt: 1, Err: seen[0].Err}, seen[0])
+	assert.Len(t, clk.Waits(), 1)
+}
+
+// TestLongErrorBodiesKeepConnections: error pages longer than what the SDK
+// keeps are drained, so the connection is reused.
+func TestLongErrorBodiesKeepConnections(t *testing.T) {
+	t.Parallel()
+	page := strings.Repeat("x", 200<<10)
+	h := newHostile(t, func(n int32, w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, page)
+	})
+	// A transport of its own: parallel tests must not share its idle pool.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	c, _ := hostileClient(t, h, kommo.WithHTTPClient(&http.Client{Transport: tr}))
+	for range 50 {
+		_, _, err := c.Talks.Get(t.Context(), 7)
+		require.ErrorIs(t, err, kommo.ErrNotFound)
+	}
+	assert.Equal(t, int32(50), h.processed.Load())
+	assert.LessOrEqual(t, h.newConns.Load(), int32(2), "50 calls with 200 KiB error pages reuse their connection")
+}
+
+// TestHostileRetryAfter: Retry-After values that are not a sane number of
+// seconds never give a negative or overflowing wait.
+func TestHostileRetryAfter(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"NaN", "Inf", "+Inf", "-Inf", "1e30", "1e400", "-5", "9223372036854775807"} {
+		t.Run(v, func(t *testing.T) {
+			t.Parallel()
+			h := newHostile(t, func(n int32, w http.ResponseWriter, r *http.Request) {
+				if n == 1 {
+					w.Header().Set("Retry-After", v)
+					http.Error(w, "slow down", http.StatusTooManyRequests)
+					return
+				}
+				io.WriteString(w, `{"id":7}`)
+			})
+			c, clk := hostileClient(t, h)
+			_, _, err := c.Talks.Get(t.Context(), 7)
+			for _, d := range clk.Waits() {
+				assert.GreaterOrEqual(t, d, time.Duration(0), "no negative wait")
+			}
+			if err != nil {
+				var rle *kommo.RateLimitError
+				require.ErrorAs(t, err, &rle, "a huge Retry-After ends the call as rate limited")
+				assert.Positive(t, rle.RetryAfter)
+			}
+		})
+	}
+}
+
+// TestBackoffPastDeadlineIsNotRateLimited: a 503 whose backoff would pass
+// the call's deadline ends the call with the 503, not as rate limited.
+func TestBackoffPastDeadlineIsNotRateLimited(t *testing.T) {
+	t.Parallel()
+	h := newHostile(t, func(n int32, w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+	})
+	c, clk := hostileClient(t, h)
+	ctx, cancel := context.WithDeadline(t.Context(), clk.Now().Add(100*time.Millisecond))
+	defer cancel()
+	_, _, err := c.Talks.Get(ctx, 7)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, kommo.ErrServer)
+	assert.NotErrorIs(t, err, kommo.ErrRateLimited)
+	var rle *kommo.RateLimitError
+	assert.False(t, errors.As(err, &rle))
+	assert.Equal(t, int32(1), h.processed.Load())
+}
+
+// TestEchoedCredentialsAreScrubbed: a server that echoes the bearer token or
+// the signature in its error body does not get them into the error.
+func TestEchoedCredentialsAreScrubbed(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var sigs []string
+	echo := func(n int32, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if s := r.Header.Get("X-Signature"); s != "" {
+			sigs = append(sigs, s)
+		}
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"title":"bad %s","detail":"you sent %q and %q","status":400}`,
+			r.Header.Get("Authorization"), r.Header.Get("Authorization"), r.Header.Get("X-Signature"))
+	}
+	h := newHostile(t, echo)
+	c, _ := hostileClient(t, h, kommo.WithChannel("chan", "secret-for-hardening"), kommo.WithChatBaseURL(h.srv.URL))
+	_, _, crmErr := c.Talks.Get(t.Context(), 7)
+	_, _, chatErr := c.Messages.Send(t.Context(), "chan_acc", &kommo.SendMessageRequest{
+		ConversationID: "c", Sender: &kommo.Participant{ID: "u", Name: "n"}, Message: kommo.TextMessage("hi"),
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, sigs)
+	for _, err := range []error{crmErr, chatErr} {
+		var ae *kommo.APIError
+		require.ErrorAs(t, err, &ae)
+		out := fmt.Sprintf("%v %+v %#v %s %s %s %v", err, ae, ae, ae.Body, ae.Title, ae.Detail, ae.Response.Request.Header)
+		assert.NotContains(t, out, "tok-hardening-123")
+		for _, s := range sigs {
+			assert.NotContains(t, out, s)
+		}
+	}
+}
