@@ -223,12 +223,18 @@ func TestLongErrorBodiesKeepConnections(t *testing.T) {
 // seconds never give a negative or overflowing wait.
 func TestHostileRetryAfter(t *testing.T) {
 	t.Parallel()
-	for _, v := range []string{"NaN", "Inf", "+Inf", "-Inf", "1e30", "1e400", "-5", "9223372036854775807"} {
-		t.Run(v, func(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		huge bool // past any MaxRetryAfter: the call ends, rate limited
+	}{
+		{"NaN", false}, {"-Inf", false}, {"-5", false},
+		{"Inf", true}, {"+Inf", true}, {"1e30", true}, {"1e400", true}, {"9223372036854775807", true},
+	} {
+		t.Run(tc.v, func(t *testing.T) {
 			t.Parallel()
 			h := newHostile(t, func(n int32, w http.ResponseWriter, r *http.Request) {
 				if n == 1 {
-					w.Header().Set("Retry-After", v)
+					w.Header().Set("Retry-After", tc.v)
 					http.Error(w, "slow down", http.StatusTooManyRequests)
 					return
 				}
@@ -236,14 +242,16 @@ func TestHostileRetryAfter(t *testing.T) {
 			})
 			c, clk := hostileClient(t, h)
 			_, _, err := c.Talks.Get(t.Context(), 7)
-			for _, d := range clk.Waits() {
-				assert.GreaterOrEqual(t, d, time.Duration(0), "no negative wait")
-			}
-			if err != nil {
+			if tc.huge {
 				var rle *kommo.RateLimitError
-				require.ErrorAs(t, err, &rle, "a huge Retry-After ends the call as rate limited")
-				assert.Positive(t, rle.RetryAfter)
+				require.ErrorAs(t, err, &rle, "a huge Retry-After is not 'retry now'")
+				assert.Equal(t, 24*time.Hour, rle.RetryAfter, "capped, never overflowing")
+				assert.Equal(t, int32(1), h.processed.Load())
+				return
 			}
+			require.NoError(t, err, "an unusable Retry-After is ignored: the backoff applies")
+			require.Len(t, clk.Waits(), 1)
+			assert.Positive(t, clk.Waits()[0], "the computed backoff, not a negative or zero wait")
 		})
 	}
 }
