@@ -8,20 +8,16 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/examples/internal/demo"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+var testContext = demo.TestContext
 
 func TestEchoBotDemo(t *testing.T) {
 	t.Parallel()
@@ -83,7 +79,7 @@ func TestEchoBotStopsOnCancel(t *testing.T) {
 	// the server down at once. No request leaves the machine.
 	ctx, cancel := context.WithCancel(testContext(t))
 	cancel()
-	cfg := config{channelID: "chan-1", channelSecret: "secret", botID: "bot-1", webhookAddr: "127.0.0.1:0"}
+	cfg := config{Account: demo.Account{ChannelID: "chan-1", ChannelSecret: "secret", BotID: "bot-1", WebhookAddr: "127.0.0.1:0"}}
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, run(ctx, cfg, &stdout, &stderr))
 	assert.Regexp(t, `^mode: real channel chan-1\n`+

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -17,14 +16,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/examples/internal/demo"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+var testContext = demo.TestContext
 
 func decodeLines(t *testing.T, data []byte) []*kommo.HistoryMessage {
 	t.Helper()

@@ -9,20 +9,16 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/examples/internal/demo"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+var testContext = demo.TestContext
 
 // demoFile writes a demo input of n messages into a temporary directory.
 func demoFile(t *testing.T, n int) string {
