@@ -33,49 +33,34 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/examples/internal/demo"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
-// config says which channel to serve. An empty channelID means embedded mode.
+// config says which channel to serve (an empty ChannelID means embedded mode).
 type config struct {
-	channelID, channelSecret, botID string
-	webhookAddr                     string
-	demo                            int // embedded mode: manager messages to simulate
+	demo.Account
+	demo int // embedded mode: manager messages to simulate
 
 	// server is the embedded fake to use; run starts one when it is nil.
 	server *kommotest.Server
 }
 
 func main() {
-	demo := flag.Int("demo", 3, "embedded mode: how many manager messages to simulate")
+	demoN := flag.Int("demo", 3, "embedded mode: how many manager messages to simulate")
 	flag.Parse()
-	cfg := config{
-		channelID:     os.Getenv("KOMMO_CHANNEL_ID"),
-		channelSecret: os.Getenv("KOMMO_CHANNEL_SECRET"),
-		botID:         os.Getenv("KOMMO_BOT_ID"),
-		webhookAddr:   cmp.Or(os.Getenv("KOMMO_WEBHOOK_ADDR"), ":8080"),
-		demo:          *demo,
+	cfg := config{Account: demo.FromEnv(), demo: *demoN}
+	cfg.WebhookAddr = cmp.Or(cfg.WebhookAddr, ":8080")
+	if cfg.ChannelID != "" && (cfg.ChannelSecret == "" || cfg.BotID == "") {
+		demo.Usage("echo-bot", "real mode (KOMMO_CHANNEL_ID is set) also needs KOMMO_CHANNEL_SECRET and KOMMO_BOT_ID")
 	}
-	if cfg.channelID != "" && (cfg.channelSecret == "" || cfg.botID == "") {
-		fmt.Fprintln(os.Stderr, "echo-bot: real mode (KOMMO_CHANNEL_ID is set) also needs KOMMO_CHANNEL_SECRET and KOMMO_BOT_ID")
-		os.Exit(2)
-	}
-
 	// Ctrl+C or SIGTERM starts a graceful shutdown.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "echo-bot:", err)
-		os.Exit(1)
-	}
+	demo.Main("echo-bot", func(ctx context.Context) error { return run(ctx, cfg, os.Stdout, os.Stderr) })
 }
 
 // job is one manager message to answer, with the scope it came for.
@@ -88,26 +73,20 @@ type job struct {
 func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	logger := log.New(stderr, "echo-bot: ", 0) // safe for concurrent use
 
-	srv := cfg.server
-	if cfg.channelID == "" && srv == nil {
-		srv = kommotest.NewServer()
-		defer srv.Close()
-	}
-	client, err := newClient(cfg, srv, stdout)
+	// The Chat API is all the bot needs.
+	sess, err := demo.Open(ctx, cfg.Account, demo.Options{App: "kommo-echo-bot", Real: "channel", Server: cfg.server}, stdout)
 	if err != nil {
 		return err
 	}
-	secret, botID, addr := cfg.channelSecret, cfg.botID, cfg.webhookAddr
-	if srv != nil {
-		secret, botID, addr = srv.ChannelSecret(), srv.BotID(), "127.0.0.1:0"
-	}
+	defer sess.Close()
+	client, srv, botID := sess.Client, sess.Server, sess.BotID // srv is nil in real mode
 
 	// The callback hands each manager message to the worker and returns at
 	// once; a nil return is the 200 that tells Kommo the hook is safe. This
 	// queue is in memory, so hooks still queued when the process dies are
 	// lost: a production bot puts them in a durable queue instead.
 	jobs := make(chan job, 1024)
-	h, err := kommo.NewWebhookHandler(secret, func(ctx context.Context, ev kommo.WebhookEvent) error {
+	h, err := kommo.NewWebhookHandler(sess.ChannelSecret, func(ctx context.Context, ev kommo.WebhookEvent) error {
 		m, ok := ev.(*kommo.MessageEvent)
 		if !ok {
 			return nil // typing, reactions and unknown kinds need no answer
@@ -126,18 +105,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("POST /kommo/{scope_id}", h)
-
-	ln, err := net.Listen("tcp", addr)
+	hs, err := demo.ServeWebhooks(sess.WebhookAddr, h) // at POST /kommo/{scope_id}
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
-	hookURL := "http://" + ln.Addr().String() + "/kommo/:scope_id"
-	fmt.Fprintf(stdout, "listening for webhooks on %s\n", hookURL)
+	fmt.Fprintf(stdout, "listening for webhooks on %s\n", hs.WebhookURL())
 	if srv == nil {
 		fmt.Fprintln(stdout, "press Ctrl+C to stop")
 	}
@@ -170,11 +142,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 
 	var runErr error
 	if srv != nil {
-		runErr = demo(ctx, client, srv, hookURL, cfg.demo)
+		runErr = playManager(ctx, client, srv, hs.WebhookURL(), cfg.demo)
 	} else {
 		select {
 		case <-ctx.Done():
-		case runErr = <-serveErr:
+		case runErr = <-hs.Err():
 		}
 	}
 
@@ -277,81 +249,4 @@ func (b *bot) fail(m *kommo.MessageEvent, what string, err error) {
 	default:
 		b.log.Printf("%s %s: %v", what, m.Message.ID, err) // already retried by the SDK
 	}
-}
-
-// newClient returns a Chat API client for the configured channel or, in
-// embedded mode (srv != nil), for the kommotest server.
-func newClient(cfg config, srv *kommotest.Server, stdout io.Writer) (*kommo.Client, error) {
-	if srv != nil {
-		fmt.Fprintf(stdout, "mode: embedded kommotest server at %s (set KOMMO_CHANNEL_ID to use a real channel)\n", srv.URL())
-		return srv.Client() // signed with srv.ChannelSecret()
-	}
-	fmt.Fprintf(stdout, "mode: real channel %s\n", cfg.channelID)
-	return kommo.NewClient(
-		kommo.WithChannel(cfg.channelID, cfg.channelSecret), // the Chat API is all the bot needs
-		kommo.WithAppInfo("kommo-echo-bot", kommo.Version, ""),
-	)
-}
-
-const demoConversation = "echo-demo-chat"
-
-// demo plays Kommo: a client opens a chat, then a manager writes n messages
-// in it, each posted to the bot as a signed hook. It returns once every
-// echo is stored and every message is marked delivered.
-func demo(ctx context.Context, client *kommo.Client, srv *kommotest.Server, hookURL string, n int) error {
-	scope := srv.Connect(srv.AccountAmojoID()) // as Channels.Connect would
-	_, _, err := client.Messages.Send(ctx, scope, &kommo.SendMessageRequest{
-		ConversationID: demoConversation,
-		Sender:         &kommo.Participant{ID: "echo-demo-client", Name: "Bob"},
-		Message:        kommo.TextMessage("Hello, is anyone there?"),
-	})
-	if err != nil {
-		return fmt.Errorf("demo client message: %w", err)
-	}
-	for i := 1; i <= n; i++ {
-		ev := kommotest.ManagerMessage(demoConversation, fmt.Sprintf("Hello #%d", i))
-		if err := srv.DeliverWebhook(ctx, hookURL, ev); err != nil {
-			return fmt.Errorf("deliver hook %d: %w", i, err)
-		}
-	}
-
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		echoes, delivered := demoCounts(srv, srv.BotID())
-		if echoes >= n && delivered >= n {
-			return nil
-		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %d echoes (have %d, %d delivered): %w", n, echoes, delivered, ctx.Err())
-		}
-	}
-}
-
-// demoCounts counts the bot's echoes and the manager messages marked
-// delivered in the demo chat.
-func demoCounts(srv *kommotest.Server, botID string) (echoes, delivered int) {
-	for _, m := range srv.Messages(srv.ScopeID(), demoConversation) {
-		switch {
-		case m.Sender.ID == botID:
-			echoes++
-		case m.FromKommo && m.DeliveryStatus == int(kommo.DeliveryStatusDelivered):
-			delivered++
-		}
-	}
-	return echoes, delivered
-}
-
-// checkDemo prints what the fake server holds once the bot has stopped.
-func checkDemo(srv *kommotest.Server, botID string, n int, stdout io.Writer) error {
-	echoes, delivered := demoCounts(srv, botID)
-	fmt.Fprintf(stdout, "kommotest: %d echoes stored, %d manager messages delivered\n", echoes, delivered)
-	if echoes != n || delivered != n {
-		return fmt.Errorf("want %d echoes and %d delivered messages", n, n)
-	}
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/examples/internal/demo"
 	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
@@ -77,7 +78,7 @@ func TestEchoBotStopsOnCancel(t *testing.T) {
 	// the server down at once. No request leaves the machine.
 	ctx, cancel := context.WithCancel(testkit.Context(t))
 	cancel()
-	cfg := config{channelID: "chan-1", channelSecret: "secret", botID: "bot-1", webhookAddr: "127.0.0.1:0"}
+	cfg := config{Account: demo.Account{ChannelID: "chan-1", ChannelSecret: "secret", BotID: "bot-1", WebhookAddr: "127.0.0.1:0"}}
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, run(ctx, cfg, &stdout, &stderr))
 	assert.Regexp(t, `^mode: real channel chan-1\n`+

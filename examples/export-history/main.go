@@ -29,67 +29,47 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"time"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/examples/internal/demo"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
 type config struct {
+	demo.Account        // an empty ChannelID means embedded mode
 	chat         string // amojo chat id
 	out          string // file; "" or "-" means stdout
 	demoMessages int
-
-	// Real-account mode; an empty channelID means embedded mode.
-	channelID, channelSecret string
-	accountAmojoID           string
-	baseDomain, accessToken  string
 
 	// server is the embedded fake to use; run starts one when it is nil.
 	server *kommotest.Server
 }
 
 func main() {
-	cfg := config{
-		channelID:      os.Getenv("KOMMO_CHANNEL_ID"),
-		channelSecret:  os.Getenv("KOMMO_CHANNEL_SECRET"),
-		accountAmojoID: os.Getenv("KOMMO_ACCOUNT_AMOJO_ID"),
-		baseDomain:     os.Getenv("KOMMO_BASE_DOMAIN"),
-		accessToken:    os.Getenv("KOMMO_ACCESS_TOKEN"),
-	}
+	cfg := config{Account: demo.FromEnv()}
 	flag.StringVar(&cfg.chat, "chat", "", "amojo id of the chat to export (embedded mode: a seeded demo chat when empty)")
 	flag.StringVar(&cfg.out, "out", "", "output file (default stdout)")
 	flag.IntVar(&cfg.demoMessages, "demo-messages", 120, "embedded mode: messages in the demo chat")
 	flag.Parse()
-	if cfg.channelID != "" && (cfg.channelSecret == "" || cfg.chat == "" ||
-		(cfg.accountAmojoID == "" && (cfg.baseDomain == "" || cfg.accessToken == ""))) {
-		fmt.Fprintln(os.Stderr, "export-history: real mode needs -chat, KOMMO_CHANNEL_SECRET and "+
+	if cfg.ChannelID != "" && (cfg.ChannelSecret == "" || cfg.chat == "" || !cfg.FindsAccount()) {
+		demo.Usage("export-history", "real mode needs -chat, KOMMO_CHANNEL_SECRET and "+
 			"KOMMO_ACCOUNT_AMOJO_ID (or KOMMO_BASE_DOMAIN and KOMMO_ACCESS_TOKEN)")
-		os.Exit(2)
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "export-history:", err)
-		os.Exit(1)
-	}
+	demo.Main("export-history", func(ctx context.Context) error { return run(ctx, cfg, os.Stdout, os.Stderr) })
 }
 
 // run exports the chat. The data goes to stdout (or cfg.out); everything
 // else to stderr.
 func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
-	srv := cfg.server
-	if cfg.channelID == "" && srv == nil {
-		srv = kommotest.NewServer()
-		defer srv.Close()
-	}
-	client, scope, err := connect(ctx, cfg, srv, stderr)
+	opts := demo.Options{App: "kommo-export-history", Real: "account", Scope: true, Server: cfg.server}
+	sess, err := demo.Open(ctx, cfg.Account, opts, stderr)
 	if err != nil {
 		return err
 	}
+	defer sess.Close()
+	client, srv, scope := sess.Client, sess.Server, sess.ScopeID // srv is nil in real mode
 	chatID := cfg.chat
 	if chatID == "" {
 		if srv == nil {
@@ -156,34 +136,6 @@ func writeFileAtomically(path string, write func(io.Writer) error) (err error) {
 		return err
 	}
 	return os.Rename(f.Name(), path)
-}
-
-// connect returns the client and the scope id of the account.
-func connect(ctx context.Context, cfg config, srv *kommotest.Server, stderr io.Writer) (*kommo.Client, string, error) {
-	if srv != nil {
-		fmt.Fprintf(stderr, "mode: embedded kommotest server at %s (set KOMMO_CHANNEL_ID to use a real account)\n", srv.URL())
-		client, err := srv.Client()
-		return client, srv.Connect(srv.AccountAmojoID()), err
-	}
-	opts := []kommo.Option{
-		kommo.WithChannel(cfg.channelID, cfg.channelSecret),
-		kommo.WithAppInfo("kommo-export-history", kommo.Version, ""),
-	}
-	if cfg.baseDomain != "" {
-		opts = append(opts, kommo.WithBaseDomain(cfg.baseDomain), kommo.WithAccessToken(cfg.accessToken))
-	}
-	client, err := kommo.NewClient(opts...)
-	if err != nil {
-		return nil, "", err
-	}
-	amojoID := cfg.accountAmojoID
-	if amojoID == "" {
-		if amojoID, _, err = client.Account.AmojoID(ctx); err != nil {
-			return nil, "", fmt.Errorf("get account amojo id: %w", err)
-		}
-	}
-	fmt.Fprintf(stderr, "mode: real account %s\n", amojoID)
-	return client, kommo.ScopeID(cfg.channelID, amojoID), nil
 }
 
 // seed creates a demo chat with n silent messages, a minute apart,

@@ -32,31 +32,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/examples/internal/demo"
 	"github.com/kommo-go/kommo/kommotest"
 )
-
-// config says which account to use. An empty channelID means embedded mode.
-type config struct {
-	channelID, channelSecret string
-	baseDomain, accessToken  string
-	accountAmojoID           string
-	contactID, talkID        int
-	webhookAddr              string
-	replyTimeout             time.Duration
-
-	// server is the embedded fake to use in embedded mode; run starts one
-	// when it is nil (tests pass their own to inspect it afterwards).
-	server *kommotest.Server
-}
 
 // The chat this example creates. Chats.Create is idempotent on the
 // conversation id, so running the example twice reuses the chat.
@@ -70,90 +53,29 @@ func main() {
 	flag.Parse()
 	cfg, err := configFromEnv()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "quickstart:", err)
-		os.Exit(2)
+		demo.Usage("quickstart", err.Error())
 	}
 	cfg.replyTimeout = *replyTimeout
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "quickstart:", err)
-		// An *APIError carries what Kommo answered; quote its request id
-		// when asking Kommo's support about a failure.
-		var apiErr *kommo.APIError
-		if errors.As(err, &apiErr) && apiErr.RequestID != "" {
-			fmt.Fprintln(os.Stderr, "quickstart: request id:", apiErr.RequestID)
-		}
-		os.Exit(1)
-	}
-}
-
-func configFromEnv() (config, error) {
-	cfg := config{
-		channelID:      os.Getenv("KOMMO_CHANNEL_ID"),
-		channelSecret:  os.Getenv("KOMMO_CHANNEL_SECRET"),
-		baseDomain:     os.Getenv("KOMMO_BASE_DOMAIN"),
-		accessToken:    os.Getenv("KOMMO_ACCESS_TOKEN"),
-		accountAmojoID: os.Getenv("KOMMO_ACCOUNT_AMOJO_ID"),
-		webhookAddr:    os.Getenv("KOMMO_WEBHOOK_ADDR"),
-	}
-	if cfg.channelID != "" {
-		var missing []string
-		for _, v := range []struct{ name, value string }{
-			{"KOMMO_CHANNEL_SECRET", cfg.channelSecret},
-			{"KOMMO_BASE_DOMAIN", cfg.baseDomain},
-			{"KOMMO_ACCESS_TOKEN", cfg.accessToken},
-		} {
-			if v.value == "" {
-				missing = append(missing, v.name)
-			}
-		}
-		if len(missing) > 0 {
-			return cfg, fmt.Errorf("real mode (KOMMO_CHANNEL_ID is set) also needs %s", strings.Join(missing, ", "))
-		}
-	}
-	var err error
-	if cfg.contactID, err = envInt("KOMMO_CONTACT_ID"); err != nil {
-		return cfg, err
-	}
-	if cfg.talkID, err = envInt("KOMMO_TALK_ID"); err != nil {
-		return cfg, err
-	}
-	return cfg, nil
-}
-
-// envInt reads an optional positive number (0 when unset).
-func envInt(name string) (int, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s: %q is not a positive number", name, v)
-	}
-	return n, nil
+	demo.Main("quickstart", func(ctx context.Context) error { return run(ctx, cfg, os.Stdout, os.Stderr) })
 }
 
 // run is the whole example; main only reads the configuration.
 func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
-	srv := cfg.server
-	if cfg.channelID == "" && srv == nil {
-		srv = kommotest.NewServer()
-		defer srv.Close()
-	}
-	client, secret, err := newClient(cfg, srv, stdout)
+	// The client: in real mode kommo.NewClient(kommo.WithChannel(id, secret),
+	// kommo.WithBaseDomain(domain), kommo.WithAccessToken(token)), in
+	// embedded mode srv.Client(), wired to the fake.
+	sess, err := demo.Open(ctx, cfg.Account, demo.Options{App: "kommo-quickstart", Real: "account", Server: cfg.server}, stdout)
 	if err != nil {
 		return err
 	}
+	defer sess.Close()
+	client, srv := sess.Client, sess.Server // srv is nil in real mode
 
-	// The account's amojo id (its id in the chat service, not the CRM id).
-	amojoID := cfg.accountAmojoID
-	if amojoID == "" {
-		if amojoID, _, err = client.Account.AmojoID(ctx); err != nil {
-			return fmt.Errorf("get account amojo id: %w", err)
-		}
+	// The account's amojo id (its id in the chat service, not the CRM id):
+	// KOMMO_ACCOUNT_AMOJO_ID, or else client.Account.AmojoID asks for it.
+	amojoID, err := demo.AmojoID(ctx, client, cfg.AccountAmojoID)
+	if err != nil {
+		return err
 	}
 
 	// 1. Connect the channel to the account. Do it again after every
@@ -227,7 +149,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 
 	// 6. A manager answers in Kommo; Kommo posts the message, signed with
 	// the channel secret, to the channel's webhook URL.
-	reply, err := awaitManagerReply(ctx, cfg, srv, secret, chat.ID, stdout, stderr)
+	reply, err := awaitManagerReply(ctx, cfg, sess, chat.ID, stdout, stderr)
 	if err != nil && !errors.Is(err, errNoReply) {
 		return err
 	}
@@ -288,37 +210,14 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// newClient returns a client for the configured account or, in embedded
-// mode (srv != nil), for the kommotest server, with the channel secret that
-// webhooks are signed with.
-func newClient(cfg config, srv *kommotest.Server, stdout io.Writer) (*kommo.Client, string, error) {
-	if srv != nil {
-		fmt.Fprintf(stdout, "mode: embedded kommotest server at %s (set KOMMO_CHANNEL_ID to use a real account)\n", srv.URL())
-		client, err := srv.Client() // signed with srv.ChannelSecret(), bearer srv.AccessToken()
-		return client, srv.ChannelSecret(), err
-	}
-	fmt.Fprintf(stdout, "mode: real account %s\n", cfg.baseDomain)
-	client, err := kommo.NewClient(
-		kommo.WithChannel(cfg.channelID, cfg.channelSecret), // Chat API: every request is signed
-		kommo.WithBaseDomain(cfg.baseDomain),                // CRM API v4 host
-		kommo.WithAccessToken(cfg.accessToken),              // long-lived token
-		kommo.WithAppInfo("kommo-quickstart", kommo.Version, ""),
-	)
-	return client, cfg.channelSecret, err // NewClient reports every bad option at once
-}
-
 // errNoReply means no manager answered in time.
 var errNoReply = errors.New("no manager reply")
 
 // awaitManagerReply serves the webhook handler and returns the first manager
 // message in the chat: in embedded mode kommotest posts one, in real mode a
 // manager writes it in Kommo. It returns nil when there is nowhere to listen.
-func awaitManagerReply(ctx context.Context, cfg config, srv *kommotest.Server, secret, chatID string, stdout, stderr io.Writer) (*kommo.MessageEvent, error) {
-	addr := cfg.webhookAddr
-	if srv != nil {
-		addr = "127.0.0.1:0" // any free loopback port
-	}
-	if addr == "" {
+func awaitManagerReply(ctx context.Context, cfg config, sess *demo.Session, chatID string, stdout, stderr io.Writer) (*kommo.MessageEvent, error) {
+	if sess.WebhookAddr == "" {
 		return nil, nil
 	}
 
@@ -326,7 +225,7 @@ func awaitManagerReply(ctx context.Context, cfg config, srv *kommotest.Server, s
 	// and never sends a hook again. The handler verifies the signature and
 	// answers 401 to a forged hook before calling it.
 	replies := make(chan *kommo.MessageEvent, 16)
-	h, err := kommo.NewWebhookHandler(secret, func(ctx context.Context, ev kommo.WebhookEvent) error {
+	h, err := kommo.NewWebhookHandler(sess.ChannelSecret, func(ctx context.Context, ev kommo.WebhookEvent) error {
 		m, ok := ev.(*kommo.MessageEvent)
 		if !ok || m.Conversation.ID != chatID {
 			return nil // not for this example
@@ -343,42 +242,27 @@ func awaitManagerReply(ctx context.Context, cfg config, srv *kommotest.Server, s
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("POST /kommo/{scope_id}", h)
-
-	ln, err := net.Listen("tcp", addr)
+	hs, err := demo.ServeWebhooks(sess.WebhookAddr, h) // at POST /kommo/{scope_id}
 	if err != nil {
 		return nil, fmt.Errorf("listen for webhooks: %w", err)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	defer func() {
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(shutdownCtx)
-	}()
+	defer hs.Stop()
 
 	wait := cfg.replyTimeout
-	if srv != nil {
+	if srv := sess.Server; srv != nil {
 		// Play Kommo: store a manager message and post its signed hook.
 		// ":scope_id" is replaced with the scope, as Kommo does.
-		hookURL := "http://" + ln.Addr().String() + "/kommo/:scope_id"
-		if err := srv.DeliverWebhook(ctx, hookURL, kommotest.ManagerMessage(chatID, "Yes, it ships today.")); err != nil {
+		if err := srv.DeliverWebhook(ctx, hs.WebhookURL(), kommotest.ManagerMessage(chatID, "Yes, it ships today.")); err != nil {
 			return nil, fmt.Errorf("deliver webhook: %w", err)
 		}
 		wait = 5 * time.Second
 	} else {
-		fmt.Fprintf(stdout, "6. waiting up to %s for a manager to reply in Kommo (webhooks on %s)\n", wait, ln.Addr())
+		fmt.Fprintf(stdout, "6. waiting up to %s for a manager to reply in Kommo (webhooks on %s)\n", wait, hs.Addr())
 	}
 
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case m := <-replies:
-		return m, nil
-	case <-timer.C:
+	m, err := demo.Await(ctx, replies, wait)
+	if errors.Is(err, demo.ErrTimeout) {
 		return nil, fmt.Errorf("%w within %s", errNoReply, wait)
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
+	return m, err
 }

@@ -92,7 +92,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	cfg, err := configFromEnv()
 	require.NoError(t, err)
-	assert.Empty(t, cfg.channelID, "embedded mode")
+	assert.Empty(t, cfg.ChannelID, "embedded mode")
 
 	t.Setenv("KOMMO_CHANNEL_ID", "chan")
 	t.Setenv("KOMMO_BASE_DOMAIN", "example.kommo.com")
