@@ -116,7 +116,7 @@ func (u *ChatUser) UnmarshalJSON(b []byte) error {
 // Kommo docs: https://developers.kommo.com/reference/create-chat
 func (s *ChatsService) Create(ctx context.Context, scopeID string, req *CreateChatRequest) (*Chat, *Response, error) {
 	v := validator{op: "Chats.Create"}
-	v.require(scopeID, "scope_id")
+	v.pathID(scopeID, "scope_id")
 	if req == nil {
 		v.addf("request: required")
 	} else {

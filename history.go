@@ -116,8 +116,8 @@ func (p *chatHistoryPage) messages() []*HistoryMessage {
 // Kommo docs: https://www.kommo.com/developers/content/chats/chats-api-methods/
 func (s *HistoryService) List(ctx context.Context, scopeID, conversationRefID string, opts *HistoryOptions) ([]*HistoryMessage, *Response, error) {
 	v := validator{op: "History.List"}
-	v.require(scopeID, "scope_id")
-	v.require(conversationRefID, "conversation_id")
+	v.pathID(scopeID, "scope_id")
+	v.pathID(conversationRefID, "conversation_id")
 	var query any
 	if opts != nil {
 		if opts.Offset < 0 {

@@ -144,7 +144,7 @@ type SentMessage struct {
 // Kommo docs: https://developers.kommo.com/reference/send-import-messages
 func (s *MessagesService) Send(ctx context.Context, scopeID string, req *SendMessageRequest) (*SentMessage, *Response, error) {
 	v := validator{op: "Messages.Send"}
-	v.require(scopeID, "scope_id")
+	v.pathID(scopeID, "scope_id")
 	if req == nil {
 		v.addf("request: required")
 	} else {
@@ -212,7 +212,7 @@ func chatNewMsgID() string {
 // Kommo docs: https://developers.kommo.com/reference/send-import-messages
 func (s *MessagesService) Edit(ctx context.Context, scopeID string, req *EditMessageRequest) (*Response, error) {
 	v := validator{op: "Messages.Edit"}
-	v.require(scopeID, "scope_id")
+	v.pathID(scopeID, "scope_id")
 	if req == nil {
 		v.addf("request: required")
 	} else {
@@ -324,8 +324,8 @@ type chatDeliveryMsgIDBody struct {
 // Kommo docs: https://developers.kommo.com/reference/update-delivery-status
 func (s *MessagesService) UpdateDeliveryStatus(ctx context.Context, scopeID, amojoMsgID string, req *DeliveryStatusRequest) (*Response, error) {
 	v := validator{op: "Messages.UpdateDeliveryStatus"}
-	v.require(scopeID, "scope_id")
-	v.require(amojoMsgID, "msgid")
+	v.pathID(scopeID, "scope_id")
+	v.pathID(amojoMsgID, "msgid")
 	if req == nil {
 		v.addf("request: required")
 	} else {
@@ -388,7 +388,7 @@ type chatIDReference struct {
 // Kommo docs: https://www.kommo.com/developers/content/chats/chats-api-methods/
 func (s *MessagesService) Typing(ctx context.Context, scopeID string, req *TypingRequest) (*Response, error) {
 	v := validator{op: "Messages.Typing"}
-	v.require(scopeID, "scope_id")
+	v.pathID(scopeID, "scope_id")
 	if req == nil {
 		v.addf("request: required")
 	} else {
@@ -470,7 +470,7 @@ func (s *MessagesService) Unreact(ctx context.Context, scopeID string, req *Reac
 
 func (s *MessagesService) react(ctx context.Context, op, typ, scopeID string, req *ReactionRequest) (*Response, error) {
 	v := validator{op: op}
-	v.require(scopeID, "scope_id")
+	v.pathID(scopeID, "scope_id")
 	if req == nil {
 		v.addf("request: required")
 	} else {

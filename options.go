@@ -61,6 +61,8 @@ func WithChannel(channelID, secret string) Option {
 		var errs []error
 		if strings.TrimSpace(channelID) == "" {
 			errs = append(errs, optionErr("WithChannel", "empty channel id"))
+		} else if p := pathIDProblem(channelID); p != "" {
+			errs = append(errs, optionErr("WithChannel", "channel id %s", p))
 		}
 		if secret == "" {
 			errs = append(errs, &OptionError{Option: "WithChannel", Problem: "empty channel secret", Err: ErrEmptySecret})

@@ -16,6 +16,35 @@ func (v *validator) addf(format string, args ...any) {
 	v.problems = append(v.problems, fmt.Sprintf(format, args...))
 }
 
+// pathID records a problem when s, an id the SDK puts into a URL path,
+// is empty or could name another path: "." or "..", a "/" or "\", or a
+// control character. Such an id is refused before anything is sent, so a
+// request is never signed for, or sent to, a path the caller did not mean.
+func (v *validator) pathID(s, field string) {
+	if problem := pathIDProblem(s); problem != "" {
+		v.addf("%s: %s", field, problem)
+	}
+}
+
+// pathIDProblem says what makes s unusable as one path segment ("" if
+// nothing).
+func pathIDProblem(s string) string {
+	switch {
+	case strings.TrimSpace(s) == "":
+		return "required"
+	case s == "." || s == "..":
+		return fmt.Sprintf("%q is not an id", s)
+	case strings.ContainsAny(s, "/\\"):
+		return "must not contain / or \\"
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return "must not contain control characters"
+		}
+	}
+	return ""
+}
+
 // require records a problem when s is empty.
 func (v *validator) require(s, field string) {
 	if strings.TrimSpace(s) == "" {
