@@ -1,6 +1,7 @@
 package kommo
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"testing"
@@ -10,14 +11,14 @@ import (
 )
 
 func TestAccountGet(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(t, 200, "account.json"))
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/account", h.reply(200, "crm", "account.json"))
 
-	acc, _, err := c.Account.Get(t.Context(), &AccountOptions{With: []string{AccountWithAmojoID, AccountWithAmojoRights}})
+	acc, _, err := h.client.Account.Get(t.Context(), &AccountOptions{With: []string{AccountWithAmojoID, AccountWithAmojoRights}})
 	require.NoError(t, err)
 
-	req := rec.only(t)
+	req := h.only()
 	assert.Equal(t, http.MethodGet, req.Method)
 	assert.Equal(t, "/api/v4/account", req.Path)
 	assert.Equal(t, url.Values{"with": {"amojo_id,amojo_rights"}}, req.Query)
@@ -39,52 +40,54 @@ func TestAccountGet(t *testing.T) {
 }
 
 func TestAccountGetNilOptions(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(t, 200, "account_no_amojo.json"))
-	acc, _, err := c.Account.Get(t.Context(), nil)
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/account", h.reply(200, "crm", "account_no_amojo.json"))
+	acc, _, err := h.client.Account.Get(t.Context(), nil)
 	require.NoError(t, err)
-	assert.Empty(t, rec.only(t).Query)
+	assert.Empty(t, h.only().Query)
 	assert.Empty(t, acc.AmojoID)
 }
 
 func TestAccountGetValidation(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	_, _, err := c.Account.Get(t.Context(), &AccountOptions{With: []string{"a,b", ""}})
-	var ve *ValidationError
-	require.ErrorAs(t, err, &ve)
-	assert.Len(t, ve.Problems, 2)
-	assert.Zero(t, mock.GetTotalCallCount())
+	t.Parallel()
+	runValidationCases(t, []validationCase{
+		{name: "bad with values", op: "Account.Get", count: 2, call: func(ctx context.Context, c *Client) error {
+			_, _, err := c.Account.Get(ctx, &AccountOptions{With: []string{"a,b", ""}})
+			return err
+		}},
+	})
 }
 
 func TestAccountAmojoID(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(t, 200, "account.json"))
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/account", h.reply(200, "crm", "account.json"))
 
-	id, resp, err := c.Account.AmojoID(t.Context())
+	id, resp, err := h.client.Account.AmojoID(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "f3c6340d-410e-4ad1-9f7e-c5e663599909", id)
-	assert.Equal(t, url.Values{"with": {"amojo_id"}}, rec.only(t).Query)
+	assert.Equal(t, url.Values{"with": {"amojo_id"}}, h.only().Query)
 }
 
 func TestAccountAmojoIDMissing(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(t, 200, "account_no_amojo.json"))
-	id, _, err := c.Account.AmojoID(t.Context())
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/account", h.reply(200, "crm", "account_no_amojo.json"))
+	id, _, err := h.client.Account.AmojoID(t.Context())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no amojo_id")
 	assert.Empty(t, id)
+	assert.Len(t, h.requests(), 1)
 }
 
 func TestAccountLongLivedToken(t *testing.T) {
+	t.Parallel()
 	// A long-lived token is a plain bearer token: WithAccessToken.
-	c, mock := newCRMTestClient(t, WithAccessToken("long-lived-token"))
-	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/account", rec.respond(t, 200, "account.json"))
-	_, _, err := c.Account.AmojoID(t.Context())
+	h := newHarness(t, WithAccessToken("long-lived-token"))
+	h.mux.HandleFunc("GET /api/v4/account", h.reply(200, "crm", "account.json"))
+	_, _, err := h.client.Account.AmojoID(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, "Bearer long-lived-token", rec.only(t).Header.Get("Authorization"))
+	assert.Equal(t, "Bearer long-lived-token", h.only().Header.Get("Authorization"))
 }

@@ -1,26 +1,26 @@
 package kommo
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
-	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestSourcesList(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/sources", rec.respond(t, 200, "sources_list.json"))
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/sources", h.reply(200, "crm", "sources_list.json"))
 
-	srcs, resp, err := c.Sources.List(t.Context(), nil)
+	srcs, resp, err := h.client.Sources.List(t.Context(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 
-	req := rec.only(t)
+	req := h.only()
 	assert.Equal(t, http.MethodGet, req.Method)
 	assert.Equal(t, "/api/v4/sources", req.Path)
 	assert.Empty(t, req.Query)
@@ -52,6 +52,7 @@ func TestSourcesList(t *testing.T) {
 }
 
 func TestSourcesListFilterEncoding(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		opts *SourceListOptions
@@ -63,38 +64,26 @@ func TestSourcesListFilterEncoding(t *testing.T) {
 		{"page and limit", &SourceListOptions{Page: 2, Limit: 50}, "limit=50&page=2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, mock := newCRMTestClient(t)
-			var raw string
-			mock.RegisterResponder("GET", crmBase+"api/v4/sources", func(req *http.Request) (*http.Response, error) {
-				raw = req.URL.RawQuery
-				return httpmock.NewStringResponse(204, ""), nil
-			})
-			srcs, resp, err := c.Sources.List(t.Context(), tc.opts)
+			t.Parallel()
+			h := newHarness(t)
+			h.mux.HandleFunc("GET /api/v4/sources", h.reply(204))
+			srcs, resp, err := h.client.Sources.List(t.Context(), tc.opts)
 			require.NoError(t, err)
 			assert.Equal(t, 204, resp.StatusCode)
 			assert.Empty(t, srcs, "204 is an empty list")
-			assert.Equal(t, tc.want, raw)
+			assert.Equal(t, tc.want, h.only().RawQuery)
 		})
 	}
 }
 
-func TestSourcesListValidation(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	_, _, err := c.Sources.List(t.Context(), &SourceListOptions{ExternalIDs: []string{"ok", ""}, Limit: -1})
-	var ve *ValidationError
-	require.ErrorAs(t, err, &ve)
-	assert.Len(t, ve.Problems, 2)
-	assert.Zero(t, mock.GetTotalCallCount())
-}
-
 func TestSourcesGet(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/sources/9619", rec.respond(t, 200, "source_get.json"))
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/sources/9619", h.reply(200, "crm", "source_get.json"))
 
-	s, _, err := c.Sources.Get(t.Context(), 9619)
+	s, _, err := h.client.Sources.Get(t.Context(), 9619)
 	require.NoError(t, err)
-	req := rec.only(t)
+	req := h.only()
 	assert.Equal(t, http.MethodGet, req.Method)
 	assert.Equal(t, "/api/v4/sources/9619", req.Path)
 	assert.Equal(t, 9619, s.ID)
@@ -105,22 +94,23 @@ func TestSourcesGet(t *testing.T) {
 }
 
 func TestSourcesGetNoContentIsNotFound(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/sources/9619", rec.respond(t, 204, ""))
-	s, resp, err := c.Sources.Get(t.Context(), 9619)
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/sources/9619", h.reply(204))
+	s, resp, err := h.client.Sources.Get(t.Context(), 9619)
 	require.ErrorIs(t, err, ErrNotFound)
 	assert.Nil(t, s)
 	require.NotNil(t, resp)
 	assert.Equal(t, 204, resp.StatusCode)
+	assert.Len(t, h.requests(), 1)
 }
 
 func TestSourcesCreate(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("POST", crmBase+"api/v4/sources", rec.respond(t, 200, "sources_create.json"))
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("POST /api/v4/sources", h.reply(200, "crm", "sources_create.json"))
 
-	created, _, err := c.Sources.Create(t.Context(), []*Source{
+	created, _, err := h.client.Sources.Create(t.Context(), []*Source{
 		{
 			Name: "Sales line", PipelineID: 1300, ExternalID: "+17 912 100 00 00", Default: Ptr(true),
 			Services: []*SourceMessenger{{
@@ -136,7 +126,7 @@ func TestSourcesCreate(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	req := rec.only(t)
+	req := h.only()
 	assert.Equal(t, http.MethodPost, req.Method)
 	assert.Equal(t, "/api/v4/sources", req.Path)
 	assert.Equal(t, "application/json", req.Header.Get("Content-Type"))
@@ -169,57 +159,38 @@ func TestSourcesCreate(t *testing.T) {
 	assert.Equal(t, 1307, created[1].PipelineID)
 }
 
-func TestSourcesCreateValidation(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	_, _, err := c.Sources.Create(t.Context(), []*Source{
-		nil,
-		{ExternalID: strings.Repeat("x", 37)},
-		{Name: "tab", ExternalID: "a\tb", Default: Ptr(true)},
-		{Name: "two defaults", Default: Ptr(true), Services: []*SourceMessenger{nil, {Pages: []*SourceMessengerPage{nil}}}},
-	})
-	var ve *ValidationError
-	require.ErrorAs(t, err, &ve)
-	assert.Equal(t, []string{
-		"sources[0]: nil source",
-		"sources[1].name: required",
-		"sources[1].external_id: 37 characters, at most 36 allowed",
-		"sources[2].external_id: only printable ASCII characters and space are allowed",
-		"sources[3].services[0]: nil service",
-		"sources[3].services[1].type: required",
-		"sources[3].services[1].pages[0]: nil page",
-		"sources: 2 sources are marked default; an integration has at most one default source",
-	}, ve.Problems)
-
-	_, _, err = c.Sources.Create(t.Context(), nil)
-	require.ErrorAs(t, err, &ve)
-
-	many := make([]*Source, SourcesBatchLimit+1)
+// sourcesBatch returns n valid sources to create.
+func sourcesBatch(n int) []*Source {
+	many := make([]*Source, n)
 	for i := range many {
 		many[i] = &Source{Name: "s"}
 	}
-	_, _, err = c.Sources.Create(t.Context(), many)
-	require.ErrorAs(t, err, &ve)
-	assert.Equal(t, []string{"sources: 51 items exceed the batch limit of 50"}, ve.Problems)
+	return many
+}
 
-	// exactly the limit is fine
-	mock.RegisterResponder("POST", crmBase+"api/v4/sources", httpmock.NewStringResponder(200, `{"_embedded":{"sources":[]}}`))
-	_, _, err = c.Sources.Create(t.Context(), many[:SourcesBatchLimit])
+// TestSourcesCreateAtBatchLimit checks that exactly the batch limit is
+// sent (one more is refused: TestSourcesValidation).
+func TestSourcesCreateAtBatchLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("POST /api/v4/sources", h.replyBody(200, `{"_embedded":{"sources":[]}}`))
+	_, _, err := h.client.Sources.Create(t.Context(), sourcesBatch(SourcesBatchLimit))
 	require.NoError(t, err)
-	assert.Equal(t, 1, mock.GetTotalCallCount())
+	assert.Len(t, h.requests(), 1)
 }
 
 func TestSourcesUpdate(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("PATCH", crmBase+"api/v4/sources", rec.respond(t, 200, "sources_update.json"))
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("PATCH /api/v4/sources", h.reply(200, "crm", "sources_update.json"))
 
-	updated, _, err := c.Sources.Update(t.Context(), []*Source{
+	updated, _, err := h.client.Sources.Update(t.Context(), []*Source{
 		{ID: 9619, Name: "Sales department", ExternalID: "immutable, never sent"},
 		{ID: 4460, PipelineID: 1307, Services: []*SourceMessenger{}},
 	})
 	require.NoError(t, err)
 
-	req := rec.only(t)
+	req := h.only()
 	assert.Equal(t, http.MethodPatch, req.Method)
 	assert.Equal(t, "/api/v4/sources", req.Path)
 	// An empty non-nil Services slice is sent to clear the services.
@@ -233,36 +204,20 @@ func TestSourcesUpdate(t *testing.T) {
 	assert.Equal(t, 1307, updated[1].PipelineID)
 }
 
-func TestSourcesUpdateValidation(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	_, _, err := c.Sources.Update(t.Context(), []*Source{{Name: "no id"}, {ID: 2, PipelineID: -1}})
-	var ve *ValidationError
-	require.ErrorAs(t, err, &ve)
-	assert.Equal(t, []string{
-		"sources[0].id: must be a positive id, got 0",
-		"sources[1].pipeline_id: must not be negative",
-	}, ve.Problems)
-
-	_, _, err = c.Sources.UpdateOne(t.Context(), nil)
-	require.ErrorAs(t, err, &ve)
-	_, _, err = c.Sources.UpdateOne(t.Context(), &Source{Name: "x"})
-	require.ErrorAs(t, err, &ve)
-	assert.Zero(t, mock.GetTotalCallCount())
-}
-
 func TestSourcesUpdateOne(t *testing.T) {
+	t.Parallel()
 	for name, fixture := range map[string]string{
 		"model answer":    "source_get.json",
 		"HAL list answer": "sources_update.json",
 	} {
 		t.Run(name, func(t *testing.T) {
-			c, mock := newCRMTestClient(t)
-			var rec crmRecorder
-			mock.RegisterResponder("PATCH", crmBase+"api/v4/sources/9619", rec.respond(t, 200, fixture))
+			t.Parallel()
+			h := newHarness(t)
+			h.mux.HandleFunc("PATCH /api/v4/sources/9619", h.reply(200, "crm", fixture))
 
-			s, _, err := c.Sources.UpdateOne(t.Context(), &Source{ID: 9619, Name: "Sales", Default: Ptr(false)})
+			s, _, err := h.client.Sources.UpdateOne(t.Context(), &Source{ID: 9619, Name: "Sales", Default: Ptr(false)})
 			require.NoError(t, err)
-			req := rec.only(t)
+			req := h.only()
 			assert.Equal(t, http.MethodPatch, req.Method)
 			assert.Equal(t, "/api/v4/sources/9619", req.Path)
 			assert.JSONEq(t, `{"id":9619,"name":"Sales","default":false}`, string(req.Body))
@@ -272,14 +227,14 @@ func TestSourcesUpdateOne(t *testing.T) {
 }
 
 func TestSourcesDelete(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("DELETE", crmBase+"api/v4/sources", rec.respond(t, 204, ""))
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("DELETE /api/v4/sources", h.reply(204))
 
-	resp, err := c.Sources.Delete(t.Context(), []int{9619, 4460})
+	resp, err := h.client.Sources.Delete(t.Context(), []int{9619, 4460})
 	require.NoError(t, err)
 	assert.Equal(t, 204, resp.StatusCode)
-	req := rec.only(t)
+	req := h.only()
 	assert.Equal(t, http.MethodDelete, req.Method)
 	assert.Equal(t, "/api/v4/sources", req.Path)
 	assert.Equal(t, "application/json", req.Header.Get("Content-Type"))
@@ -287,11 +242,11 @@ func TestSourcesDelete(t *testing.T) {
 }
 
 func TestSourcesDeleteNotFoundItems(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("DELETE", crmBase+"api/v4/sources", rec.respond(t, 400, "sources_delete_errors.json"))
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("DELETE /api/v4/sources", h.reply(400, "crm", "sources_delete_errors.json"))
 
-	_, err := c.Sources.Delete(t.Context(), []int{31075178})
+	_, err := h.client.Sources.Delete(t.Context(), []int{31075178})
 	require.ErrorIs(t, err, ErrBadRequest)
 	var ae *APIError
 	require.ErrorAs(t, err, &ae)
@@ -299,16 +254,17 @@ func TestSourcesDeleteNotFoundItems(t *testing.T) {
 	require.Len(t, ae.ValidationErrors, 1)
 	assert.Equal(t, "0", ae.ValidationErrors[0].RequestID)
 	assert.Equal(t, []FieldError{{Code: "EntityNotFound", Path: "id", Detail: "source with id = 31075178 not found"}}, ae.ValidationErrors[0].Errors)
+	assert.JSONEq(t, `[{"id":31075178}]`, string(h.only().Body))
 }
 
 func TestSourcesDeleteOne(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("DELETE", crmBase+"api/v4/sources/9619", rec.respond(t, 204, ""))
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("DELETE /api/v4/sources/9619", h.reply(204))
 
-	_, err := c.Sources.DeleteOne(t.Context(), 9619)
+	_, err := h.client.Sources.DeleteOne(t.Context(), 9619)
 	require.NoError(t, err)
-	req := rec.only(t)
+	req := h.only()
 	assert.Equal(t, http.MethodDelete, req.Method)
 	assert.Equal(t, "/api/v4/sources/9619", req.Path)
 	assert.Empty(t, req.Body, "single delete has no body")
@@ -316,17 +272,62 @@ func TestSourcesDeleteOne(t *testing.T) {
 	assert.Equal(t, url.Values{}, req.Query)
 }
 
-func TestSourcesDeleteValidation(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	_, err := c.Sources.Delete(t.Context(), nil)
-	var ve *ValidationError
-	require.ErrorAs(t, err, &ve)
-	_, err = c.Sources.Delete(t.Context(), []int{1, 0, -2})
-	require.ErrorAs(t, err, &ve)
-	assert.Len(t, ve.Problems, 2)
-	_, err = c.Sources.DeleteOne(t.Context(), 0)
-	require.ErrorAs(t, err, &ve)
-	_, _, err = c.Sources.Get(t.Context(), 0)
-	require.ErrorAs(t, err, &ve)
-	assert.Zero(t, mock.GetTotalCallCount())
+// TestSourcesValidation runs every request the sources methods refuse
+// before sending.
+func TestSourcesValidation(t *testing.T) {
+	t.Parallel()
+	list := func(opts *SourceListOptions) func(context.Context, *Client) error {
+		return func(ctx context.Context, c *Client) error { _, _, err := c.Sources.List(ctx, opts); return err }
+	}
+	create := func(srcs []*Source) func(context.Context, *Client) error {
+		return func(ctx context.Context, c *Client) error { _, _, err := c.Sources.Create(ctx, srcs); return err }
+	}
+	update := func(srcs []*Source) func(context.Context, *Client) error {
+		return func(ctx context.Context, c *Client) error { _, _, err := c.Sources.Update(ctx, srcs); return err }
+	}
+	updateOne := func(src *Source) func(context.Context, *Client) error {
+		return func(ctx context.Context, c *Client) error { _, _, err := c.Sources.UpdateOne(ctx, src); return err }
+	}
+	del := func(ids []int) func(context.Context, *Client) error {
+		return func(ctx context.Context, c *Client) error { _, err := c.Sources.Delete(ctx, ids); return err }
+	}
+	runValidationCases(t, []validationCase{
+		{name: "List bad options", op: "Sources.List", count: 2,
+			call: list(&SourceListOptions{ExternalIDs: []string{"ok", ""}, Limit: -1})},
+		{name: "Create bad sources", op: "Sources.Create", call: create([]*Source{
+			nil,
+			{ExternalID: strings.Repeat("x", 37)},
+			{Name: "tab", ExternalID: "a\tb", Default: Ptr(true)},
+			{Name: "two defaults", Default: Ptr(true), Services: []*SourceMessenger{nil, {Pages: []*SourceMessengerPage{nil}}}},
+		}), problems: []string{
+			"sources[0]: nil source",
+			"sources[1].name: required",
+			"sources[1].external_id: 37 characters, at most 36 allowed",
+			"sources[2].external_id: only printable ASCII characters and space are allowed",
+			"sources[3].services[0]: nil service",
+			"sources[3].services[1].type: required",
+			"sources[3].services[1].pages[0]: nil page",
+			"sources: 2 sources are marked default; an integration has at most one default source",
+		}},
+		{name: "Create nil", op: "Sources.Create", call: create(nil)},
+		{name: "Create over the batch limit", op: "Sources.Create", call: create(sourcesBatch(SourcesBatchLimit + 1)),
+			problems: []string{"sources: 51 items exceed the batch limit of 50"}},
+		{name: "Update bad sources", op: "Sources.Update", call: update([]*Source{{Name: "no id"}, {ID: 2, PipelineID: -1}}),
+			problems: []string{
+				"sources[0].id: must be a positive id, got 0",
+				"sources[1].pipeline_id: must not be negative",
+			}},
+		{name: "UpdateOne nil", op: "Sources.UpdateOne", call: updateOne(nil)},
+		{name: "UpdateOne no id", op: "Sources.UpdateOne", call: updateOne(&Source{Name: "x"})},
+		{name: "Delete nil", op: "Sources.Delete", call: del(nil)},
+		{name: "Delete bad ids", op: "Sources.Delete", call: del([]int{1, 0, -2}), count: 2},
+		{name: "DeleteOne zero id", op: "Sources.DeleteOne", call: func(ctx context.Context, c *Client) error {
+			_, err := c.Sources.DeleteOne(ctx, 0)
+			return err
+		}},
+		{name: "Get zero id", op: "Sources.Get", call: func(ctx context.Context, c *Client) error {
+			_, _, err := c.Sources.Get(ctx, 0)
+			return err
+		}},
+	})
 }

@@ -1,7 +1,7 @@
 package kommo
 
 import (
-	"errors"
+	"context"
 	"net/http"
 	"testing"
 
@@ -10,17 +10,17 @@ import (
 )
 
 func TestTalksGet(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/talks/117", rec.respond(t, 200, "talk_get.json"))
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/talks/117", h.reply(200, "crm", "talk_get.json"))
 
-	talk, resp, err := c.Talks.Get(t.Context(), 117)
+	talk, resp, err := h.client.Talks.Get(t.Context(), 117)
 	require.NoError(t, err)
 	require.NotNil(t, resp)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "req-1", resp.RequestID)
 
-	req := rec.only(t)
+	req := h.only()
 	assert.Equal(t, http.MethodGet, req.Method)
 	assert.Equal(t, "/api/v4/talks/117", req.Path)
 	assert.Empty(t, req.Query)
@@ -54,12 +54,13 @@ func TestTalksGet(t *testing.T) {
 }
 
 func TestTalksGetNullableFields(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/talks/118", rec.respond(t, 200, "talk_get_missed.json"))
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/talks/118", h.reply(200, "crm", "talk_get_missed.json"))
 
-	talk, _, err := c.Talks.Get(t.Context(), 118)
+	talk, _, err := h.client.Talks.Get(t.Context(), 118)
 	require.NoError(t, err)
+	assert.Equal(t, "/api/v4/talks/118", h.only().Path)
 	assert.Nil(t, talk.EntityID)
 	assert.Nil(t, talk.EntityType)
 	require.NotNil(t, talk.MissedAt)
@@ -73,6 +74,7 @@ func TestTalksGetNullableFields(t *testing.T) {
 }
 
 func TestTalksClose(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		opts *CloseTalkRequest
@@ -83,15 +85,15 @@ func TestTalksClose(t *testing.T) {
 		{"nil options", nil, `{"force_close":false}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, mock := newCRMTestClient(t)
-			var rec crmRecorder
-			mock.RegisterResponder("POST", crmBase+"api/v4/talks/117/close", rec.respond(t, 202, ""))
+			t.Parallel()
+			h := newHarness(t)
+			h.mux.HandleFunc("POST /api/v4/talks/117/close", h.reply(202))
 
-			resp, err := c.Talks.Close(t.Context(), 117, tc.opts)
+			resp, err := h.client.Talks.Close(t.Context(), 117, tc.opts)
 			require.NoError(t, err)
 			assert.Equal(t, http.StatusAccepted, resp.StatusCode)
 
-			req := rec.only(t)
+			req := h.only()
 			assert.Equal(t, http.MethodPost, req.Method)
 			assert.Equal(t, "/api/v4/talks/117/close", req.Path)
 			assert.Equal(t, "application/json", req.Header.Get("Content-Type"))
@@ -100,48 +102,74 @@ func TestTalksClose(t *testing.T) {
 	}
 }
 
-func TestTalksCloseAlreadyClosed(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("POST", crmBase+"api/v4/talks/117/close", rec.respond(t, 422, "problem_422.json"))
+// TestTalksErrors checks the typed errors of error answers specific to
+// talks; TestCRMErrorMatrix runs the whole status matrix.
+func TestTalksErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		route   string
+		status  int
+		fixture string
+		call    func(ctx context.Context, c *Client) error
+		is      []error // errors.Is must match each
+		isNot   []error // and none of these
+		detail  string  // APIError.Detail, when not ""
+	}{
+		{
+			name: "close already closed", route: "POST /api/v4/talks/117/close", status: 422, fixture: "problem_422.json",
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.Talks.Close(ctx, 117, &CloseTalkRequest{ForceClose: true})
+				return err
+			},
+			is:     []error{ErrTalkClosed, ErrUnprocessableEntity},
+			detail: "Talk is already closed or being closed",
+		},
+		{
+			name: "close unpaid", route: "POST /api/v4/talks/117/close", status: 402, fixture: "problem_402.json",
+			call:  func(ctx context.Context, c *Client) error { _, err := c.Talks.Close(ctx, 117, nil); return err },
+			is:    []error{ErrPaymentRequired},
+			isNot: []error{ErrTalkClosed},
+		},
+		{
+			name: "get 422 is not talk closed", route: "GET /api/v4/talks/117", status: 422, fixture: "problem_422.json",
+			call:  func(ctx context.Context, c *Client) error { _, _, err := c.Talks.Get(ctx, 117); return err },
+			is:    []error{ErrUnprocessableEntity},
+			isNot: []error{ErrTalkClosed},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			h.mux.HandleFunc(tc.route, h.reply(tc.status, "crm", tc.fixture))
 
-	_, err := c.Talks.Close(t.Context(), 117, &CloseTalkRequest{ForceClose: true})
-	require.ErrorIs(t, err, ErrTalkClosed)
-	assert.ErrorIs(t, err, ErrUnprocessableEntity)
-	var ae *APIError
-	require.ErrorAs(t, err, &ae)
-	assert.Equal(t, "Talk is already closed or being closed", ae.Detail)
-}
-
-func TestTalksCloseUnpaid(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("POST", crmBase+"api/v4/talks/117/close", rec.respond(t, 402, "problem_402.json"))
-
-	_, err := c.Talks.Close(t.Context(), 117, nil)
-	require.ErrorIs(t, err, ErrPaymentRequired)
-	assert.False(t, errors.Is(err, ErrTalkClosed))
-}
-
-func TestTalksGet422IsNotTalkClosed(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	var rec crmRecorder
-	mock.RegisterResponder("GET", crmBase+"api/v4/talks/117", rec.respond(t, 422, "problem_422.json"))
-	_, _, err := c.Talks.Get(t.Context(), 117)
-	require.ErrorIs(t, err, ErrUnprocessableEntity)
-	assert.False(t, errors.Is(err, ErrTalkClosed))
+			err := tc.call(t.Context(), h.client)
+			for _, target := range tc.is {
+				require.ErrorIs(t, err, target)
+			}
+			for _, target := range tc.isNot {
+				assert.NotErrorIs(t, err, target)
+			}
+			if tc.detail != "" {
+				var ae *APIError
+				require.ErrorAs(t, err, &ae)
+				assert.Equal(t, tc.detail, ae.Detail)
+			}
+			assert.Len(t, h.requests(), 1)
+		})
+	}
 }
 
 func TestTalksValidation(t *testing.T) {
-	c, mock := newCRMTestClient(t)
-	_, _, err := c.Talks.Get(t.Context(), 0)
-	var ve *ValidationError
-	require.ErrorAs(t, err, &ve)
-	assert.Equal(t, "Talks.Get", ve.Op)
-	assert.ErrorIs(t, err, ErrInvalidRequest)
-
-	_, err = c.Talks.Close(t.Context(), -3, nil)
-	require.ErrorAs(t, err, &ve)
-	assert.Equal(t, "Talks.Close", ve.Op)
-	assert.Zero(t, mock.GetTotalCallCount())
+	t.Parallel()
+	runValidationCases(t, []validationCase{
+		{name: "get zero id", op: "Talks.Get", call: func(ctx context.Context, c *Client) error {
+			_, _, err := c.Talks.Get(ctx, 0)
+			return err
+		}},
+		{name: "close negative id", op: "Talks.Close", call: func(ctx context.Context, c *Client) error {
+			_, err := c.Talks.Close(ctx, -3, nil)
+			return err
+		}},
+	})
 }
