@@ -311,3 +311,33 @@ func TestEchoedCredentialsAreScrubbed(t *testing.T) {
 		}
 	}
 }
+
+// TestPathIDsThatNameAnotherPathAreRefused: an id that would change the
+// request's path is refused with a *ValidationError, before anything is
+// signed or sent.
+func TestPathIDsThatNameAnotherPathAreRefused(t *testing.T) {
+	t.Parallel()
+	h := newHostile(t, func(n int32, w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{}`) })
+	c, _ := hostileClient(t, h, kommo.WithChannel("chan", "secret-for-hardening"), kommo.WithChatBaseURL(h.srv.URL))
+	ctx := t.Context()
+	status := &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusDelivered}
+	for _, bad := range []string{"", " ", ".", "..", "a/b", `a\b`, "../../x", "a\x00b", "a\nb", "a\x7fb"} {
+		_, err := c.Messages.UpdateDeliveryStatus(ctx, "chan_acc", bad, status)
+		assert.ErrorIs(t, err, kommo.ErrInvalidRequest, "msgid %q", bad)
+		_, err = c.Messages.UpdateDeliveryStatus(ctx, bad, "msg-1", status)
+		assert.ErrorIs(t, err, kommo.ErrInvalidRequest, "scope %q", bad)
+		_, _, err = c.History.List(ctx, "chan_acc", bad, nil)
+		assert.ErrorIs(t, err, kommo.ErrInvalidRequest, "conversation %q", bad)
+		_, _, err = c.Chats.Create(ctx, bad, &kommo.CreateChatRequest{ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}})
+		assert.ErrorIs(t, err, kommo.ErrInvalidRequest, "scope %q", bad)
+	}
+	assert.Zero(t, h.processed.Load(), "nothing was sent")
+	for _, bad := range []string{"..", "a/b"} {
+		_, err := kommo.NewClient(kommo.WithChannel(bad, "secret"))
+		assert.ErrorIs(t, err, kommo.ErrInvalidOption, "channel id %q", bad)
+	}
+	// A legitimate id with characters that need escaping still works.
+	_, err := c.Messages.UpdateDeliveryStatus(ctx, "chan_acc", "msg 1?x#y", status)
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), h.processed.Load())
+}
