@@ -583,3 +583,7 @@ func optionErr(option, format string, args ...any) *OptionError {
 func optionWrap(option string, err error) *OptionError {
 	return &OptionError{Option: option, Problem: err.Error(), Err: err}
 }
+
+// ErrHistoryNoProgress is yielded by History.All when a page holds only
+// messages it has already yielded: paging on would not end.
+var ErrHistoryNoProgress = errors.New("kommo: history page has nothing new")

@@ -341,3 +341,76 @@ func TestPathIDsThatNameAnotherPathAreRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int32(1), h.processed.Load())
 }
+
+// historyServer serves a chat's history newest first from msgs, which the
+// test may grow between pages; ignoreOffset makes it serve the first page
+// for every offset.
+func historyServer(t *testing.T, msgs func(page int) []string, ignoreOffset, withIDs bool) (*kommo.Client, *hostile) {
+	t.Helper()
+	var page atomic.Int32
+	h := newHostile(t, func(n int32, w http.ResponseWriter, r *http.Request) {
+		all := msgs(int(page.Add(1)) - 1)
+		off, limit := 0, 50
+		fmt.Sscan(r.URL.Query().Get("offset"), &off)
+		fmt.Sscan(r.URL.Query().Get("limit"), &limit)
+		if ignoreOffset {
+			off = 0
+		}
+		var items []string
+		for i := off; i < len(all) && i < off+limit; i++ {
+			id := ""
+			if withIDs {
+				id = all[i]
+			}
+			items = append(items, fmt.Sprintf(`{"timestamp":1700000000,"sender":{"id":"u"},"message":{"id":%q,"type":"text","text":%q}}`, id, all[i]))
+		}
+		fmt.Fprintf(w, `{"messages":[%s]}`, strings.Join(items, ","))
+	})
+	c, _ := hostileClient(t, h, kommo.WithChannel("chan", "secret-for-hardening"), kommo.WithChatBaseURL(h.srv.URL))
+	return c, h
+}
+
+// TestHistoryAllSkipsMessagesThatArriveDuringPaging: new messages shift the
+// pages; History.All still yields every message exactly once.
+func TestHistoryAllSkipsMessagesThatArriveDuringPaging(t *testing.T) {
+	t.Parallel()
+	// 200 messages, newest first; 4 new ones arrive before each later page.
+	msgs := func(page int) []string {
+		var out []string
+		for i := 200 + 4*page; i > 0; i-- {
+			out = append(out, fmt.Sprintf("m%03d", i))
+		}
+		return out
+	}
+	c, _ := historyServer(t, msgs, false, true)
+	got, err := kommo.Collect(c.History.All(t.Context(), "chan_acc", "chat-1", nil))
+	require.NoError(t, err)
+	seen := map[string]int{}
+	for _, m := range got {
+		seen[m.Message.ID]++
+	}
+	for id, n := range seen {
+		assert.Equal(t, 1, n, "message %s yielded once", id)
+	}
+	for i := 1; i <= 200; i++ {
+		assert.Contains(t, seen, fmt.Sprintf("m%03d", i), "every message that was there at the start is yielded")
+	}
+}
+
+// TestHistoryAllEndsWhenOffsetIsIgnored: a server that ignores offset, with
+// items that have no ids, cannot make History.All page forever.
+func TestHistoryAllEndsWhenOffsetIsIgnored(t *testing.T) {
+	t.Parallel()
+	msgs := func(int) []string {
+		var out []string
+		for i := range 50 {
+			out = append(out, fmt.Sprintf("text %d", i))
+		}
+		return out
+	}
+	c, h := historyServer(t, msgs, true, false)
+	got, err := kommo.Collect(c.History.All(t.Context(), "chan_acc", "chat-1", nil))
+	require.ErrorIs(t, err, kommo.ErrHistoryNoProgress)
+	assert.Len(t, got, 50)
+	assert.Equal(t, int32(2), h.processed.Load())
+}

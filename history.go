@@ -151,6 +151,12 @@ func (s *HistoryService) List(ctx context.Context, scopeID, conversationRefID st
 // cancelled ctx, it yields one (nil, err) and stops. The caller's opts are
 // copied, and breaking out of the loop stops the paging.
 //
+// Pages are newest first, so messages that arrive during the walk shift
+// older ones to later offsets: a message the previous page already yielded
+// is skipped, and a page with nothing new (a server that ignores the
+// offset, or more new messages than a page while paging) ends the walk with
+// an error matching ErrHistoryNoProgress.
+//
 // Endpoint: GET /v2/origin/custom/{scope_id}/chats/{conversation_id}/history (one request per page)
 //
 //	for msg, err := range client.History.All(ctx, scopeID, chatRefID, nil) {
@@ -171,29 +177,46 @@ func (s *HistoryService) All(ctx context.Context, scopeID, conversationRefID str
 	}
 	return paginate(ctx, "History.All", func() func(context.Context) ([]*HistoryMessage, bool, error) {
 		page := start // per walk, so the sequence can be ranged over again
-		var prevFirst, prevLast string
+		var prev map[string]bool
 		return func(ctx context.Context) ([]*HistoryMessage, bool, error) {
 			msgs, _, err := s.List(ctx, scopeID, conversationRefID, &page)
 			if err != nil || len(msgs) == 0 {
 				return nil, false, err
 			}
-			first, last := chatHistoryKey(msgs[0]), chatHistoryKey(msgs[len(msgs)-1])
-			if page.Offset != start.Offset && first != "" && first == prevFirst && last == prevLast {
-				// The server ignored the offset: paging on would never end.
-				return nil, false, fmt.Errorf("kommo: History.All: the server returned the same page for offset %d as for the one before", page.Offset)
-			}
-			prevFirst, prevLast = first, last
+			offset := page.Offset
 			more := len(msgs) >= page.Limit
 			page.Offset += len(msgs)
-			return msgs, more, nil
+			// Messages that arrive during the walk push older ones to later
+			// offsets, so a page may repeat the end of the one before: skip
+			// what was already yielded.
+			seen := make(map[string]bool, len(msgs))
+			fresh := make([]*HistoryMessage, 0, len(msgs))
+			for _, m := range msgs {
+				k := chatHistoryKey(m)
+				if prev[k] || seen[k] {
+					continue
+				}
+				seen[k] = true
+				fresh = append(fresh, m)
+			}
+			if len(fresh) == 0 {
+				return nil, false, fmt.Errorf("kommo: History.All: %w (offset %d repeats the page before)", ErrHistoryNoProgress, offset)
+			}
+			prev = seen
+			return fresh, more, nil
 		}
 	})
 }
 
-// chatHistoryKey identifies a history item for the repeated-page check.
+// chatHistoryKey identifies a history item: its amojo id, or, for an item
+// without one, its time, sender and content.
 func chatHistoryKey(m *HistoryMessage) string {
-	if m == nil {
-		return ""
+	if m.Message.ID != "" {
+		return m.Message.ID
 	}
-	return m.Message.ID
+	sender := ""
+	if m.Sender != nil {
+		sender = m.Sender.ID
+	}
+	return fmt.Sprintf("\x00%d|%d|%s|%s|%s|%s", m.Timestamp, m.MsecTimestamp, sender, m.Message.Type, m.Message.Text, m.Message.Media)
 }
