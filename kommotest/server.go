@@ -68,6 +68,17 @@ const (
 // All state (connected accounts, chats, messages, talks, contact links,
 // sources, tokens, recorded requests) belongs to one Server and lives in
 // memory. A Server is safe for concurrent use.
+//
+// A new_message whose msgid the scope already has is a resend when its
+// conversation, message, sender and receiver equal the first one's (as
+// JSON values, ignoring key order and null, empty or zero fields; the
+// timestamps and other fields are not compared): it answers 200 with the
+// first answer and stores nothing. Any other payload with that msgid is
+// answered 409 Conflict with error_type "msgid_conflict" and a description
+// naming the msgid and what differs, and changes nothing. Kommo does not
+// document this case; refusing is the fake's careful choice, so that a
+// reused msgid cannot silently lose a message.
+
 type Server struct {
 	ts  *httptest.Server
 	mux *http.ServeMux
