@@ -28,7 +28,10 @@
 //     tokens.
 //
 // All state lives in the Server and is safe for concurrent use. Requests,
-// chats, messages, talks and sources can be inspected for assertions.
+// chats, messages, talks and sources can be inspected for assertions. Of
+// the requests, only the most recent are kept (DefaultRequestLog, or the
+// size given to WithRequestLog), so a long-running server's memory stays
+// bounded; RecordedRequest.Seq numbers them in order of arrival.
 //
 // # Use
 //
