@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -119,8 +120,15 @@ func (s *Server) newMessageLocked(sc *scopeState, p *wirePayload, raw json.RawMe
 	if len(probs) > 0 {
 		return badRequest(probs)
 	}
-	// A replayed msgid (a retry) answers the first result, stores nothing.
+	// A replayed msgid (a retry) answers the first result and stores
+	// nothing; a msgid reused for a different message is refused.
+	sent := sentOf(p, raw)
 	if m := sc.msgsByMsgID[p.MsgID]; m != nil {
+		if diffs := m.sent.diff(&sent, m.chat); len(diffs) > 0 {
+			return chatFail(http.StatusConflict, "msgid_conflict", fmt.Sprintf(
+				"payload.msgid %q is already used in this scope by message %s; this payload differs in %s",
+				p.MsgID, m.id, strings.Join(diffs, ", ")))
+		}
 		return chatOK(http.StatusOK, map[string]any{"new_message": m.resp})
 	}
 
@@ -165,7 +173,7 @@ func (s *Server) newMessageLocked(sc *scopeState, p *wirePayload, raw json.RawMe
 		c = s.newChatLocked(sc, p.ConversationID, client, ext)
 	}
 	m := &msgState{id: s.newID(), msgID: p.MsgID, scopeID: sc.id, chat: c, incoming: incoming,
-		sender: *sender, body: *p.Message, silent: p.Silent, ts: msgTime(p, s.now()), payload: clone(raw)}
+		sender: *sender, body: *p.Message, silent: p.Silent, ts: msgTime(p, s.now()), payload: clone(raw), sent: sent}
 	m.body.DeliveryStatus = nil
 	m.resp = newMessageResult{ConversationID: c.id, SenderID: sender.ID, MsgID: m.id, RefID: p.MsgID}
 	if receiver != nil {
@@ -181,6 +189,110 @@ func (s *Server) newMessageLocked(sc *scopeState, p *wirePayload, raw json.RawMe
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// sentMessage is what makes a new_message the same message as another with
+// its msgid: the conversation, and the message content, sender and receiver
+// in canonical form. Timestamps, silent, source, reply_to and forwards are
+// not part of it (a resend may carry a new time; the first message's
+// flags stand).
+type sentMessage struct {
+	created                           bool // false for a message not created by new_message
+	conversationID, conversationRefID string
+	message, sender, receiver         string // canonical JSON, "" when absent
+}
+
+func sentOf(p *wirePayload, raw json.RawMessage) sentMessage {
+	var parts struct {
+		Message  json.RawMessage `json:"message"`
+		Sender   json.RawMessage `json:"sender"`
+		Receiver json.RawMessage `json:"receiver"`
+	}
+	_ = json.Unmarshal(raw, &parts) // raw already decoded into p
+	return sentMessage{created: true, conversationID: p.ConversationID, conversationRefID: p.ConversationRefID,
+		message: canonicalJSON(parts.Message), sender: canonicalJSON(parts.Sender), receiver: canonicalJSON(parts.Receiver)}
+}
+
+// diff names the parts of b that make it another message than first, the
+// one stored in chat c; nil when b is a resend of it. A conversation_ref_id
+// is the same conversation when it names c, given or not the first time.
+func (first *sentMessage) diff(b *sentMessage, c *chatState) []string {
+	if !first.created {
+		return []string{"everything (the message was not created by new_message)"}
+	}
+	var out []string
+	if b.conversationID != first.conversationID {
+		out = append(out, "payload.conversation_id")
+	}
+	if b.conversationRefID != "" && b.conversationRefID != first.conversationRefID && b.conversationRefID != c.id {
+		out = append(out, "payload.conversation_ref_id")
+	}
+	if b.message != first.message {
+		out = append(out, "payload.message")
+	}
+	if b.sender != first.sender {
+		out = append(out, "payload.sender")
+	}
+	if b.receiver != first.receiver {
+		out = append(out, "payload.receiver")
+	}
+	return out
+}
+
+// canonicalJSON returns raw re-encoded with sorted keys and without null,
+// empty and zero values (which the server reads as absent), so that
+// semantically identical JSON gives the same string. It returns "" for an
+// absent or empty value.
+func canonicalJSON(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return string(raw)
+	}
+	v = pruneZero(v)
+	if v == nil {
+		return ""
+	}
+	b, _ := json.Marshal(v) // maps encode with sorted keys
+	return string(b)
+}
+
+func pruneZero(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if e = pruneZero(e); e == nil {
+				delete(x, k)
+			} else {
+				x[k] = e
+			}
+		}
+		if len(x) == 0 {
+			return nil
+		}
+	case []any:
+		if len(x) == 0 {
+			return nil
+		}
+		for i := range x {
+			x[i] = pruneZero(x[i]) // positions matter: an element stays, as null
+		}
+	case string:
+		if x == "" {
+			return nil
+		}
+	case float64:
+		if x == 0 {
+			return nil
+		}
+	case bool:
+		if !x {
+			return nil
+		}
+	}
+	return v
+}
 
 func findInChat(c *chatState, id, msgID string) *msgState {
 	for _, m := range c.messages {

@@ -152,6 +152,67 @@ func TestSendMessageIsIdempotentOnMsgID(t *testing.T) {
 	assert.Equal(t, "Hi", found.Text)
 }
 
+func TestReusedMsgIDWithAnotherPayloadConflicts(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	e.connect()
+	resp, out := e.send("c1", "m1", "Hi")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	first := newMessage(t, out)
+	chat, ok := e.srv.FindChat("", "c1")
+	require.True(t, ok)
+
+	// A semantically identical resend (other key order, a later time,
+	// explicit empty values, the chat's amojo id) still answers the first
+	// answer.
+	e.clock.Advance(time.Minute)
+	resp, data := e.chat(http.MethodPost, e.scopePath(""), fmt.Sprintf(`{"payload":{
+		"message":{"text":"Hi","type":"text","media":"","file_size":0,"location":null},
+		"sender":{"profile":{"email":"","phone":"+15550001111"},"name":"Client","avatar":"","id":"user-1"},
+		"receiver":null,"silent":true,"timestamp":%d,"conversation_ref_id":%q,"conversation_id":"c1","msgid":"m1"},
+		"event_type":"new_message"}`, e.clock.Now().Unix(), chat.ID))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	assert.Equal(t, first, newMessage(t, decode(t, data)))
+
+	payload := func(edit func(p map[string]any)) map[string]any {
+		p := map[string]any{"msgid": "m1", "conversation_id": "c1",
+			"sender":  map[string]any{"id": "user-1", "name": "Client", "profile": map[string]any{"phone": "+15550001111"}},
+			"message": map[string]any{"type": "text", "text": "Hi"}}
+		edit(p)
+		return map[string]any{"event_type": "new_message", "payload": p}
+	}
+	for name, tc := range map[string]struct {
+		edit  func(p map[string]any)
+		diffs string
+	}{
+		"other text":       {func(p map[string]any) { p["message"] = map[string]any{"type": "text", "text": "Bye"} }, "payload.message"},
+		"other chat":       {func(p map[string]any) { p["conversation_id"] = "c2" }, "payload.conversation_id"},
+		"other amojo chat": {func(p map[string]any) { p["conversation_ref_id"] = "not-" + chat.ID }, "payload.conversation_ref_id"},
+		"other sender": {func(p map[string]any) {
+			p["sender"] = map[string]any{"id": "user-1", "name": "Client", "profile": map[string]any{"phone": "+15550002222"}}
+		}, "payload.sender"},
+		"outgoing with other text": {func(p map[string]any) {
+			p["sender"] = map[string]any{"id": "bot", "ref_id": e.srv.BotID(), "name": "Bot"}
+			p["receiver"] = map[string]any{"id": "user-1", "name": "Client"}
+			p["message"] = map[string]any{"type": "picture", "media": "https://example.com/a.png", "file_name": "a.png", "file_size": 1}
+		}, "payload.message, payload.sender, payload.receiver"},
+	} {
+		resp, data := e.chat(http.MethodPost, e.scopePath(""), payload(tc.edit))
+		assert.Equal(t, http.StatusConflict, resp.StatusCode, name)
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"), name)
+		assert.JSONEq(t, fmt.Sprintf(`{"error_code":409,"error_type":"msgid_conflict","error_description":`+
+			`"payload.msgid \"m1\" is already used in this scope by message %s; this payload differs in %s"}`,
+			first["msgid"], tc.diffs), string(data), name)
+	}
+
+	// Nothing was stored or created by the refused sends.
+	all := e.srv.AllMessages()
+	require.Len(t, all, 1)
+	assert.Equal(t, "Hi", all[0].Text)
+	_, ok = e.srv.FindChat("", "c2")
+	assert.False(t, ok, "no chat for the refused message")
+}
+
 func decodeRaw(t *testing.T, raw json.RawMessage) map[string]any {
 	t.Helper()
 	return decode(t, raw)

@@ -50,14 +50,12 @@ func sourcesBody(list []sourceOut) map[string]any {
 	return map[string]any{"_total_items": len(list), "_embedded": map[string]any{"sources": list}}
 }
 
-// checkSourceFields validates the fields present in in; add requires name
-// and external_id.
+// checkSourceFields validates the fields present in in; add requires name.
+// external_id is optional on add, as Kommo documents it (only name is
+// marked required); when given it must be unique (checked by the caller).
 func checkSourceFields(in *sourceIn, add bool, v *verrs) {
 	if in.Name != nil && strings.TrimSpace(*in.Name) == "" || add && in.Name == nil {
 		v.add(in.RequestID, "NotBlank", "name", "This value should not be blank.")
-	}
-	if add && (in.ExternalID == nil || *in.ExternalID == "") {
-		v.add(in.RequestID, "NotBlank", "external_id", "This value should not be blank.")
 	}
 	if in.ExternalID != nil && (len(*in.ExternalID) > 36 || !printableASCII(*in.ExternalID)) {
 		v.add(in.RequestID, "InvalidLength", "external_id", "external_id must be at most 36 printable ASCII characters")
@@ -188,7 +186,10 @@ func (s *Server) crmSourcesAdd(r *http.Request) reply {
 	out := make([]sourceOut, 0, len(items))
 	for i := range items {
 		in := &items[i]
-		src := &sourceState{id: s.nextSourceID, externalID: *in.ExternalID, pipelineID: DefaultMainPipelineID}
+		src := &sourceState{id: s.nextSourceID, pipelineID: DefaultMainPipelineID}
+		if in.ExternalID != nil {
+			src.externalID = *in.ExternalID
+		}
 		s.nextSourceID++
 		s.sources[src.id] = src
 		s.srcOrder = append(s.srcOrder, src.id)

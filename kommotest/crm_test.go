@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kommo-go/kommo"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
@@ -156,6 +157,35 @@ func TestContactsChats(t *testing.T) {
 		"title":"Bad Request","type":"https://httpstatus.es/400","status":400,"detail":"Request validation failed"}`, string(data))
 	contact, _ = e.srv.ContactForChat(c1.ID)
 	assert.Equal(t, 42, contact, "a rejected batch changes nothing")
+}
+
+func TestSourceCreateWithoutExternalID(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	// external_id is optional on create (only name is required), so two
+	// sources may go without one; a given one must still be unique.
+	resp, data := e.crm(http.MethodPost, "/api/v4/sources", []map[string]any{{"name": "Website"}, {"name": "Landing", "external_id": ""}})
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	assert.Equal(t, "application/hal+json", resp.Header.Get("Content-Type"))
+	srcs := e.srv.Sources()
+	require.Len(t, srcs, 2)
+	id1, id2 := srcs[0].ID, srcs[1].ID
+	assert.JSONEq(t, fmt.Sprintf(`{"_total_items":2,"_embedded":{"sources":[
+		{"id":%d,"name":"Website","pipeline_id":%d,"external_id":"","default":false,"origin_code":null,
+		 "services":[],"request_id":"0","_links":{"self":{"href":"%s/api/v4/sources/%d"}}},
+		{"id":%d,"name":"Landing","pipeline_id":%d,"external_id":"","default":false,"origin_code":null,
+		 "services":[],"request_id":"1","_links":{"self":{"href":"%s/api/v4/sources/%d"}}}]}}`,
+		id1, e.srv.MainPipelineID(), e.srv.URL(), id1, id2, e.srv.MainPipelineID(), e.srv.URL(), id2), string(data))
+	assert.Equal(t, []string{"", ""}, []string{srcs[0].ExternalID, srcs[1].ExternalID})
+
+	// The SDK leaves an empty ExternalID out of the request.
+	c := e.srv.MustClient()
+	created, _, err := c.Sources.Create(t.Context(), []*kommo.Source{{Name: "From the SDK"}})
+	require.NoError(t, err)
+	require.Len(t, created, 1)
+	assert.Equal(t, "From the SDK", created[0].Name)
+	assert.Empty(t, created[0].ExternalID)
+	assert.Len(t, e.srv.Sources(), 3)
 }
 
 func TestSourcesCRUD(t *testing.T) {

@@ -15,8 +15,9 @@
 //     with an application/problem+json body.
 //   - Chat API: connect and disconnect; create chat (idempotent on
 //     conversation_id); new_message (incoming, import, outgoing by a manager
-//     or the bot; idempotent on msgid, so a retried send is stored once) and
-//     edit_message; delivery status (both documented bodies); typing (204);
+//     or the bot; idempotent on msgid within the scope, so a retried send
+//     is stored once, while a msgid reused for another message is refused
+//     with 409, see Assumptions) and edit_message; delivery status (both documented bodies); typing (204);
 //     reactions; history (newest first, offset/limit ≤ 50, 204 when empty).
 //     The scope id is "{channel_id}_{account_amojo_id}" and must be connected
 //     (404 otherwise).
@@ -27,7 +28,10 @@
 //     tokens.
 //
 // All state lives in the Server and is safe for concurrent use. Requests,
-// chats, messages, talks and sources can be inspected for assertions.
+// chats, messages, talks and sources can be inspected for assertions. Of
+// the requests, only the most recent are kept (DefaultRequestLog, or the
+// size given to WithRequestLog), so a long-running server's memory stays
+// bounded; RecordedRequest.Seq numbers them in order of arrival.
 //
 // # Use
 //
@@ -59,4 +63,21 @@
 // msgid (amojo id), ref_id (your msgid)}} and edit_message answers the same
 // shape; an edit or delivery status for an unknown message is 404; history
 // is newest first.
+//
+// Kommo does not document what happens when a new_message reuses a msgid.
+// The fake is careful rather than forgiving: a resend with the same
+// conversation (conversation_id, and conversation_ref_id if given, which
+// must name the same chat) and the same message, sender and receiver
+// objects, compared as JSON values without null, empty or zero fields,
+// answers 200 with the first answer and stores nothing, so the SDK's
+// retries, which resend the same body, stay idempotent. Timestamps, silent,
+// source, reply_to and forwards are not compared (a resend may carry a new
+// time). A msgid of the scope reused with any other payload is refused
+// with 409 Conflict and changes nothing:
+//
+//	{"error_code":409,"error_type":"msgid_conflict","error_description":"payload.msgid \"m1\" is already used in this scope by message {amojo id}; this payload differs in payload.message"}
+//
+// The description lists what differs: payload.conversation_id,
+// payload.conversation_ref_id, payload.message, payload.sender or
+// payload.receiver.
 package kommotest

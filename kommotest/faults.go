@@ -126,8 +126,8 @@ func (s *Server) takeFaultLocked() (fault, bool) {
 
 // applyFault carries out f. It reports whether the request should go on to
 // normal processing.
-func (s *Server) applyFault(w http.ResponseWriter, sw *statusWriter, r *http.Request, idx int, f fault) bool {
-	s.setFault(idx, f.kind.String())
+func (s *Server) applyFault(w http.ResponseWriter, sw *statusWriter, r *http.Request, seq uint64, f fault) bool {
+	s.setFault(seq, f.kind.String())
 	switch f.kind {
 	case faultStatus, faultRandom:
 		if f.retryAfter != "" {
@@ -143,7 +143,7 @@ func (s *Server) applyFault(w http.ResponseWriter, sw *statusWriter, r *http.Req
 		if err != nil {
 			return false
 		}
-		s.setStatus(idx, http.StatusOK, "")
+		s.setStatus(seq, http.StatusOK, "")
 		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 512\r\n\r\n{\"truncated\":")
 		buf.Flush()
 		conn.Close()
@@ -163,7 +163,7 @@ func (s *Server) applyFault(w http.ResponseWriter, sw *statusWriter, r *http.Req
 		// Process against a recorder, then reset instead of answering.
 		rec := httptest.NewRecorder()
 		s.route(rec, r, bodyOf(r))
-		s.setStatus(idx, 0, "")
+		s.setStatus(seq, 0, "")
 		resetConn(w)
 		return false
 	}

@@ -154,3 +154,17 @@ func WithRandomFailures(p float64, seed uint64) Option {
 		return nil
 	}
 }
+
+// WithRequestLog makes the server keep the last n requests for Requests
+// (default DefaultRequestLog); older ones are forgotten as new ones
+// arrive, so a long-running server's memory stays bounded. n 0 records
+// none; a negative n is an error.
+func WithRequestLog(n int) Option {
+	return func(s *Server) error {
+		if n < 0 {
+			return fmt.Errorf("WithRequestLog: size must not be negative, got %d", n)
+		}
+		s.requests.limit = n
+		return nil
+	}
+}

@@ -67,7 +67,20 @@ const (
 //
 // All state (connected accounts, chats, messages, talks, contact links,
 // sources, tokens, recorded requests) belongs to one Server and lives in
-// memory. A Server is safe for concurrent use.
+// memory. A Server is safe for concurrent use. Of the requests it receives
+// it keeps only the most recent ones (DefaultRequestLog unless
+// WithRequestLog says otherwise); see Requests.
+//
+// A new_message whose msgid the scope already has is a resend when its
+// conversation, message, sender and receiver equal the first one's (as
+// JSON values, ignoring key order and null, empty or zero fields; the
+// timestamps and other fields are not compared): it answers 200 with the
+// first answer and stores nothing. Any other payload with that msgid is
+// answered 409 Conflict with error_type "msgid_conflict" and a description
+// naming the msgid and what differs, and changes nothing. Kommo does not
+// document this case; refusing is the fake's careful choice, so that a
+// reused msgid cannot silently lose a message.
+
 type Server struct {
 	ts  *httptest.Server
 	mux *http.ServeMux
@@ -115,7 +128,8 @@ type Server struct {
 	refresh  map[string]time.Time // refresh token → expiry
 	codes    map[string]time.Time // authorization code → expiry
 	faults   []fault
-	requests []RecordedRequest
+	reqSeq   uint64     // number of the last request received
+	requests requestLog // the most recent ones
 
 	nextTalkID, nextContactID, nextLeadID, nextLinkID, nextSourceID int
 	msgOrder                                                        int
@@ -168,6 +182,7 @@ func newServer(opts []Option) (*Server, error) {
 		nextLeadID:     4100001,
 		nextLinkID:     26001,
 		nextSourceID:   5100001,
+		requests:       requestLog{limit: DefaultRequestLog},
 	}
 	var problems []error
 	for _, o := range opts {
@@ -359,28 +374,31 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		tooLarge = true
 	}
 	s.mu.Lock()
-	idx := len(s.requests)
-	s.requests = append(s.requests, RecordedRequest{
-		Time: s.now(), Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.Query(),
-		Header: r.Header.Clone(), Body: bytes.Clone(body),
-	})
+	s.reqSeq++
+	seq := s.reqSeq
+	if s.requests.limit > 0 {
+		s.requests.add(RecordedRequest{
+			Seq: seq, Time: s.now(), Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.Query(),
+			Header: r.Header.Clone(), Body: bytes.Clone(body),
+		})
+	}
 	f, faulted := s.takeFaultLocked()
 	s.mu.Unlock()
 
 	ctx := context.WithValue(r.Context(), bodyKey{}, body)
 	r = r.WithContext(ctx)
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	w.Header().Set("X-Request-Id", "kommotest-"+strconv.Itoa(idx+1))
-	sw := &statusWriter{ResponseWriter: w, s: s, idx: idx}
+	w.Header().Set("X-Request-Id", "kommotest-"+strconv.FormatUint(seq, 10))
+	sw := &statusWriter{ResponseWriter: w, s: s, seq: seq}
 	if faulted {
-		if !s.applyFault(w, sw, r, idx, f) {
+		if !s.applyFault(w, sw, r, seq, f) {
 			return
 		}
 	}
 	if s.limiter != nil {
 		if res := s.limiter.Reserve(); res.Delay() > 0 {
 			res.Cancel()
-			s.setFault(idx, "rate_limit")
+			s.setFault(seq, "rate_limit")
 			s.writeRateLimited(sw, r, res.Delay())
 			return
 		}

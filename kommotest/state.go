@@ -156,7 +156,10 @@ type msgState struct {
 	reactions          []Reaction
 	payload            json.RawMessage
 	// resp is the new_message answer, replayed for a repeated msgid.
-	resp  newMessageResult
+	resp newMessageResult
+	// sent is the first new_message in canonical form, what a repeated
+	// msgid is compared with.
+	sent  sentMessage
 	order int
 }
 
