@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -413,4 +414,31 @@ func TestHistoryAllEndsWhenOffsetIsIgnored(t *testing.T) {
 	require.ErrorIs(t, err, kommo.ErrHistoryNoProgress)
 	assert.Len(t, got, 50)
 	assert.Equal(t, int32(2), h.processed.Load())
+}
+
+// TestHostileHistoryPageMemory: a history page of empty items costs at most
+// 10× its body (up to the cap) in allocations, however large it is: more
+// items than the limit asked for are refused before they are decoded, and
+// a body over the cap is not read past it. Not parallel: it reads the
+// process's allocation counter.
+func TestHostileHistoryPageMemory(t *testing.T) {
+	const historyCap = 4 << 20 // history.go's historyMaxBody
+	for _, size := range []int{64 << 10, 1 << 20, 4<<20 - 64, 16 << 20} {
+		t.Run(fmt.Sprintf("%dKiB", size>>10), func(t *testing.T) {
+			items := (size - len(`{"messages":[]}`)) / 3
+			body := []byte(`{"messages":[` + strings.TrimSuffix(strings.Repeat("{},", items), ",") + `]}`)
+			h := newHostile(t, func(n int32, w http.ResponseWriter, r *http.Request) { w.Write(body) })
+			c, _ := hostileClient(t, h, kommo.WithChannel("chan", "secret-for-hardening"), kommo.WithChatBaseURL(h.srv.URL))
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			msgs, _, err := c.History.List(t.Context(), "chan_acc", "chat-1", &kommo.HistoryOptions{Limit: 50})
+			runtime.ReadMemStats(&after)
+			allocated := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%d-byte body: %d bytes allocated", len(body), allocated)
+			require.Error(t, err, "a page of %d items for a limit of 50 is refused", items)
+			assert.Empty(t, msgs)
+			assert.LessOrEqual(t, allocated, uint64(10*min(len(body), historyCap)), "allocations stay within 10× the body (up to the cap)")
+		})
+	}
 }
