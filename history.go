@@ -1,7 +1,10 @@
 package kommo
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"net/http"
@@ -46,7 +49,77 @@ func (m *HistoryMessage) Time() time.Time {
 // one pass (ChatUser's own UnmarshalJSON would re-scan every participant)
 // and then converted.
 type chatHistoryPage struct {
-	Messages []chatHistoryItem `json:"messages"`
+	Messages chatHistoryItems `json:"messages"`
+}
+
+// historyMaxBody caps a history page's body: 50 messages of a few KiB each
+// fit many times over; anything longer is refused before it is decoded.
+const historyMaxBody = 4 << 20
+
+// chatHistoryItems decodes a page's messages, refusing more than max
+// before allocating any (a hostile page of 16 MiB of {} would otherwise
+// decode into millions of items).
+type chatHistoryItems struct {
+	max   int
+	items []chatHistoryItem
+}
+
+// UnmarshalJSON counts the array's elements first; json.Unmarshal has
+// already checked that b is valid JSON.
+func (h *chatHistoryItems) UnmarshalJSON(b []byte) error {
+	n, err := countJSONArray(b)
+	if err != nil {
+		return err
+	}
+	if n > h.max {
+		return fmt.Errorf("%w: the page has %d messages, %d were asked for", errTooManyItems, n, h.max)
+	}
+	h.items = make([]chatHistoryItem, 0, n)
+	return json.Unmarshal(b, &h.items)
+}
+
+var errTooManyItems = errors.New("kommo: more items than the limit")
+
+// countJSONArray counts the top-level elements of a valid JSON array (null
+// counts as empty).
+func countJSONArray(b []byte) (int, error) {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		return 0, nil
+	}
+	if len(b) < 2 || b[0] != '[' {
+		return 0, errors.New("messages is not an array")
+	}
+	n, depth, inString, escaped, empty := 0, 0, false, false, true
+	for _, c := range b[1 : len(b)-1] {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+		case c == ']' || c == '}':
+			depth--
+		case c == ',' && depth == 0:
+			n++
+		}
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			empty = false
+		}
+	}
+	if empty {
+		return 0, nil
+	}
+	return n + 1, nil
 }
 
 type chatHistoryItem struct {
@@ -86,14 +159,14 @@ func (w *chatUserWire) user(dst *ChatUser) *ChatUser {
 
 // messages converts the page, allocating messages and users in blocks.
 func (p *chatHistoryPage) messages() []*HistoryMessage {
-	if len(p.Messages) == 0 {
+	if len(p.Messages.items) == 0 {
 		return nil
 	}
-	msgs := make([]HistoryMessage, len(p.Messages))
-	users := make([]ChatUser, 2*len(p.Messages))
-	out := make([]*HistoryMessage, len(p.Messages))
-	for i := range p.Messages {
-		it := &p.Messages[i]
+	msgs := make([]HistoryMessage, len(p.Messages.items))
+	users := make([]ChatUser, 2*len(p.Messages.items))
+	out := make([]*HistoryMessage, len(p.Messages.items))
+	for i := range p.Messages.items {
+		it := &p.Messages.items[i]
 		msgs[i] = HistoryMessage{
 			Timestamp: it.Timestamp, MsecTimestamp: it.MsecTimestamp, Message: it.Message,
 			Sender: it.Sender.user(&users[2*i]), Receiver: it.Receiver.user(&users[2*i+1]),
@@ -131,13 +204,17 @@ func (s *HistoryService) List(ctx context.Context, scopeID, conversationRefID st
 	if err := v.err(); err != nil {
 		return nil, nil, err
 	}
-	var page chatHistoryPage
+	page := chatHistoryPage{Messages: chatHistoryItems{max: HistoryMaxLimit}}
+	if opts != nil && opts.Limit > 0 {
+		page.Messages.max = opts.Limit
+	}
 	resp, err := s.client.do(ctx, &call{
-		api:    chatAPI,
-		method: http.MethodGet,
-		path:   chatScopePath(scopeID, "chats", conversationRefID, "history"),
-		query:  query,
-		out:    &page,
+		api:     chatAPI,
+		method:  http.MethodGet,
+		path:    chatScopePath(scopeID, "chats", conversationRefID, "history"),
+		query:   query,
+		out:     &page,
+		maxBody: historyMaxBody,
 	})
 	if err != nil {
 		return nil, resp, err
