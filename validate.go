@@ -135,6 +135,30 @@ func chatKnownType(t MessageType) bool {
 	return false
 }
 
+// chatCheckKind checks what a message needs whatever carries it (a new
+// message or a quoted one): a known type, and the text, location or contact
+// of those types. missingType is the problem reported for an empty type.
+func chatCheckKind(v *validator, field string, typ MessageType, missingType, text string, loc *Location, contact *ContactCard) {
+	switch {
+	case typ == "":
+		v.addf("%s.type: %s", field, missingType)
+	case !chatKnownType(typ):
+		v.addf("%s.type: unknown message type %q", field, typ)
+	}
+	switch typ {
+	case MessageTypeText:
+		if text == "" {
+			v.addf("%s.text: required for text messages", field)
+		}
+	case MessageTypeLocation:
+		if loc == nil {
+			v.addf("%s.location: required for location messages", field)
+		}
+	case MessageTypeContact:
+		chatCheckContact(v, contact, field)
+	}
+}
+
 // chatCheckContent records every problem of a message object. On edit, an
 // unchanged file's media, file_name and file_size may be left out.
 func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) {
@@ -142,17 +166,8 @@ func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) 
 		v.addf("%s: required", field)
 		return
 	}
-	switch {
-	case m.Type == "":
-		v.addf("%s.type: required", field)
-	case !chatKnownType(m.Type):
-		v.addf("%s.type: unknown message type %q", field, m.Type)
-	}
+	chatCheckKind(v, field, m.Type, "required", m.Text, m.Location, m.Contact)
 	switch m.Type {
-	case MessageTypeText:
-		if m.Text == "" {
-			v.addf("%s.text: required for text messages", field)
-		}
 	case MessageTypePicture, MessageTypeVideo, MessageTypeFile:
 		if !edit {
 			if m.Media == "" {
@@ -173,12 +188,6 @@ func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) 
 		if !edit && m.Media == "" && m.StickerID == "" {
 			v.addf("%s.media or %s.sticker_id: required for sticker messages", field, field)
 		}
-	case MessageTypeLocation:
-		if m.Location == nil {
-			v.addf("%s.location: required for location messages", field)
-		}
-	case MessageTypeContact:
-		chatCheckContact(v, m.Contact, field)
 	}
 	if m.FileSize < 0 {
 		v.addf("%s.file_size: must not be negative", field)
@@ -220,24 +229,7 @@ func chatCheckEmbedded(v *validator, m *EmbeddedMessage, field string) {
 	if m.ID != "" || m.MsgID != "" {
 		return // Kommo fills in the rest
 	}
-	switch {
-	case m.Type == "":
-		v.addf("%s.type: required unless id or msgid is given", field)
-	case !chatKnownType(m.Type):
-		v.addf("%s.type: unknown message type %q", field, m.Type)
-	}
-	switch m.Type {
-	case MessageTypeText:
-		if m.Text == "" {
-			v.addf("%s.text: required for text messages", field)
-		}
-	case MessageTypeLocation:
-		if m.Location == nil {
-			v.addf("%s.location: required for location messages", field)
-		}
-	case MessageTypeContact:
-		chatCheckContact(v, m.Contact, field)
-	}
+	chatCheckKind(v, field, m.Type, "required unless id or msgid is given", m.Text, m.Location, m.Contact)
 	if m.Time.IsZero() {
 		v.addf("%s.timestamp: required unless id or msgid is given", field)
 	}
