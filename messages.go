@@ -29,7 +29,7 @@ type SendMessageRequest struct {
 	// answer echoes it as ref_id). When empty, Send generates one ("kommo-" +
 	// 32 hex digits) before the first attempt, so every retry carries the
 	// same id, and returns it in SentMessage.MsgID. Kommo's docs do not say
-	// how a repeated msgid is treated; kommotest answers a byte-for-byte resend
+	// how a repeated msgid is treated; kommotest answers an identical resend
 	// with the first answer and a reused msgid with other content with 409.
 	MsgID string `json:"msgid,omitempty"`
 	// ConversationID is your chat id; a new one creates the chat. Required.
