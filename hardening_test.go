@@ -417,7 +417,7 @@ func TestHistoryAllEndsWhenOffsetIsIgnored(t *testing.T) {
 }
 
 // TestHostileHistoryPageMemory: a history page of empty items costs at most
-// 10× its body (up to the cap) in allocations, however large it is: more
+// 10× its body (up to the cap) in allocations, plus a fixed allowance, however large it is: more
 // items than the limit asked for are refused before they are decoded, and
 // a body over the cap is not read past it. Not parallel: it reads the
 // process's allocation counter.
@@ -438,7 +438,9 @@ func TestHostileHistoryPageMemory(t *testing.T) {
 			t.Logf("%d-byte body: %d bytes allocated", len(body), allocated)
 			require.Error(t, err, "a page of %d items for a limit of 50 is refused", items)
 			assert.Empty(t, msgs)
-			assert.LessOrEqual(t, allocated, uint64(10*min(len(body), historyCap)), "allocations stay within 10× the body (up to the cap)")
+			// Plus a fixed 1 MiB for the request itself (connection, buffers,
+			// the test server's side): about 0.4 MiB measured, 0.7 MiB under -race.
+			assert.LessOrEqual(t, allocated, uint64(10*min(len(body), historyCap)+1<<20), "allocations stay within 10× the body (up to the cap)")
 		})
 	}
 }
