@@ -497,10 +497,12 @@ func newOAuthError(status int, grant, u string, body []byte, secrets ...string) 
 		e.Detail = oauthScrubString(eb.Detail, secrets...)
 		e.Hint = oauthScrubString(eb.Hint, secrets...)
 	}
-	if len(body) > maxErrorBody {
-		body = body[:maxErrorBody]
-	}
+	// Scrub before capping, so that a secret across the cap is not left
+	// half there.
 	e.Body = oauthScrubString(string(body), secrets...)
+	if len(e.Body) > maxErrorBody {
+		e.Body = e.Body[:maxErrorBody]
+	}
 	return e
 }
 

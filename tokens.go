@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -218,6 +219,21 @@ func (s *oauthTokenSource) save() error {
 	s.unsaved = false
 	return nil
 }
+
+// String names the source and its store, never a token or the secret.
+func (s *oauthTokenSource) String() string {
+	if fs, ok := s.store.(*FileTokenStore); ok {
+		return "kommo.TokenSource{" + fs.String() + "}"
+	}
+	return fmt.Sprintf("kommo.TokenSource{%T}", s.store)
+}
+
+// Format prints what String does, for every verb: fmt would otherwise
+// print the fields, tokens and config included.
+func (s *oauthTokenSource) Format(f fmt.State, verb rune) { oauthFormat(f, verb, s.String()) }
+
+// LogValue never shows a token or the secret.
+func (s *oauthTokenSource) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 func (s *oauthTokenSource) valid(t *oauth2.Token) bool {
 	if t == nil || t.AccessToken == "" {
