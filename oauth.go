@@ -435,10 +435,16 @@ func (c *OAuthConfig) retrieve(ctx context.Context, body *oauthRequest, secret s
 	if err != nil {
 		return nil, fmt.Errorf("kommo: encode token request: %w", err)
 	}
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: oauthTimeout}
+	// A shallow copy, so the caller's client is left as it was: token
+	// requests never follow redirects, which would re-send the client
+	// secret and the code or refresh token to another URL and accept the
+	// tokens it answers. A 3xx is an *OAuthError.
+	hc := &http.Client{Timeout: oauthTimeout}
+	if c.HTTPClient != nil {
+		cp := *c.HTTPClient
+		hc = &cp
 	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if hc.Timeout == 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, oauthTimeout)
@@ -462,7 +468,11 @@ func (c *OAuthConfig) retrieve(ctx context.Context, body *oauthRequest, secret s
 		return nil, fmt.Errorf("kommo: POST %s: read token response: %w", redactURL(req.URL), err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, newOAuthError(resp.StatusCode, body.GrantType, redactURL(req.URL), data, c.ClientSecret, secret)
+		e := newOAuthError(resp.StatusCode, body.GrantType, redactURL(req.URL), data, c.ClientSecret, secret)
+		if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+			e.Location = oauthRedirectLocation(req.URL, resp.Header.Get("Location"), c.ClientSecret, secret)
+		}
+		return nil, e
 	}
 	var tr oauthResponse
 	if err := json.Unmarshal(data, &tr); err != nil {
@@ -484,6 +494,20 @@ func (c *OAuthConfig) retrieve(ctx context.Context, body *oauthRequest, secret s
 		tok.Expiry = c.now().Add(time.Duration(tr.ExpiresIn) * time.Second)
 	}
 	return tok.WithExtra(map[string]any{"server_time": tr.ServerTime}), nil
+}
+
+// oauthRedirectLocation returns a redirect's target resolved against the
+// request URL, without user info, query and fragment, and with no secret.
+func oauthRedirectLocation(base *url.URL, loc string, secrets ...string) string {
+	if loc == "" {
+		return ""
+	}
+	u, err := base.Parse(loc)
+	if err != nil {
+		return "(unparsable Location)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return oauthScrubString(u.String(), secrets...)
 }
 
 // oauthScrub removes secrets from an error's text.
