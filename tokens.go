@@ -124,26 +124,45 @@ func (s *FileTokenStore) Save(ctx context.Context, tok *oauth2.Token) (err error
 	return nil
 }
 
+// ContextTokenSource is an oauth2.TokenSource that can also be asked with
+// the context of the call that needs the token. NewTokenSource returns
+// one; the client passes each call's context to TokenContext when its
+// token source offers it.
+type ContextTokenSource interface {
+	oauth2.TokenSource
+	// TokenContext returns a valid token, as Token does, but returns when
+	// ctx ends, with an error wrapping ctx.Err(), even while the refresh
+	// it waits for is in flight. The refresh goes on and its result is
+	// kept for the next call: a refresh cut short may already have spent
+	// the single-use refresh token.
+	TokenContext(ctx context.Context) (*oauth2.Token, error)
+}
+
 // NewTokenSource returns a token source for one account that loads the
 // token from store, hands out the access token while it is valid (until
 // TokenExpiryDelta before expiry), and refreshes it when it is not.
 //
-// A refresh happens once however many goroutines ask at the same moment:
-// the others wait for it and share the result. The new pair is saved
-// before the access token is handed out. If Save fails, Token returns an
-// error that wraps the save error; the new pair stays in memory (the old
-// refresh token is already spent, so dropping it would lose the grant) and
-// the next Token call tries to save it again before handing it out.
+// One refresh is in flight at a time: every caller that needs a token
+// meanwhile waits for it and gets its result, the new token or its error.
+// A caller of TokenContext stops waiting when its own context ends. The
+// new pair is saved before the access token is handed out. If Save fails,
+// the call returns an error that wraps the save error; the new pair stays
+// in memory (the old refresh token is already spent, so dropping it would
+// lose the grant) and the next call tries to save it again before handing
+// it out.
 //
 // A rejected refresh token, or an expired token without one (a long-lived
 // token), is an error matching ErrReauthorizationRequired.
 //
 // ctx is used for every refresh and save, as in x/oauth2: pass a
-// long-lived context, not a request's. Use the source with WithTokenSource:
+// long-lived context, not a request's (a request's context bounds only its
+// own wait, through TokenContext). Each refresh and each save is also
+// bounded by 30 s when the HTTP client has no timeout. Use the source with
+// WithTokenSource:
 //
 //	ts, err := kommo.NewTokenSource(context.Background(), cfg, kommo.NewFileTokenStore("token.json"))
 //	client, err := kommo.NewClient(kommo.WithBaseDomain(cfg.BaseDomain), kommo.WithTokenSource(ts))
-func NewTokenSource(ctx context.Context, cfg *OAuthConfig, store TokenStore) (oauth2.TokenSource, error) {
+func NewTokenSource(ctx context.Context, cfg *OAuthConfig, store TokenStore) (ContextTokenSource, error) {
 	if ctx == nil {
 		return nil, errors.New("kommo: NewTokenSource: nil context")
 	}
@@ -164,6 +183,8 @@ func NewTokenSource(ctx context.Context, cfg *OAuthConfig, store TokenStore) (oa
 	return &oauthTokenSource{ctx: ctx, cfg: &cp, store: store, tok: tok}, nil
 }
 
+var _ ContextTokenSource = (*oauthTokenSource)(nil)
+
 // oauthTokenSource implements NewTokenSource.
 type oauthTokenSource struct {
 	ctx   context.Context
@@ -172,51 +193,122 @@ type oauthTokenSource struct {
 
 	mu      sync.Mutex
 	tok     *oauth2.Token
-	unsaved bool // tok was refreshed but Save has not succeeded yet
+	unsaved bool         // tok was refreshed but Save has not succeeded yet
+	flight  *tokenFlight // the refresh in flight, or nil
+}
+
+// tokenFlight is one refresh (or save of an unsaved pair) in flight.
+// Every caller that needs a token meanwhile waits for it.
+type tokenFlight struct {
+	done chan struct{} // closed when tok and err are set
+	tok  *oauth2.Token
+	err  error
 }
 
 // Token returns a valid access token, refreshing and saving it first when
-// needed.
+// needed. It is TokenContext(context.Background()): it waits for the
+// refresh, which is bounded by its own timeout.
 func (s *oauthTokenSource) Token() (*oauth2.Token, error) {
+	return s.TokenContext(context.Background())
+}
+
+// TokenContext returns a valid access token, refreshing and saving it
+// first when needed, and stops waiting when ctx ends.
+func (s *oauthTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	if ctx == nil {
+		return nil, errors.New("kommo: TokenContext: nil context")
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.unsaved {
-		if err := s.save(); err != nil {
+	f := s.flight
+	if f == nil {
+		if !s.unsaved && s.valid(s.tok) {
+			tok := copyToken(s.tok)
+			s.mu.Unlock()
+			return tok, nil
+		}
+		if err := ctx.Err(); err != nil {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("kommo: get access token: %w", err)
+		}
+		f = &tokenFlight{done: make(chan struct{})}
+		s.flight = f
+		go s.fly(f)
+	}
+	s.mu.Unlock()
+	select {
+	case <-f.done:
+		if f.err != nil {
+			return nil, f.err
+		}
+		return copyToken(f.tok), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("kommo: waiting for the access token refresh: %w", ctx.Err())
+	}
+}
+
+// fly runs flight f and hands its result to the callers waiting for it.
+func (s *oauthTokenSource) fly(f *tokenFlight) {
+	defer func() {
+		if r := recover(); r != nil {
+			f.tok, f.err = nil, fmt.Errorf("kommo: token refresh panicked: %v", r)
+		}
+		s.mu.Lock()
+		s.flight = nil
+		s.mu.Unlock()
+		close(f.done)
+	}()
+	f.tok, f.err = s.refresh()
+}
+
+// refresh returns a valid token: it saves an unsaved pair, and refreshes
+// the token when it is not valid.
+func (s *oauthTokenSource) refresh() (*oauth2.Token, error) {
+	s.mu.Lock()
+	cur, unsaved := s.tok, s.unsaved
+	s.mu.Unlock()
+	if unsaved {
+		if err := s.save(cur); err != nil {
 			return nil, err
 		}
+		if s.valid(cur) {
+			return cur, nil
+		}
 	}
-	if s.valid(s.tok) {
-		return s.copyTok(), nil
-	}
-	if s.tok.RefreshToken == "" {
+	if cur.RefreshToken == "" {
 		return nil, fmt.Errorf("kommo: access token expired and there is no refresh token: %w", ErrReauthorizationRequired)
 	}
-	tok, err := s.cfg.Refresh(s.ctx, s.tok.RefreshToken)
+	tok, err := s.cfg.Refresh(s.ctx, cur.RefreshToken)
 	if err != nil {
 		return nil, fmt.Errorf("kommo: refresh access token: %w", err)
 	}
 	if tok.RefreshToken == "" {
 		// Kommo always rotates the pair; should it ever not, keep the old
 		// refresh token as x/oauth2 does.
-		tok.RefreshToken = s.tok.RefreshToken
+		tok.RefreshToken = cur.RefreshToken
 	}
+	s.mu.Lock()
 	s.tok, s.unsaved = tok, true
-	if err := s.save(); err != nil {
+	s.mu.Unlock()
+	if err := s.save(tok); err != nil {
 		return nil, err
 	}
-	return s.copyTok(), nil
+	return tok, nil
 }
 
-// save stores s.tok; the caller holds s.mu.
-func (s *oauthTokenSource) save() error {
+// save stores tok, the source's current token.
+func (s *oauthTokenSource) save(tok *oauth2.Token) error {
 	// The old refresh token is already spent: finish saving the new one
 	// even if the source's context has been cancelled meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), oauthTimeout)
 	defer cancel()
-	if err := s.store.Save(ctx, s.tok); err != nil {
+	if err := s.store.Save(ctx, tok); err != nil {
 		return errors.Join(errors.New("kommo: the access token was refreshed but the new token could not be saved (it is kept in memory and saving is retried on the next call)"), err)
 	}
-	s.unsaved = false
+	s.mu.Lock()
+	if s.tok == tok {
+		s.unsaved = false
+	}
+	s.mu.Unlock()
 	return nil
 }
 
@@ -245,7 +337,7 @@ func (s *oauthTokenSource) valid(t *oauth2.Token) bool {
 	return s.cfg.now().Add(TokenExpiryDelta).Before(t.Expiry)
 }
 
-func (s *oauthTokenSource) copyTok() *oauth2.Token {
-	cp := *s.tok
+func copyToken(t *oauth2.Token) *oauth2.Token {
+	cp := *t
 	return &cp
 }
