@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/gofrs/flock"
 	"golang.org/x/oauth2"
 )
 
@@ -20,10 +22,10 @@ const TokenExpiryDelta = 10 * time.Second
 
 // TokenStore persists the token of one account. Kommo's refresh tokens are
 // single use, so the token source saves every new pair before using it.
-// Implementations must be safe for concurrent use. Two processes sharing
-// one stored refresh token race on refresh and one of them loses the grant:
-// run one refresher per account, or make Save/Load coordinate (a lock or a
-// compare-and-swap in the store).
+// Implementations must be safe for concurrent use. Processes that share
+// one stored token race on refresh, and the one whose refresh token was
+// spent by another loses the grant unless the store also implements
+// TokenLocker, as FileTokenStore does.
 type TokenStore interface {
 	// Load returns the stored token.
 	Load(ctx context.Context) (*oauth2.Token, error)
@@ -32,20 +34,109 @@ type TokenStore interface {
 	Save(ctx context.Context, tok *oauth2.Token) error
 }
 
-// FileTokenStore is a TokenStore backed by a JSON file. Save writes a
-// temporary file in the same directory (mode 0600), syncs it and renames it
-// over the old one, so a crash leaves either the old or the new token,
-// never a torn file.
+// TokenLocker is implemented by a TokenStore that can lock the stored
+// token against every other user of it: other processes, and other token
+// sources in this process. NewTokenSource uses it when its store offers
+// it: to refresh, it takes the lock, loads the token again, refreshes only
+// if that token is still not valid, saves the new pair and unlocks, so no
+// two users spend the same single-use refresh token. FileTokenStore
+// implements it with a lock file; a store in Redis or a database can
+// implement it with that system's lock (its Load and Save are then called
+// while the lock is held).
+type TokenLocker interface {
+	// Lock waits until the caller holds the lock or ctx ends. The caller
+	// calls unlock once, when done; Lock is not reentrant.
+	Lock(ctx context.Context) (unlock func(), err error)
+}
+
+// FileTokenStore is a TokenStore backed by a JSON file (mode 0600) that
+// several processes may share. Save writes a temporary file in the same
+// directory, syncs it and renames it over the old one, so a crash leaves
+// either the old or the new token, never a torn file.
+//
+// It is a TokenLocker: Lock locks the file across processes (flock(2), or
+// LockFileEx on Windows, through github.com/gofrs/flock) with a lock file
+// next to it, the token file's path plus ".lock", which stays in place
+// (removing it would let two processes lock two different files). Token
+// sources of NewTokenSource take the lock around every refresh. Save does
+// not: a program that saves outside a token source (after Exchange, say)
+// while other processes use the file should hold Lock around the Save.
 type FileTokenStore struct {
 	path string
-	mu   sync.Mutex
+	key  string // absolute path, the key of the process-wide state
 }
 
 // NewFileTokenStore returns a store at path. The directory must exist.
-func NewFileTokenStore(path string) *FileTokenStore { return &FileTokenStore{path: path} }
+func NewFileTokenStore(path string) *FileTokenStore {
+	key := path
+	if abs, err := filepath.Abs(path); err == nil {
+		key = abs
+	}
+	return &FileTokenStore{path: path, key: key}
+}
 
 // String shows the path only.
 func (s *FileTokenStore) String() string { return "kommo.FileTokenStore{" + s.path + "}" }
+
+// fileStoreState is shared by every FileTokenStore of one file in this
+// process.
+type fileStoreState struct {
+	mu   sync.Mutex    // serialises reading and writing the files
+	sem  chan struct{} // taken with the lock file: one holder per process
+	held atomic.Bool   // a goroutine of this process holds the lock
+}
+
+// fileStoreStates maps a token file's absolute path to its state.
+var fileStoreStates sync.Map
+
+func (s *FileTokenStore) state() *fileStoreState {
+	key := s.key
+	if key == "" {
+		key = s.path
+	}
+	if st, ok := fileStoreStates.Load(key); ok {
+		return st.(*fileStoreState)
+	}
+	st, _ := fileStoreStates.LoadOrStore(key, &fileStoreState{sem: make(chan struct{}, 1)})
+	return st.(*fileStoreState)
+}
+
+// fileLockRetry is how often Lock tries the lock file again while another
+// process holds it.
+const fileLockRetry = 5 * time.Millisecond
+
+// Lock locks the token file against other processes and other
+// FileTokenStores of the same file in this process (TokenLocker), waiting
+// until ctx ends. The lock file is the token file's path plus ".lock".
+func (s *FileTokenStore) Lock(ctx context.Context) (unlock func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("kommo: lock token file: %w", err)
+	}
+	st := s.state()
+	select {
+	case st.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("kommo: lock token file: %w", ctx.Err())
+	}
+	fl := flock.New(s.path + ".lock")
+	ok, err := fl.TryLockContext(ctx, fileLockRetry)
+	if err != nil || !ok {
+		<-st.sem
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("kommo: lock token file: %w", err)
+	}
+	st.held.Store(true)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			st.held.Store(false)
+			_ = fl.Unlock()
+			<-st.sem
+		})
+	}, nil
+}
 
 // oauthFileToken is the file format of FileTokenStore.
 type oauthFileToken struct {
@@ -60,8 +151,9 @@ func (s *FileTokenStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	st := s.state()
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	data, err := os.ReadFile(s.path)
 	if err != nil {
 		return nil, fmt.Errorf("kommo: load token: %w", err)
@@ -86,8 +178,9 @@ func (s *FileTokenStore) Save(ctx context.Context, tok *oauth2.Token) (err error
 	if err != nil {
 		return fmt.Errorf("kommo: save token: %w", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	st := s.state()
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	dir := filepath.Dir(s.path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".tmp-*")
 	if err != nil {
@@ -180,16 +273,19 @@ func NewTokenSource(ctx context.Context, cfg *OAuthConfig, store TokenStore) (Co
 		return nil, errors.New("kommo: NewTokenSource: store returned no token")
 	}
 	cp := *cfg
-	return &oauthTokenSource{ctx: ctx, cfg: &cp, store: store, tok: tok}, nil
+	ts := &oauthTokenSource{ctx: ctx, cfg: &cp, store: store, tok: tok}
+	ts.locker, _ = store.(TokenLocker)
+	return ts, nil
 }
 
 var _ ContextTokenSource = (*oauthTokenSource)(nil)
 
 // oauthTokenSource implements NewTokenSource.
 type oauthTokenSource struct {
-	ctx   context.Context
-	cfg   *OAuthConfig
-	store TokenStore
+	ctx    context.Context
+	cfg    *OAuthConfig
+	store  TokenStore
+	locker TokenLocker // the store's, or nil
 
 	mu      sync.Mutex
 	tok     *oauth2.Token
@@ -261,38 +357,96 @@ func (s *oauthTokenSource) fly(f *tokenFlight) {
 }
 
 // refresh returns a valid token: it saves an unsaved pair, and refreshes
-// the token when it is not valid.
+// the token when it is not valid. With a TokenLocker it holds the store's
+// lock throughout and first loads the token again, which another process
+// may have refreshed meanwhile.
 func (s *oauthTokenSource) refresh() (*oauth2.Token, error) {
+	if s.locker != nil {
+		ctx, cancel := context.WithTimeout(s.ctx, oauthTimeout)
+		unlock, err := s.locker.Lock(ctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("kommo: refresh access token: lock the token store: %w", err)
+		}
+		defer unlock()
+	}
 	s.mu.Lock()
 	cur, unsaved := s.tok, s.unsaved
 	s.mu.Unlock()
 	if unsaved {
+		// The last refresh spent the stored refresh token and its pair
+		// is only in memory: save it first.
 		if err := s.save(cur); err != nil {
 			return nil, err
 		}
 		if s.valid(cur) {
 			return cur, nil
 		}
+	} else if s.locker != nil {
+		if t := s.reload(); t != nil {
+			cur = t
+			if s.valid(t) {
+				return t, nil
+			}
+		}
 	}
+	return s.refreshWith(cur, true)
+}
+
+// refreshWith refreshes cur and saves the new pair. When the refresh
+// token is rejected (or there is none), it loads the store again: another
+// process may have spent it and saved a newer pair, which is used if it
+// is valid and refreshed once (when retry is set) if it is not.
+func (s *oauthTokenSource) refreshWith(cur *oauth2.Token, retry bool) (*oauth2.Token, error) {
+	var err error
 	if cur.RefreshToken == "" {
-		return nil, fmt.Errorf("kommo: access token expired and there is no refresh token: %w", ErrReauthorizationRequired)
+		err = fmt.Errorf("kommo: access token expired and there is no refresh token: %w", ErrReauthorizationRequired)
+	} else {
+		var tok *oauth2.Token
+		if tok, err = s.cfg.Refresh(s.ctx, cur.RefreshToken); err == nil {
+			if tok.RefreshToken == "" {
+				// Kommo always rotates the pair; should it ever not, keep
+				// the old refresh token as x/oauth2 does.
+				tok.RefreshToken = cur.RefreshToken
+			}
+			s.mu.Lock()
+			s.tok, s.unsaved = tok, true
+			s.mu.Unlock()
+			if err := s.save(tok); err != nil {
+				return nil, err
+			}
+			return tok, nil
+		}
+		err = fmt.Errorf("kommo: refresh access token: %w", err)
 	}
-	tok, err := s.cfg.Refresh(s.ctx, cur.RefreshToken)
-	if err != nil {
-		return nil, fmt.Errorf("kommo: refresh access token: %w", err)
+	if retry && errors.Is(err, ErrReauthorizationRequired) {
+		if t := s.reload(); t != nil && (t.RefreshToken != cur.RefreshToken || t.AccessToken != cur.AccessToken) {
+			if s.valid(t) {
+				return t, nil
+			}
+			if t.RefreshToken != "" && t.RefreshToken != cur.RefreshToken {
+				return s.refreshWith(t, false)
+			}
+		}
 	}
-	if tok.RefreshToken == "" {
-		// Kommo always rotates the pair; should it ever not, keep the old
-		// refresh token as x/oauth2 does.
-		tok.RefreshToken = cur.RefreshToken
+	return nil, err
+}
+
+// reload loads the stored token and makes it the source's token. It
+// returns nil, and keeps the source's token, when the store fails or
+// holds no token.
+func (s *oauthTokenSource) reload() *oauth2.Token {
+	ctx, cancel := context.WithTimeout(s.ctx, oauthTimeout)
+	defer cancel()
+	t, err := s.store.Load(ctx)
+	if err != nil || t == nil || (t.AccessToken == "" && t.RefreshToken == "") {
+		return nil
 	}
+	t = copyToken(t)
 	s.mu.Lock()
-	s.tok, s.unsaved = tok, true
+	s.tok, s.unsaved = t, false
 	s.mu.Unlock()
-	if err := s.save(tok); err != nil {
-		return nil, err
-	}
-	return tok, nil
+	return t
 }
 
 // save stores tok, the source's current token.
