@@ -1,13 +1,16 @@
 package kommo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,8 +54,18 @@ type TokenLocker interface {
 
 // FileTokenStore is a TokenStore backed by a JSON file (mode 0600) that
 // several processes may share. Save writes a temporary file in the same
-// directory, syncs it and renames it over the old one, so a crash leaves
-// either the old or the new token, never a torn file.
+// directory, named "." + the file's name + ".tmp-" + a random number,
+// syncs it and renames it over the old one, so a crash leaves whole files
+// only.
+//
+// A crash between the sync and the rename leaves the newest pair in the
+// temporary file while the token file holds the previous one, whose
+// refresh token the endpoint has already spent. Load therefore recovers:
+// it moves the newest complete temporary file that is not older than the
+// token file (by modification time) into place and removes the other
+// temporary files, stale or torn. It does so only while this process holds
+// the lock, or when it can take it without waiting, so it never touches a
+// file that another process is writing under the lock.
 //
 // It is a TokenLocker: Lock locks the file across processes (flock(2), or
 // LockFileEx on Windows, through github.com/gofrs/flock) with a lock file
@@ -146,7 +159,85 @@ type oauthFileToken struct {
 	Expiry       time.Time `json:"expiry,omitzero"`
 }
 
-// Load reads the token. A missing file is an error matching fs.ErrNotExist.
+// tryLock takes the lock if it is free now; the caller holds st.mu.
+func (s *FileTokenStore) tryLock(st *fileStoreState) (unlock func(), ok bool) {
+	select {
+	case st.sem <- struct{}{}:
+	default:
+		return nil, false
+	}
+	fl := flock.New(s.path + ".lock")
+	if ok, err := fl.TryLock(); err != nil || !ok {
+		<-st.sem
+		return nil, false
+	}
+	st.held.Store(true)
+	return func() {
+		st.held.Store(false)
+		_ = fl.Unlock()
+		<-st.sem
+	}, true
+}
+
+// tempFiles returns the paths of the store's temporary files.
+func (s *FileTokenStore) tempFiles() []string {
+	dir, prefix := filepath.Dir(s.path), "."+filepath.Base(s.path)+".tmp-"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var paths []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasPrefix(e.Name(), prefix) {
+			paths = append(paths, filepath.Join(dir, e.Name()))
+		}
+	}
+	return paths
+}
+
+// recoverTemp moves the newest complete temporary file that is not older
+// than the token file into place and removes the others. The caller holds
+// the lock and st.mu.
+func (s *FileTokenStore) recoverTemp(paths []string) {
+	var mainMod time.Time
+	fi, err := os.Stat(s.path)
+	haveMain := err == nil
+	if haveMain {
+		mainMod = fi.ModTime()
+	}
+	best, bestMod := "", time.Time{}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		var ft oauthFileToken
+		if err != nil || json.Unmarshal(data, &ft) != nil || (ft.AccessToken == "" && ft.RefreshToken == "") ||
+			(haveMain && fi.ModTime().Before(mainMod)) {
+			_ = os.Remove(p) // torn, empty or stale
+			continue
+		}
+		if best != "" && !fi.ModTime().After(bestMod) {
+			_ = os.Remove(p)
+			continue
+		}
+		if best != "" {
+			_ = os.Remove(best)
+		}
+		best, bestMod = p, fi.ModTime()
+	}
+	if best == "" {
+		return
+	}
+	if os.Rename(best, s.path) == nil {
+		syncDir(filepath.Dir(s.path))
+	}
+}
+
+// Load reads the token, first recovering the pair of a Save that crashed
+// before its rename (see FileTokenStore). A missing file is an error
+// matching fs.ErrNotExist.
 func (s *FileTokenStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -154,6 +245,14 @@ func (s *FileTokenStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	st := s.state()
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if len(s.tempFiles()) > 0 {
+		if st.held.Load() {
+			s.recoverTemp(s.tempFiles())
+		} else if unlock, ok := s.tryLock(st); ok {
+			s.recoverTemp(s.tempFiles())
+			unlock()
+		}
+	}
 	data, err := os.ReadFile(s.path)
 	if err != nil {
 		return nil, fmt.Errorf("kommo: load token: %w", err)
@@ -205,16 +304,42 @@ func (s *FileTokenStore) Save(ctx context.Context, tok *oauth2.Token) (err error
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("kommo: save token: %w", err)
 	}
+	fileTokenStoreTestPause()
 	if err = os.Rename(tmp, s.path); err != nil {
-		return fmt.Errorf("kommo: save token: %w", err)
+		// A Load of another process, run while this Save did not hold
+		// the lock, may have moved this very file into place.
+		if cur, rerr := os.ReadFile(s.path); !errors.Is(err, fs.ErrNotExist) || rerr != nil || !bytes.Equal(cur, data) {
+			return fmt.Errorf("kommo: save token: %w", err)
+		}
+		err = nil
 	}
-	// Make the rename itself durable; not every platform can sync a
-	// directory, so this is best effort.
-	if d, derr := os.Open(dir); derr == nil {
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes a rename in dir durable; not every platform can sync a
+// directory, so this is best effort.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}
-	return nil
+}
+
+// fileTokenStoreSavePause is empty in every build but that of the crash
+// test's helper, which sets it with go build -ldflags "-X
+// github.com/kommo-go/kommo.fileTokenStoreSavePause=1h" so that Save stops
+// between syncing the temporary file and renaming it, where the test kills
+// the process. Nothing can set it at run time.
+var fileTokenStoreSavePause string
+
+func fileTokenStoreTestPause() {
+	if fileTokenStoreSavePause == "" {
+		return
+	}
+	if d, err := time.ParseDuration(fileTokenStoreSavePause); err == nil {
+		time.Sleep(d)
+	}
 }
 
 // ContextTokenSource is an oauth2.TokenSource that can also be asked with
