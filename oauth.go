@@ -59,7 +59,9 @@ type OAuthConfig struct {
 	// TokenURL overrides the token endpoint (for proxies and tests).
 	TokenURL string
 	// HTTPClient sends token requests (default: a client with a 30 s
-	// timeout).
+	// timeout). Token requests never follow redirects: they use a copy of
+	// it whose CheckRedirect stops at the first answer, and a 3xx is an
+	// *OAuthError. The client itself is left unchanged.
 	HTTPClient *http.Client
 	// Clock computes token expiry (default SystemClock).
 	Clock Clock

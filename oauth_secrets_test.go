@@ -187,5 +187,6 @@ func TestTokenSourceAndStoreNeverPrintTokens(t *testing.T) {
 
 	printAll(t, "token source", ts)
 	printAll(t, "*FileTokenStore", store)
+	printAll(t, "FileTokenStore", *store)
 	assert.Contains(t, fmt.Sprint(store), path)
 }

@@ -20,6 +20,7 @@ import (
 // pause at that point). The refresh token in the main file is already
 // spent; Load must recover the live pair from the temporary file.
 func TestFileTokenStoreSurvivesKillDuringSave(t *testing.T) {
+	t.Parallel() // mostly waiting on go build and the processes
 	bin := buildTokenProc(t, "github.com/kommo-go/kommo.fileTokenStoreSavePause=1h")
 	trials := 20
 	if os.Getenv("KOMMO_LONG_TESTS") == "1" {

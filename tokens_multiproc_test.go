@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,14 +32,16 @@ func buildTokenProc(t *testing.T, xflags ...string) string {
 	if runtime.GOOS == "windows" {
 		bin += ".exe"
 	}
-	args := []string{"build", "-buildvcs=false", "-o", bin}
+	ldflags := "-s -w" // no symbol table and DWARF: a faster link
 	for _, x := range xflags {
-		args = append(args, "-ldflags=-X "+x)
+		ldflags += " -X " + x
 	}
-	args = append(args, "./internal/tokenproc")
+	args := []string{"build", "-buildvcs=false", "-ldflags=" + ldflags, "-o", bin, "./internal/tokenproc"}
+	start := time.Now()
 	cmd := exec.Command(goBin, args...)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
+	t.Logf("built the helper in %v", time.Since(start).Round(time.Millisecond))
 	return bin
 }
 
@@ -50,20 +53,25 @@ type tokenProcResult struct {
 	Errors []string `json:"errors"`
 }
 
-// TestFileTokenStoreTwoProcesses: two processes share one token file and
-// refresh 20 times each, started together, against an endpoint whose
+// TestFileTokenStoreTwoProcesses: two processes (four with
+// KOMMO_LONG_TESTS=1) share one token file and refresh 20 times each (50),
+// started together, against an endpoint whose
 // refresh tokens are single use and whose access tokens expire at once
 // (1 s, less than TokenExpiryDelta, so every call refreshes). With the
 // file locked across processes while refreshing, no call needs
 // re-authorization and every refresh token is used exactly once.
 func TestFileTokenStoreTwoProcesses(t *testing.T) {
+	t.Parallel() // mostly waiting on go build and the processes
 	bin := buildTokenProc(t)
 	ep := newRotatingEndpoint(t)
 	ep.expiresIn = 1
 	path := filepath.Join(t.TempDir(), "token.json")
 	require.NoError(t, NewFileTokenStore(path).Save(context.Background(), expiredPair()))
 
-	const procs, calls = 2, 20
+	procs, calls := 2, 20
+	if os.Getenv("KOMMO_LONG_TESTS") == "1" {
+		procs, calls = 4, 50
+	}
 	cmds := make([]*exec.Cmd, procs)
 	stdins := make([]io.WriteCloser, procs)
 	outs := make([]*bufio.Reader, procs)
