@@ -343,9 +343,9 @@ func fileTokenStoreTestPause() {
 }
 
 // ContextTokenSource is an oauth2.TokenSource that can also be asked with
-// the context of the call that needs the token. NewTokenSource returns
-// one; the client passes each call's context to TokenContext when its
-// token source offers it.
+// the context of the call that needs the token, so that a client can pass
+// each call's context when its token source offers TokenContext.
+// NewTokenSource returns one.
 type ContextTokenSource interface {
 	oauth2.TokenSource
 	// TokenContext returns a valid token, as Token does, but returns when
@@ -374,9 +374,10 @@ type ContextTokenSource interface {
 //
 // ctx is used for every refresh and save, as in x/oauth2: pass a
 // long-lived context, not a request's (a request's context bounds only its
-// own wait, through TokenContext). Each refresh and each save is also
-// bounded by 30 s when the HTTP client has no timeout. Use the source with
-// WithTokenSource:
+// own wait, through TokenContext). Waiting for the store's lock (see
+// TokenLocker) and each load, refresh and save are also bounded by 30 s,
+// a refresh by the HTTP client's own timeout when it has one. Use the
+// source with WithTokenSource:
 //
 //	ts, err := kommo.NewTokenSource(context.Background(), cfg, kommo.NewFileTokenStore("token.json"))
 //	client, err := kommo.NewClient(kommo.WithBaseDomain(cfg.BaseDomain), kommo.WithTokenSource(ts))
