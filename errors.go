@@ -492,6 +492,9 @@ type OAuthError struct {
 	Title, Detail, Hint string
 	// Body is the raw body (capped at 4 KiB, secrets removed).
 	Body string
+	// Location is a redirect's target (3xx), without its query and
+	// fragment. Token requests never follow redirects.
+	Location string
 }
 
 // Error describes the failure and, for a rejected refresh token, says that
@@ -505,6 +508,12 @@ func (e *OAuthError) Error() string {
 	for _, s := range []string{e.Detail, e.Hint} {
 		if s != "" {
 			b.WriteString(": " + s)
+		}
+	}
+	if e.StatusCode >= 300 && e.StatusCode <= 399 {
+		b.WriteString(": token requests do not follow redirects")
+		if e.Location != "" {
+			b.WriteString(" (Location: " + e.Location + ")")
 		}
 	}
 	if e.reauth() {
@@ -538,10 +547,12 @@ func newOAuthError(status int, grant, u string, body []byte, secrets ...string) 
 		e.Detail = oauthScrubString(eb.Detail, secrets...)
 		e.Hint = oauthScrubString(eb.Hint, secrets...)
 	}
-	if len(body) > maxErrorBody {
-		body = body[:maxErrorBody]
-	}
+	// Scrub before capping, so that a secret across the cap is not left
+	// half there.
 	e.Body = oauthScrubString(string(body), secrets...)
+	if len(e.Body) > maxErrorBody {
+		e.Body = e.Body[:maxErrorBody]
+	}
 	return e
 }
 

@@ -3,6 +3,7 @@ module github.com/kommo-go/kommo
 go 1.24.0
 
 require (
+	github.com/gofrs/flock v0.13.0
 	github.com/google/go-querystring v1.2.0
 	github.com/jarcoal/httpmock v1.4.2
 	github.com/stretchr/testify v1.12.1
@@ -10,4 +11,7 @@ require (
 	golang.org/x/time v0.14.0
 )
 
-require go.yaml.in/yaml/v3 v3.0.5 // indirect
+require (
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/sys v0.37.0 // indirect
+)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +36,12 @@ const oauthMaxBody = 1 << 20
 
 // OAuthConfig describes the integration for Kommo's OAuth 2.0 flow. One
 // config serves one account: ForAccount derives the config of another.
-// Its String and LogValue never show ClientSecret.
+//
+// No print path shows ClientSecret: fmt (every verb, of a config or a
+// pointer to one, alone or inside a struct, slice or map: Format), slog
+// (LogValue, and Format or MarshalJSON for a value) and json.Marshal
+// (MarshalJSON). Only fmt of a struct that holds a config in an unexported
+// field, which fmt reads without calling any method, still prints it.
 type OAuthConfig struct {
 	// ClientID is the integration id.
 	ClientID string
@@ -53,7 +59,9 @@ type OAuthConfig struct {
 	// TokenURL overrides the token endpoint (for proxies and tests).
 	TokenURL string
 	// HTTPClient sends token requests (default: a client with a 30 s
-	// timeout).
+	// timeout). Token requests never follow redirects: they use a copy of
+	// it whose CheckRedirect stops at the first answer, and a 3xx is an
+	// *OAuthError. The client itself is left unchanged.
 	HTTPClient *http.Client
 	// Clock computes token expiry (default SystemClock).
 	Clock Clock
@@ -69,6 +77,39 @@ func (c *OAuthConfig) String() string {
 
 // GoString never shows the client secret.
 func (c *OAuthConfig) GoString() string { return c.String() }
+
+// Format prints what String does, for every verb. It has a value receiver
+// so that fmt calls it for a config value too, and for a config inside a
+// struct, slice or map, which String (pointer receiver, to stay nil-safe)
+// does not reach.
+func (c OAuthConfig) Format(f fmt.State, verb rune) { oauthFormat(f, verb, c.String()) }
+
+// MarshalJSON shows the config without the client secret ("REDACTED"),
+// the HTTP client and the clock. It is meant for logs: decoding JSON into
+// an OAuthConfig still reads every field, ClientSecret included.
+func (c OAuthConfig) MarshalJSON() ([]byte, error) {
+	v := struct {
+		ClientID     string
+		ClientSecret string `json:",omitempty"`
+		RedirectURL  string
+		BaseDomain   string
+		AuthURL      string `json:",omitempty"`
+		TokenURL     string `json:",omitempty"`
+	}{ClientID: c.ClientID, RedirectURL: c.RedirectURL, BaseDomain: c.BaseDomain, AuthURL: c.AuthURL, TokenURL: c.TokenURL}
+	if c.ClientSecret != "" {
+		v.ClientSecret = "REDACTED"
+	}
+	return json.Marshal(v)
+}
+
+// oauthFormat writes s for any verb (quoted for %q).
+func oauthFormat(f fmt.State, verb rune, s string) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", s)
+		return
+	}
+	_, _ = io.WriteString(f, s)
+}
 
 // LogValue never shows the client secret.
 func (c *OAuthConfig) LogValue() slog.Value {
@@ -153,8 +194,9 @@ func (c *OAuthConfig) AuthCodeURL(state string, opts ...AuthCodeOption) string {
 }
 
 // AuthRedirect holds what Kommo passes to the redirect URI after the user
-// answered the authorize page (or when a widget is installed). Its String
-// and LogValue never show Code.
+// answered the authorize page (or when a widget is installed). No print
+// path shows Code: fmt (Format, every verb, value or pointer), slog
+// (LogValue) and json.Marshal (MarshalJSON), as for OAuthConfig.
 type AuthRedirect struct {
 	// Code is the authorization code, valid for 20 minutes; pass it to
 	// Exchange.
@@ -181,6 +223,20 @@ func (r *AuthRedirect) String() string {
 
 // GoString never shows the code.
 func (r *AuthRedirect) GoString() string { return r.String() }
+
+// Format prints what String does, for every verb; a value receiver, so
+// that fmt of a value or of a struct holding one never shows the code.
+func (r AuthRedirect) Format(f fmt.State, verb rune) { oauthFormat(f, verb, r.String()) }
+
+// MarshalJSON shows the redirect with Code "REDACTED".
+func (r AuthRedirect) MarshalJSON() ([]byte, error) {
+	type plain AuthRedirect
+	p := plain(r)
+	if p.Code != "" {
+		p.Code = "REDACTED"
+	}
+	return json.Marshal(p)
+}
 
 // LogValue never shows the code.
 func (r *AuthRedirect) LogValue() slog.Value {
@@ -381,10 +437,16 @@ func (c *OAuthConfig) retrieve(ctx context.Context, body *oauthRequest, secret s
 	if err != nil {
 		return nil, fmt.Errorf("kommo: encode token request: %w", err)
 	}
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: oauthTimeout}
+	// A shallow copy, so the caller's client is left as it was: token
+	// requests never follow redirects, which would re-send the client
+	// secret and the code or refresh token to another URL and accept the
+	// tokens it answers. A 3xx is an *OAuthError.
+	hc := &http.Client{Timeout: oauthTimeout}
+	if c.HTTPClient != nil {
+		cp := *c.HTTPClient
+		hc = &cp
 	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if hc.Timeout == 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, oauthTimeout)
@@ -408,7 +470,11 @@ func (c *OAuthConfig) retrieve(ctx context.Context, body *oauthRequest, secret s
 		return nil, fmt.Errorf("kommo: POST %s: read token response: %w", redactURL(req.URL), err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, newOAuthError(resp.StatusCode, body.GrantType, redactURL(req.URL), data, c.ClientSecret, secret)
+		e := newOAuthError(resp.StatusCode, body.GrantType, redactURL(req.URL), data, c.ClientSecret, secret)
+		if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+			e.Location = oauthRedirectLocation(req.URL, resp.Header.Get("Location"), c.ClientSecret, secret)
+		}
+		return nil, e
 	}
 	var tr oauthResponse
 	if err := json.Unmarshal(data, &tr); err != nil {
@@ -432,6 +498,20 @@ func (c *OAuthConfig) retrieve(ctx context.Context, body *oauthRequest, secret s
 	return tok.WithExtra(map[string]any{"server_time": tr.ServerTime}), nil
 }
 
+// oauthRedirectLocation returns a redirect's target resolved against the
+// request URL, without user info, query and fragment, and with no secret.
+func oauthRedirectLocation(base *url.URL, loc string, secrets ...string) string {
+	if loc == "" {
+		return ""
+	}
+	u, err := base.Parse(loc)
+	if err != nil {
+		return "(unparsable Location)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return oauthScrubString(u.String(), secrets...)
+}
+
 // oauthScrub removes secrets from an error's text.
 func oauthScrub(err error, secrets ...string) error {
 	msg := err.Error()
@@ -442,11 +522,100 @@ func oauthScrub(err error, secrets ...string) error {
 	return errors.New(clean)
 }
 
+// oauthScrubString replaces every secret of at least 4 bytes in s with
+// REDACTED: as is, in the escaped forms a JSON encoder may write (\/ for
+// a slash, \u escapes, as PHP's json_encode and Go's encoding/json do)
+// and percent-encoded. Any other JSON string literal in s that decodes to
+// text containing a secret is re-encoded with the secret replaced.
 func oauthScrubString(s string, secrets ...string) string {
+	var live []string
 	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "REDACTED")
+		if len(sec) < 4 {
+			continue
+		}
+		live = append(live, sec)
+		for _, form := range oauthSecretForms(sec) {
+			s = strings.ReplaceAll(s, form, "REDACTED")
 		}
 	}
-	return s
+	if len(live) == 0 || !strings.Contains(s, `\`) {
+		return s
+	}
+	return oauthScrubJSONStrings(s, live)
+}
+
+// oauthSecretForms returns sec as is and as JSON encoders and URL
+// encoding write it.
+func oauthSecretForms(sec string) []string {
+	forms := []string{sec}
+	add := func(f string) {
+		if f != "" && !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	var buf bytes.Buffer
+	for _, html := range []bool{true, false} {
+		buf.Reset()
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(html)
+		if enc.Encode(sec) == nil {
+			q := strings.TrimSuffix(buf.String(), "\n")
+			q = q[1 : len(q)-1]
+			add(q)
+			add(strings.ReplaceAll(q, "/", `\/`))
+		}
+	}
+	add(url.QueryEscape(sec))
+	add(url.PathEscape(sec))
+	return forms
+}
+
+// oauthScrubJSONStrings finds the JSON string literals of s that have an
+// escape, decodes each, and re-encodes with REDACTED in place of the
+// secrets those that contain one.
+func oauthScrubJSONStrings(s string, secrets []string) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != '"' {
+			continue
+		}
+		end, escaped := -1, false
+		for j := i + 1; j < len(s); j++ {
+			if s[j] == '\\' {
+				escaped = true
+				j++
+				continue
+			}
+			if s[j] == '"' {
+				end = j
+				break
+			}
+		}
+		if end < 0 {
+			break
+		}
+		if escaped {
+			var text string
+			if json.Unmarshal([]byte(s[i:end+1]), &text) == nil {
+				clean := text
+				for _, sec := range secrets {
+					clean = strings.ReplaceAll(clean, sec, "REDACTED")
+				}
+				if clean != text {
+					if enc, err := json.Marshal(clean); err == nil {
+						b.WriteString(s[last:i])
+						b.Write(enc)
+						last = end + 1
+					}
+				}
+			}
+		}
+		i = end
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }
