@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/kommo-go/kommo"
 	"github.com/kommo-go/kommo/internal/testkit"
@@ -443,4 +444,41 @@ func TestHostileHistoryPageMemory(t *testing.T) {
 			assert.LessOrEqual(t, allocated, uint64(10*min(len(body), historyCap)+1<<20), "allocations stay within 10× the body (up to the cap)")
 		})
 	}
+}
+
+// stallingTokens is a ContextTokenSource whose refresh takes far longer
+// than a call may wait.
+type stallingTokens struct{ stall time.Duration }
+
+func (s stallingTokens) Token() (*oauth2.Token, error) {
+	time.Sleep(s.stall)
+	return nil, errors.New("refresh gave up")
+}
+
+func (s stallingTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(s.stall):
+		return nil, errors.New("refresh gave up")
+	}
+}
+
+// TestCallDeadlineBoundsTokenRefresh: the client hands the call's context
+// to a ContextTokenSource, so a stalled refresh cannot hold a call past its
+// deadline.
+func TestCallDeadlineBoundsTokenRefresh(t *testing.T) {
+	t.Parallel()
+	h := newHostile(t, func(n int32, w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"id":7}`) })
+	c, err := kommo.NewClient(kommo.WithCRMBaseURL(h.srv.URL), kommo.WithTokenSource(stallingTokens{stall: 10 * time.Second}),
+		kommo.WithRateLimit(0, 0))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, _, err = c.Talks.Get(ctx, 7)
+	elapsed := time.Since(start)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, elapsed, 3*time.Second, "returned at its 200 ms deadline (an honest margin for a loaded machine), not after the 10 s stall")
+	assert.Zero(t, h.processed.Load())
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-querystring/query"
+	"golang.org/x/oauth2"
 	"golang.org/x/time/rate"
 )
 
@@ -234,7 +235,12 @@ func (c *Client) attempt(ctx context.Context, cl *call, u *url.URL, body []byte,
 			return nil, true, err
 		}
 	case crmAPI:
-		tok, err := c.tokens.Token()
+		var tok *oauth2.Token
+		if cts, ok := c.tokens.(ContextTokenSource); ok {
+			tok, err = cts.TokenContext(actx) // a refresh wait ends with the call
+		} else {
+			tok, err = c.tokens.Token()
+		}
 		if err != nil {
 			return nil, true, fmt.Errorf("kommo: get access token: %w", err)
 		}
