@@ -1,8 +1,10 @@
 package kommo
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kommo-go/kommo/internal/testkit"
+	"golang.org/x/oauth2"
 )
 
 // Fuzz targets for what a hostile server controls: error bodies and
@@ -112,6 +115,60 @@ func FuzzCRMList(f *testing.F) {
 				if _, err := crmNextQuery(next); err != nil {
 					continue
 				}
+			}
+		}
+	})
+}
+
+// fuzzTransport answers every request with a fixed status and body.
+type fuzzTransport struct {
+	status int
+	body   []byte
+}
+
+func (f fuzzTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: f.status, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(bytes.NewReader(f.body)), Request: r}, nil
+}
+
+// FuzzOAuthResponse answers Exchange and Refresh with any status and body:
+// no panic, a token only from a 2xx with an access token, and never the
+// client secret, the code or the refresh token in an error.
+//
+//	go test -run='^$' -fuzz='^FuzzOAuthResponse$' -fuzztime=60s .
+func FuzzOAuthResponse(f *testing.F) {
+	f.Add(200, testkit.Fixture(f, "crm", "token.json"))
+	f.Add(400, testkit.Fixture(f, "crm", "token_error_400.json"))
+	f.Add(401, testkit.Fixture(f, "crm", "token_error_401.json"))
+	f.Add(400, []byte(`{"hint":"fuzz-client-secret-0123456789 fuzz-refresh-token-xyz fuzz-code-abc","detail":"fuzz\/client-secret"}`))
+	f.Add(200, []byte(`{"access_token":"","expires_in":-1}`))
+	f.Add(307, []byte(``))
+	f.Add(200, []byte(`null`))
+	const secret, refresh, code = "fuzz-client-secret-0123456789", "fuzz-refresh-token-xyz", "fuzz-code-abc"
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		if status < 100 || status > 999 {
+			status = 200
+		}
+		cfg := &OAuthConfig{ClientID: "client-1", ClientSecret: secret, RedirectURL: "https://app.example/cb",
+			TokenURL: "https://x.kommo.com/oauth2/access_token", HTTPClient: &http.Client{Transport: fuzzTransport{status, body}}}
+		for _, call := range []struct {
+			do      func() (*oauth2.Token, error)
+			secrets []string // what this call sends, so what it must never show
+		}{
+			{func() (*oauth2.Token, error) { return cfg.Exchange(t.Context(), code) }, []string{secret, code}},
+			{func() (*oauth2.Token, error) { return cfg.Refresh(t.Context(), refresh) }, []string{secret, refresh}},
+		} {
+			tok, err := call.do()
+			if err != nil {
+				for _, s := range call.secrets {
+					if strings.Contains(err.Error(), s) {
+						t.Fatalf("error shows %q: %v", s, err)
+					}
+				}
+				continue
+			}
+			if status < 200 || status > 299 || tok == nil || tok.AccessToken == "" {
+				t.Fatalf("status %d gave token %+v and no error", status, tok)
 			}
 		}
 	})
