@@ -542,3 +542,11 @@ func optionErr(option, format string, args ...any) *OptionError {
 func optionWrap(option string, err error) *OptionError {
 	return &OptionError{Option: option, Problem: err.Error(), Err: err}
 }
+
+// More webhook errors, matched with errors.Is like the ones above.
+var (
+	// ErrWebhookScopeMismatch: the account part of the webhook URL's scope
+	// id ("{channel_id}_{account_amojo_id}") is not the body's account_id
+	// (400). The callback does not run.
+	ErrWebhookScopeMismatch = errors.New("kommo: webhook scope does not match the body's account")
+)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -21,7 +22,8 @@ type WebhookFunc func(ctx context.Context, ev WebhookEvent) error
 //
 // It answers 405 to anything but POST, 413 when the body is over the cap,
 // 401 when X-Signature is missing or wrong, 400 when the body is not a
-// JSON object or cannot be read,
+// JSON object or cannot be read, 400 (ErrWebhookScopeMismatch) when the
+// URL's scope id names another account than the body's account_id,
 // then runs the callback under a deadline (default 4 s, below Kommo's 5 s)
 // and answers 200 only when it returned nil, 500 when it failed, panicked
 // or ran out of time (its context is then cancelled and the answer leaves
@@ -71,7 +73,9 @@ type hookScopeKey struct{}
 // on, inside a WebhookHandler callback ("" elsewhere). It is the
 // "scope_id" path wildcard when the handler is mounted on a pattern such
 // as "POST /kommo/{scope_id}", else the last non-empty path segment (Kommo
-// substitutes :scope_id at the end of the registered URL).
+// substitutes :scope_id at the end of the registered URL). When both are
+// present, the handler has checked that its account part (after the first
+// "_") is the body's account_id.
 func WebhookScopeID(ctx context.Context) string {
 	s, _ := ctx.Value(hookScopeKey{}).(string)
 	return s
@@ -86,6 +90,36 @@ func hookScopeFromRequest(r *http.Request) string {
 		p = p[i+1:]
 	}
 	return p
+}
+
+// hookScopeAccount returns the account part of a scope id
+// ("{channel_id}_{account_amojo_id}", see ScopeID): what follows the first
+// "_", or "" when there is none.
+func hookScopeAccount(scope string) string {
+	_, acc, _ := strings.Cut(scope, "_")
+	return acc
+}
+
+// hookCheckScope binds the URL's scope to the signed body: Kommo signs only
+// the body, so without this check a hook for one account could be posted to
+// another account's URL and reach the callback under that scope. When the
+// scope has no account part or the body no account_id there is nothing to
+// compare. The ids are UUIDs, compared without regard to letter case.
+func hookCheckScope(scope, accountID string) error {
+	acc := hookScopeAccount(scope)
+	if acc == "" || accountID == "" || strings.EqualFold(acc, accountID) {
+		return nil
+	}
+	return fmt.Errorf("%w: the URL is for account %s, the body for %s",
+		ErrWebhookScopeMismatch, hookSafeID(acc), hookSafeID(accountID))
+}
+
+// hookSafeID keeps a hostile id short and quoted in errors and logs.
+func hookSafeID(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return strconv.Quote(s)
 }
 
 // hookResult is what the callback goroutine reports.
@@ -111,6 +145,10 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kind := ev.Kind()
+	if err := hookCheckScope(scope, ev.Envelope().AccountID); err != nil {
+		h.fail(w, r, http.StatusBadRequest, scope, kind, err)
+		return
+	}
 
 	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), hookScopeKey{}, scope), c.timeout)
 	defer cancel()
