@@ -549,4 +549,11 @@ var (
 	// id ("{channel_id}_{account_amojo_id}") is not the body's account_id
 	// (400). The callback does not run.
 	ErrWebhookScopeMismatch = errors.New("kommo: webhook scope does not match the body's account")
+
+	// ErrWebhookDedupeCollision: a validly signed message hook carries the
+	// amojo message id of an earlier hook but other bytes. It is not a
+	// replay, so the callback runs and the answer follows its result; the
+	// error hook gets this error alongside (a forged or reused id, or Kommo
+	// sending an updated copy).
+	ErrWebhookDedupeCollision = errors.New("kommo: webhook message id seen before with another body")
 )

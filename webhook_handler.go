@@ -29,8 +29,10 @@ type WebhookFunc func(ctx context.Context, ev WebhookEvent) error
 // or ran out of time (its context is then cancelled and the answer leaves
 // at once). Every failure goes to the error hook and the logger.
 //
-// A replayed hook (same message id, or same body for other kinds) is
-// answered 200 without running the callback again; see WithWebhookDedupe.
+// A replayed hook (the same verified body) is answered 200 without running
+// the callback again; see WithWebhookDedupe. A message hook with a known
+// message id but another body is not a replay: the callback runs and the
+// error hook gets ErrWebhookDedupeCollision.
 type WebhookHandler struct {
 	cfg *webhookConfig
 	fn  WebhookFunc
@@ -153,20 +155,26 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), hookScopeKey{}, scope), c.timeout)
 	defer cancel()
 
-	var key string
+	var keys []string // the dedupe keys to Complete or Release
 	if c.dedupe != nil {
-		key = webhookDedupeKey(ev, signed)
+		key, idKey := webhookDedupeKeys(ev, signed)
 		fresh, derr := c.dedupe.Reserve(ctx, key)
 		switch {
 		case derr != nil:
 			// Fail open: Kommo never redelivers, so skipping the callback
 			// could lose the message; a rare duplicate is the lesser harm.
 			h.report(r, 0, scope, kind, fmt.Errorf("%w: reserve: %w", ErrWebhookDedupe, derr))
+			keys = append(keys, key)
 		case !fresh:
 			c.logger.LogAttrs(r.Context(), slog.LevelDebug, "kommo: duplicate webhook acknowledged",
 				slog.String("scope_id", scope), slog.String("kind", string(kind)))
 			w.WriteHeader(http.StatusOK)
 			return
+		default:
+			keys = append(keys, key)
+			if idKey != "" {
+				keys = h.reserveID(r, ctx, scope, kind, keys, idKey)
+			}
 		}
 	}
 
@@ -177,17 +185,10 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	)
 	go func() {
 		res := hookResult{err: h.call(ctx, ev)}
-		if key != "" {
+		if len(keys) > 0 {
 			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
-			if res.err == nil {
-				res.storeErr = c.dedupe.Complete(sctx, key)
-			} else {
-				res.storeErr = c.dedupe.Release(sctx, key)
-			}
+			res.storeErr = h.settle(sctx, keys, res.err == nil)
 			scancel()
-			if res.storeErr != nil {
-				res.storeErr = fmt.Errorf("%w: %w", ErrWebhookDedupe, res.storeErr)
-			}
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -238,6 +239,44 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.logger.LogAttrs(r.Context(), slog.LevelDebug, "kommo: webhook handled",
 		slog.String("scope_id", scope), slog.String("kind", string(kind)))
 	w.WriteHeader(http.StatusOK)
+}
+
+// reserveID reserves the message id key of a hook whose exact key was new
+// and returns the keys the request owns. A taken id key means a second,
+// different body with a known message id: not a replay, so the callback
+// still runs, but the error hook hears of it.
+func (h *WebhookHandler) reserveID(r *http.Request, ctx context.Context, scope string, kind WebhookKind, keys []string, idKey string) []string {
+	first, err := h.cfg.dedupe.Reserve(ctx, idKey)
+	switch {
+	case err != nil:
+		h.report(r, 0, scope, kind, fmt.Errorf("%w: reserve: %w", ErrWebhookDedupe, err))
+		return append(keys, idKey)
+	case first:
+		return append(keys, idKey)
+	}
+	h.report(r, 0, scope, kind, fmt.Errorf("%w: message id %s", ErrWebhookDedupeCollision,
+		hookSafeID(strings.TrimPrefix(idKey, "message-id:"))))
+	return keys
+}
+
+// settle completes (done) or releases the dedupe keys of one hook.
+func (h *WebhookHandler) settle(ctx context.Context, keys []string, done bool) error {
+	var errs []error
+	for _, k := range keys {
+		var err error
+		if done {
+			err = h.cfg.dedupe.Complete(ctx, k)
+		} else {
+			err = h.cfg.dedupe.Release(ctx, k)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrWebhookDedupe, errors.Join(errs...))
 }
 
 // call runs the callback, turning an error or a panic into an

@@ -127,7 +127,9 @@ func WithWebhookStrictSignature() WebhookOption {
 
 // WithWebhookDedupe sets the store that remembers handled hooks, so a
 // replayed body is acknowledged with 200 without running the callback
-// again. The default is NewMemoryDedupe(WebhookDefaultDedupeCapacity) per
+// again. Message hooks are keyed by their amojo message id and a hash of
+// the verified body: a second body with the same id but other bytes runs
+// the callback and is reported as ErrWebhookDedupeCollision. The default is NewMemoryDedupe(WebhookDefaultDedupeCapacity) per
 // handler; pass a shared store (e.g. backed by Redis) when several
 // instances serve the webhook URL, or nil to turn deduplication off.
 //
@@ -142,8 +144,9 @@ func WithWebhookDedupe(store WebhookDedupeStore) WebhookHandlerOption {
 }
 
 // WithWebhookErrorHandler registers fn to be called, synchronously and
-// before the response is written, with every failure: each non-200 answer
-// and each dedupe store error. Use it for metrics or alerts: Kommo never
+// before the response is written, with every failure: each non-200 answer,
+// each dedupe store error and each dedupe collision
+// (ErrWebhookDedupeCollision, the answer follows the callback). Use it for metrics or alerts: Kommo never
 // redelivers, so a failure reported here is a message to recover by hand
 // (e.g. from History). The request body has been consumed.
 func WithWebhookErrorHandler(fn func(r *http.Request, err error)) WebhookHandlerOption {
