@@ -33,6 +33,11 @@ const (
 	// WebhookDefaultDedupeCapacity is how many webhook keys the default
 	// in-memory dedupe store of a WebhookHandler remembers.
 	WebhookDefaultDedupeCapacity = 10000
+
+	// WebhookDefaultMaxAbandoned is how many callbacks a WebhookHandler lets
+	// run on after their answer (500) before it answers 503 at once
+	// (WithWebhookMaxAbandoned).
+	WebhookDefaultMaxAbandoned = 64
 )
 
 // WebhookOption configures how a webhook is verified and decoded:
@@ -71,6 +76,9 @@ type webhookConfig struct {
 	dedupeOK bool // WithWebhookDedupe was given
 	onError  func(*http.Request, error)
 	logger   *slog.Logger
+
+	// maxAbandoned bounds the callbacks still running after their answer.
+	maxAbandoned int
 }
 
 // WithWebhookMaxBodySize caps the body at n bytes (default 1 MiB). A larger
@@ -87,9 +95,11 @@ func WithWebhookMaxBodySize(n int64) WebhookOption {
 }
 
 // WithWebhookTimeout bounds the WebhookHandler callback (default 4 s). When
-// it expires the handler answers 500 at once and cancels the callback's
-// context. The clock starts once the body has been read and verified, so
-// keep d below Kommo's 5 s with some room. d must be positive and less than
+// it expires the handler cancels the callback's context and answers 500 as
+// soon as it returns, and without it at most 100 ms later; a callback that
+// returns later still has its outcome reported (see WebhookLateError).
+// The clock starts once the body has been read and verified, so keep d
+// below Kommo's 5 s with some room. d must be positive and less than
 // KommoWebhookWait: Kommo gives up after that, so a longer callback's answer
 // would never be read.
 func WithWebhookTimeout(d time.Duration) WebhookHandlerOption {
@@ -98,6 +108,24 @@ func WithWebhookTimeout(d time.Duration) WebhookHandlerOption {
 			return optionErr("WithWebhookTimeout", "timeout must be positive and below Kommo's %s wait, got %s", KommoWebhookWait, d)
 		}
 		c.timeout = d
+		return nil
+	})
+}
+
+// WithWebhookMaxAbandoned bounds how many callbacks may still be running
+// after the handler answered 500 for them (their deadline passed or the
+// request was cancelled; Go cannot stop a goroutine). Once n are, the
+// handler answers 503 at once, without running the callback, and reports
+// ErrWebhookOverloaded, until some of them return. Hooks already in their
+// callback when the bound is reached may still join them, so at most n
+// plus the number of hooks in flight at that moment are abandoned. The
+// default is WebhookDefaultMaxAbandoned (64); n must be positive.
+func WithWebhookMaxAbandoned(n int) WebhookHandlerOption {
+	return webhookHandlerOption(func(c *webhookConfig) error {
+		if n <= 0 {
+			return optionErr("WithWebhookMaxAbandoned", "bound must be positive, got %d", n)
+		}
+		c.maxAbandoned = n
 		return nil
 	})
 }
@@ -146,7 +174,10 @@ func WithWebhookDedupe(store WebhookDedupeStore) WebhookHandlerOption {
 // WithWebhookErrorHandler registers fn to be called, synchronously and
 // before the response is written, with every failure: each non-200 answer,
 // each dedupe store error and each dedupe collision
-// (ErrWebhookDedupeCollision, the answer follows the callback). Use it for metrics or alerts: Kommo never
+// (ErrWebhookDedupeCollision, the answer follows the callback). The one
+// exception is a *WebhookLateError, the outcome of a callback that returned
+// after its 500: fn gets it later, from the callback's goroutine, with a
+// copy of the request. fn must be safe for concurrent use. Use it for metrics or alerts: Kommo never
 // redelivers, so a failure reported here is a message to recover by hand
 // (e.g. from History). The request body has been consumed.
 func WithWebhookErrorHandler(fn func(r *http.Request, err error)) WebhookHandlerOption {
@@ -173,6 +204,8 @@ func newWebhookConfig(secret string, opts []WebhookHandlerOption) (*webhookConfi
 		maxBody: WebhookDefaultMaxBodySize,
 		timeout: WebhookDefaultTimeout,
 		logger:  slog.New(slog.DiscardHandler),
+
+		maxAbandoned: WebhookDefaultMaxAbandoned,
 	}
 	if secret != "" {
 		c.secrets = append(c.secrets, secret)
