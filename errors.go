@@ -604,3 +604,9 @@ func (e *WebhookLateError) Is(target error) bool { return target == ErrWebhookLa
 
 // Unwrap returns Err.
 func (e *WebhookLateError) Unwrap() error { return e.Err }
+
+// ErrWebhookReadTimeout: the webhook body did not arrive within the
+// handler's read deadline (WithWebhookReadTimeout), so the handler answered
+// 408 and closed the connection without running the callback. It comes
+// with ErrWebhookBodyRead and os.ErrDeadlineExceeded.
+var ErrWebhookReadTimeout = errors.New("kommo: webhook body read timed out")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,8 +24,10 @@ type WebhookFunc func(ctx context.Context, ev WebhookEvent) error
 // (https://example.com/kommo/:scope_id). Build it with NewWebhookHandler.
 //
 // It answers 405 to anything but POST, 413 when the body is over the cap,
-// 401 when X-Signature is missing or wrong, 400 when the body is not a
-// JSON object or cannot be read, 400 (ErrWebhookScopeMismatch) when the
+// 408 (ErrWebhookReadTimeout) when the body is not complete within the
+// read deadline (default 2 s, WithWebhookReadTimeout), 401 when
+// X-Signature is missing or wrong, 400 when the body is not a JSON object
+// or cannot be read, 400 (ErrWebhookScopeMismatch) when the
 // URL's scope id names another account than the body's account_id, 503
 // (ErrWebhookOverloaded) when too many earlier callbacks are still running
 // after their answer (WithWebhookMaxAbandoned), then runs the callback
@@ -163,9 +166,15 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if body == nil {
 		body = http.NoBody
 	}
+	lift, limit := h.setReadDeadline(w, r)
 	ev, signed, err := c.parseRequest(r, http.MaxBytesReader(w, body, c.maxBody))
+	lift()
 	scope := hookScopeFromRequest(r)
 	if err != nil {
+		if errors.Is(err, ErrWebhookBodyRead) && errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("%w after %s: %w", ErrWebhookReadTimeout, limit, err)
+			w.Header().Set("Connection", "close")
+		}
 		h.fail(w, r, hookStatus(err), scope, "", err)
 		return
 	}
@@ -254,6 +263,29 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.logger.LogAttrs(r.Context(), slog.LevelDebug, "kommo: webhook handled",
 		slog.String("scope_id", scope), slog.String("kind", string(kind)))
 	w.WriteHeader(http.StatusOK)
+}
+
+// setReadDeadline bounds the body read with a read deadline on the
+// connection and returns the function that lifts it again, so that it
+// never applies to anything but the body (net/http lifts it itself when a
+// body hits EOF; a body left unread, or another ResponseWriter, may not).
+// Without deadline support (http.ErrNotSupported), or when the server's
+// ReadTimeout is as short anyway, nothing is set.
+// It also returns the read limit in force, for the error.
+func (h *WebhookHandler) setReadDeadline(w http.ResponseWriter, r *http.Request) (lift func(), limit time.Duration) {
+	d := h.cfg.readTimeout
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.ReadTimeout > 0 && srv.ReadTimeout <= d {
+		return func() {}, srv.ReadTimeout
+	}
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
+		if !errors.Is(err, http.ErrNotSupported) {
+			h.cfg.logger.LogAttrs(r.Context(), slog.LevelDebug, "kommo: webhook read deadline not set",
+				slog.String("error", err.Error()))
+		}
+		return func() {}, d
+	}
+	return func() { _ = rc.SetReadDeadline(time.Time{}) }, d
 }
 
 const (
@@ -429,6 +461,8 @@ func hookStatus(err error) int {
 	switch {
 	case errors.Is(err, ErrWebhookMethodNotAllowed):
 		return http.StatusMethodNotAllowed
+	case errors.Is(err, ErrWebhookReadTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, ErrWebhookTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrInvalidSignature):

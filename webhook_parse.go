@@ -26,6 +26,13 @@ const (
 	// before that.
 	WebhookDefaultTimeout = 4 * time.Second
 
+	// WebhookDefaultReadTimeout bounds how long a WebhookHandler waits for
+	// the request body, from the moment the handler is called, unless
+	// WithWebhookReadTimeout says otherwise. A chat hook is a few KiB that
+	// Kommo sends at once; a client trickling its body is cut off well
+	// before Kommo's 5 s.
+	WebhookDefaultReadTimeout = 2 * time.Second
+
 	// KommoWebhookWait is how long Kommo waits for a webhook's answer; it
 	// never retries. WithWebhookTimeout must stay below it.
 	KommoWebhookWait = 5 * time.Second
@@ -79,6 +86,8 @@ type webhookConfig struct {
 
 	// maxAbandoned bounds the callbacks still running after their answer.
 	maxAbandoned int
+	// readTimeout bounds the body read of a WebhookHandler request.
+	readTimeout time.Duration
 }
 
 // WithWebhookMaxBodySize caps the body at n bytes (default 1 MiB). A larger
@@ -108,6 +117,28 @@ func WithWebhookTimeout(d time.Duration) WebhookHandlerOption {
 			return optionErr("WithWebhookTimeout", "timeout must be positive and below Kommo's %s wait, got %s", KommoWebhookWait, d)
 		}
 		c.timeout = d
+		return nil
+	})
+}
+
+// WithWebhookReadTimeout bounds how long the WebhookHandler waits for the
+// request body (default WebhookDefaultReadTimeout, 2 s), counted from the
+// moment the handler is called, with http.ResponseController's
+// SetReadDeadline. A body that is not complete by then is answered 408
+// (ErrWebhookReadTimeout, reported to the error hook), the connection is
+// closed and the callback does not run. The deadline is lifted once the
+// body is read. It is not set when the ResponseWriter cannot take one
+// (http.ErrNotSupported, e.g. httptest.ResponseRecorder), nor when the
+// http.Server's own ReadTimeout is shorter. d must be positive and less
+// than KommoWebhookWait. Kommo sends a hook's body at once, so a genuine
+// read takes milliseconds; the callback's clock (WithWebhookTimeout)
+// starts after it.
+func WithWebhookReadTimeout(d time.Duration) WebhookHandlerOption {
+	return webhookHandlerOption(func(c *webhookConfig) error {
+		if d <= 0 || d >= KommoWebhookWait {
+			return optionErr("WithWebhookReadTimeout", "read timeout must be positive and below Kommo's %s wait, got %s", KommoWebhookWait, d)
+		}
+		c.readTimeout = d
 		return nil
 	})
 }
@@ -206,6 +237,7 @@ func newWebhookConfig(secret string, opts []WebhookHandlerOption) (*webhookConfi
 		logger:  slog.New(slog.DiscardHandler),
 
 		maxAbandoned: WebhookDefaultMaxAbandoned,
+		readTimeout:  WebhookDefaultReadTimeout,
 	}
 	if secret != "" {
 		c.secrets = append(c.secrets, secret)
