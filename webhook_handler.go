@@ -168,9 +168,10 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	lift, limit := h.setReadDeadline(w, r)
 	ev, signed, err := c.parseRequest(r, http.MaxBytesReader(w, body, c.maxBody))
-	lift()
 	scope := hookScopeFromRequest(r)
 	if err != nil {
+		// The deadline stays on: it also bounds the server's drain of an
+		// unread body after the answer.
 		if errors.Is(err, ErrWebhookBodyRead) && errors.Is(err, os.ErrDeadlineExceeded) {
 			err = fmt.Errorf("%w after %s: %w", ErrWebhookReadTimeout, limit, err)
 			w.Header().Set("Connection", "close")
@@ -178,6 +179,7 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, hookStatus(err), scope, "", err)
 		return
 	}
+	lift()
 	kind := ev.Kind()
 	if err := hookCheckScope(scope, ev.Envelope().AccountID); err != nil {
 		h.fail(w, r, http.StatusBadRequest, scope, kind, err)
@@ -266,9 +268,9 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // setReadDeadline bounds the body read with a read deadline on the
-// connection and returns the function that lifts it again, so that it
-// never applies to anything but the body (net/http lifts it itself when a
-// body hits EOF; a body left unread, or another ResponseWriter, may not).
+// connection and returns the function that lifts it again once the body
+// is in, so that it never applies to the callback (net/http lifts it
+// itself when a body hits EOF; another ResponseWriter may not).
 // Without deadline support (http.ErrNotSupported), or when the server's
 // ReadTimeout is as short anyway, nothing is set.
 // It also returns the read limit in force, for the error.
