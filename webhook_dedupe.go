@@ -24,8 +24,8 @@ func webhookDedupeKeys(ev WebhookEvent, signed []byte) (key, idKey string) {
 }
 
 // WebhookDedupeStore remembers which webhooks a WebhookHandler has handled.
-// Keys are opaque strings of printable ASCII up to about 100 bytes; today
-// they are "message:<amojo message id>:<hex>" (the id and a hash of the
+// Keys are opaque strings (treat them as such: the format may change);
+// today they are "message:<amojo message id>:<hex>" (the id and a hash of the
 // verified body) and "message-id:<amojo message id>" for message events,
 // "body:<sha256 of the body>" for the others. Implementations must be safe
 // for concurrent use and Reserve must be atomic (e.g. Redis SET NX).
