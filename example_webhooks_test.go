@@ -43,7 +43,10 @@ func ExampleNewWebhookHandler() {
 		`"conversation":{"id":"8e4d4baa-1c2d-4e3f-9a8b-7c6d5e4f3a21","client_id":"my-chat-1"},` +
 		`"timestamp":1700000004,"msec_timestamp":1700000004980,` +
 		`"message":{"id":"0371a0ff-5e6d-4c3b-a291-8f7e6d5c4b3a","type":"text","text":"Hello"}}}`
-	req := httptest.NewRequest(http.MethodPost, "/kommo/chan-1_acc-1", strings.NewReader(body))
+	// Kommo puts the scope id ("{channel_id}_{account amojo id}") in the URL;
+	// the handler checks that its account is the body's account_id.
+	scopeID := kommo.ScopeID("344a5002-f8ca-454d-af3d-396180102ac7", "52e591f7-c98f-4255-8495-827210138c81")
+	req := httptest.NewRequest(http.MethodPost, "/kommo/"+scopeID, strings.NewReader(body))
 	req.Header.Set("X-Signature", kommo.SignWebhookBody([]byte(body), secret))
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, req)
@@ -57,7 +60,7 @@ func ExampleNewWebhookHandler() {
 	}
 
 	// A forged hook never reaches the queue.
-	req = httptest.NewRequest(http.MethodPost, "/kommo/chan-1_acc-1", strings.NewReader(body))
+	req = httptest.NewRequest(http.MethodPost, "/kommo/"+scopeID, strings.NewReader(body))
 	req.Header.Set("X-Signature", kommo.SignWebhookBody([]byte(body), "not-the-secret"))
 	rec = httptest.NewRecorder()
 	mux.ServeHTTP(rec, req)
@@ -65,7 +68,7 @@ func ExampleNewWebhookHandler() {
 
 	// Output:
 	// status: 200
-	// scope: chan-1_acc-1
+	// scope: 344a5002-f8ca-454d-af3d-396180102ac7_52e591f7-c98f-4255-8495-827210138c81
 	// 0371a0ff-5e6d-4c3b-a291-8f7e6d5c4b3a from Anna to chat my-chat-1: "Hello"
 	// forged: 401 queued: 0
 }

@@ -8,27 +8,38 @@ import (
 	"sync"
 )
 
-// webhookDedupeKey is the message id for message events ("message:<id>")
-// and a SHA-256 of the verified body for everything else ("body:<hex>").
-func webhookDedupeKey(ev WebhookEvent, signed []byte) string {
-	if m, ok := ev.(*MessageEvent); ok && m.Message.ID != "" {
-		return "message:" + m.Message.ID
-	}
+// webhookDedupeKeys returns the store keys of a verified hook. key is
+// shared only by exact copies: for a message event the amojo message id
+// with a hash of the verified body ("message:<id>:<hex>", the first 128
+// bits of its SHA-256), else the body's SHA-256 ("body:<hex>"). idKey, for
+// message events only, is shared by every hook carrying that message id
+// ("message-id:<id>"): it tells a second, different body with a known id
+// (a collision) from a first delivery.
+func webhookDedupeKeys(ev WebhookEvent, signed []byte) (key, idKey string) {
 	sum := sha256.Sum256(signed)
-	return "body:" + hex.EncodeToString(sum[:])
+	if m, ok := ev.(*MessageEvent); ok && m.Message.ID != "" {
+		return "message:" + m.Message.ID + ":" + hex.EncodeToString(sum[:16]), "message-id:" + m.Message.ID
+	}
+	return "body:" + hex.EncodeToString(sum[:]), ""
 }
 
 // WebhookDedupeStore remembers which webhooks a WebhookHandler has handled.
-// Keys are "message:<amojo message id>" for message events and
+// Keys are opaque strings (treat them as such: the format may change);
+// today they are "message:<amojo message id>:<hex>" (the id and a hash of the
+// verified body) and "message-id:<amojo message id>" for message events,
 // "body:<sha256 of the body>" for the others. Implementations must be safe
 // for concurrent use and Reserve must be atomic (e.g. Redis SET NX).
 //
 // The handler calls Reserve before the callback, then Complete when the
-// callback returned nil or Release when it failed, so a replay after a
-// failure runs the callback again, a replay after a success does not, and
-// two concurrent copies never both run it. A store shared by several
-// instances should expire reservations (e.g. after a minute) in case an
-// instance dies mid-callback, and completed keys after a longer window.
+// callback returned nil in time or Release when it failed or was too late,
+// so a replay after a failure runs the callback again, a replay after a
+// success does not, and two concurrent copies never both run it. A message
+// hook reserves its exact key and then its id key; when the exact key is
+// new but the id key is taken, the body is a second, different one with a
+// known id: the callback runs and the error hook gets
+// ErrWebhookDedupeCollision. A store shared by several instances should
+// expire reservations (e.g. after a minute) in case an instance dies
+// mid-callback, and completed keys after a longer window.
 type WebhookDedupeStore interface {
 	// Reserve claims key. It returns true when the caller now owns it and
 	// must run the callback, false when key is reserved or completed.
@@ -40,8 +51,9 @@ type WebhookDedupeStore interface {
 }
 
 // MemoryDedupe is the in-memory WebhookDedupeStore: it remembers the last
-// capacity keys (oldest evicted first). It is safe for concurrent use and
-// suits a single instance; several instances need a shared store.
+// capacity keys (oldest evicted first); a message hook takes two keys, any
+// other hook one. It is safe for concurrent use and suits a single
+// instance; several instances need a shared store.
 type MemoryDedupe struct {
 	mu    sync.Mutex
 	cap   int

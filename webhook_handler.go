@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // WebhookFunc handles one verified webhook. It should only hand the event
@@ -20,18 +24,44 @@ type WebhookFunc func(ctx context.Context, ev WebhookEvent) error
 // (https://example.com/kommo/:scope_id). Build it with NewWebhookHandler.
 //
 // It answers 405 to anything but POST, 413 when the body is over the cap,
-// 401 when X-Signature is missing or wrong, 400 when the body is not a
-// JSON object or cannot be read,
-// then runs the callback under a deadline (default 4 s, below Kommo's 5 s)
-// and answers 200 only when it returned nil, 500 when it failed, panicked
-// or ran out of time (its context is then cancelled and the answer leaves
-// at once). Every failure goes to the error hook and the logger.
+// 408 (ErrWebhookReadTimeout) when the body is not complete within the
+// read deadline (default 2 s, WithWebhookReadTimeout), 401 when
+// X-Signature is missing or wrong, 400 when the body is not a JSON object
+// or cannot be read, 400 (ErrWebhookScopeMismatch) when the
+// URL's scope id names another account than the body's account_id, 503
+// (ErrWebhookOverloaded) when too many earlier callbacks are still running
+// after their answer (WithWebhookMaxAbandoned), then runs the callback
+// under a deadline (default 4 s, below Kommo's 5 s) and answers 200 only
+// when it returned nil, 500 when it failed, panicked or ran out of time
+// (its context is then cancelled and the answer leaves without it, at most
+// 100 ms later). Every failure goes to the error hook and the logger.
 //
-// A replayed hook (same message id, or same body for other kinds) is
-// answered 200 without running the callback again; see WithWebhookDedupe.
+// A replayed hook (the same verified body) is answered 200 without running
+// the callback again; see WithWebhookDedupe. A message hook with a known
+// message id but another body is not a replay: the callback runs and the
+// error hook gets ErrWebhookDedupeCollision.
+//
+// # Delivery contract
+//
+// Kommo sends each hook once, waits 5 s for a 200 and never retries. So a
+// 200 means the callback returned nil in time (or the same body has been,
+// or is being, handled already), and any other answer, 500 and 503
+// included, means Kommo will not redeliver: the error hook has the failure, and the message is
+// to be recovered from the chat's history (Client.History). A 500 does not
+// mean the callback did nothing: it may have been cut off midway, and one
+// that ignores its context may still be running when the 500 leaves and
+// even succeed afterwards. Its final outcome then reaches the error hook
+// as a *WebhookLateError (ErrWebhookLate; Err nil for a late success), so
+// a recovery can wait for it instead of doing the work twice. Such a hook
+// is not recorded as handled: posting it again runs the callback. Kommo
+// delivers a hook at most once, but the callback may see it more than once
+// (a replay after a failure, a recovery after a late success): make it
+// idempotent, e.g. keyed on the message id.
 type WebhookHandler struct {
 	cfg *webhookConfig
 	fn  WebhookFunc
+
+	abandoned atomic.Int64 // callbacks still running after their answer
 }
 
 // NewWebhookHandler returns a WebhookHandler verifying hooks with the
@@ -71,7 +101,9 @@ type hookScopeKey struct{}
 // on, inside a WebhookHandler callback ("" elsewhere). It is the
 // "scope_id" path wildcard when the handler is mounted on a pattern such
 // as "POST /kommo/{scope_id}", else the last non-empty path segment (Kommo
-// substitutes :scope_id at the end of the registered URL).
+// substitutes :scope_id at the end of the registered URL). When both are
+// present, the handler has checked that its account part (after the first
+// "_") is the body's account_id.
 func WebhookScopeID(ctx context.Context) string {
 	s, _ := ctx.Value(hookScopeKey{}).(string)
 	return s
@@ -86,6 +118,36 @@ func hookScopeFromRequest(r *http.Request) string {
 		p = p[i+1:]
 	}
 	return p
+}
+
+// hookScopeAccount returns the account part of a scope id
+// ("{channel_id}_{account_amojo_id}", see ScopeID): what follows the first
+// "_", or "" when there is none.
+func hookScopeAccount(scope string) string {
+	_, acc, _ := strings.Cut(scope, "_")
+	return acc
+}
+
+// hookCheckScope binds the URL's scope to the signed body: Kommo signs only
+// the body, so without this check a hook for one account could be posted to
+// another account's URL and reach the callback under that scope. When the
+// scope has no account part or the body no account_id there is nothing to
+// compare. The ids are UUIDs, compared without regard to letter case.
+func hookCheckScope(scope, accountID string) error {
+	acc := hookScopeAccount(scope)
+	if acc == "" || accountID == "" || strings.EqualFold(acc, accountID) {
+		return nil
+	}
+	return fmt.Errorf("%w: the URL is for account %s, the body for %s",
+		ErrWebhookScopeMismatch, hookSafeID(acc), hookSafeID(accountID))
+}
+
+// hookSafeID keeps a hostile id short and quoted in errors and logs.
+func hookSafeID(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return strconv.Quote(s)
 }
 
 // hookResult is what the callback goroutine reports.
@@ -104,90 +166,93 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if body == nil {
 		body = http.NoBody
 	}
+	lift, limit := h.setReadDeadline(w, r)
 	ev, signed, err := c.parseRequest(r, http.MaxBytesReader(w, body, c.maxBody))
 	scope := hookScopeFromRequest(r)
 	if err != nil {
+		// The deadline stays on: it also bounds the server's drain of an
+		// unread body after the answer.
+		if errors.Is(err, ErrWebhookBodyRead) && errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("%w after %s: %w", ErrWebhookReadTimeout, limit, err)
+			w.Header().Set("Connection", "close")
+		}
 		h.fail(w, r, hookStatus(err), scope, "", err)
 		return
 	}
+	lift()
 	kind := ev.Kind()
+	if err := hookCheckScope(scope, ev.Envelope().AccountID); err != nil {
+		h.fail(w, r, http.StatusBadRequest, scope, kind, err)
+		return
+	}
+
+	if n := h.abandoned.Load(); n >= int64(c.maxAbandoned) {
+		h.fail(w, r, http.StatusServiceUnavailable, scope, kind,
+			fmt.Errorf("%w: %d still running, limit %d", ErrWebhookOverloaded, n, c.maxAbandoned))
+		return
+	}
 
 	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), hookScopeKey{}, scope), c.timeout)
 	defer cancel()
 
-	var key string
-	if c.dedupe != nil {
-		key = webhookDedupeKey(ev, signed)
-		fresh, derr := c.dedupe.Reserve(ctx, key)
-		switch {
-		case derr != nil:
-			// Fail open: Kommo never redelivers, so skipping the callback
-			// could lose the message; a rare duplicate is the lesser harm.
-			h.report(r, 0, scope, kind, fmt.Errorf("%w: reserve: %w", ErrWebhookDedupe, derr))
-		case !fresh:
-			c.logger.LogAttrs(r.Context(), slog.LevelDebug, "kommo: duplicate webhook acknowledged",
-				slog.String("scope_id", scope), slog.String("kind", string(kind)))
-			w.WriteHeader(http.StatusOK)
-			return
-		}
+	keys, replay := h.reserve(r, ctx, scope, kind, ev, signed)
+	if replay {
+		c.logger.LogAttrs(r.Context(), slog.LevelDebug, "kommo: duplicate webhook acknowledged",
+			slog.String("scope_id", scope), slog.String("kind", string(kind)))
+		w.WriteHeader(http.StatusOK)
+		return
 	}
 
 	var (
-		mu        sync.Mutex
-		abandoned bool
-		done      = make(chan hookResult, 1)
+		mu       sync.Mutex
+		returned bool          // the callback returned before the handler gave up on it
+		late     *http.Request // set when the handler gave up: the 500 is out
+		done     = make(chan hookResult, 1)
 	)
 	go func() {
-		res := hookResult{err: h.call(ctx, ev)}
-		if key != "" {
-			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
-			if res.err == nil {
-				res.storeErr = c.dedupe.Complete(sctx, key)
-			} else {
-				res.storeErr = c.dedupe.Release(sctx, key)
-			}
-			scancel()
-			if res.storeErr != nil {
-				res.storeErr = fmt.Errorf("%w: %w", ErrWebhookDedupe, res.storeErr)
-			}
-		}
+		cerr := h.call(ctx, ev)
 		mu.Lock()
-		defer mu.Unlock()
-		if !abandoned {
-			done <- res
+		lr := late
+		returned = lr == nil
+		mu.Unlock()
+		if lr != nil {
+			h.lateOutcome(lr, scope, ev, cerr)
 			return
 		}
-		// The 500 has gone out already; leave a trace of the outcome.
-		attrs := []slog.Attr{slog.String("scope_id", scope), slog.String("kind", string(kind))}
-		if res.err != nil {
-			attrs = append(attrs, slog.String("error", res.err.Error()))
+		res := hookResult{err: cerr}
+		if len(keys) > 0 {
+			sctx, scancel := hookStoreContext(ctx)
+			res.storeErr = h.settle(sctx, keys, cerr == nil)
+			scancel()
 		}
-		if res.storeErr != nil {
-			attrs = append(attrs, slog.String("dedupe_error", res.storeErr.Error()))
-		}
-		c.logger.LogAttrs(context.WithoutCancel(ctx), slog.LevelWarn, "kommo: webhook callback finished after the deadline", attrs...)
+		done <- res
 	}()
 
 	var res hookResult
 	select {
 	case res = <-done:
 	case <-ctx.Done():
-		mu.Lock()
+		// A callback that honours ctx returns at once: give it a moment, so
+		// that its own error is the answer's and not a late report.
+		grace := time.NewTimer(webhookAbandonGrace)
 		select {
-		case res = <-done: // finished just in time
-		default:
-			abandoned = true
-		}
-		mu.Unlock()
-		if abandoned {
-			cerr := ctx.Err()
-			if errors.Is(cerr, context.DeadlineExceeded) {
-				err = fmt.Errorf("%w after %s: %w", ErrWebhookTimeout, c.timeout, cerr)
-			} else {
-				err = fmt.Errorf("%w: request cancelled: %w", ErrWebhookCallback, cerr)
+		case res = <-done:
+			grace.Stop()
+		case <-grace.C:
+			lr := r.Clone(context.WithoutCancel(r.Context()))
+			lr.Body = http.NoBody
+			mu.Lock()
+			wait := returned
+			if !wait {
+				late = lr
+				h.abandoned.Add(1)
 			}
-			h.fail(w, r, http.StatusInternalServerError, scope, kind, err)
-			return
+			mu.Unlock()
+			if !wait {
+				h.abandon(w, r, ctx, scope, kind, keys)
+				return
+			}
+			res = <-done // it returned in time; its dedupe bookkeeping is under way
 		}
 	}
 	if res.storeErr != nil {
@@ -200,6 +265,155 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.logger.LogAttrs(r.Context(), slog.LevelDebug, "kommo: webhook handled",
 		slog.String("scope_id", scope), slog.String("kind", string(kind)))
 	w.WriteHeader(http.StatusOK)
+}
+
+// setReadDeadline bounds the body read with a read deadline on the
+// connection and returns the function that lifts it again once the body
+// is in, so that it never applies to the callback (net/http lifts it
+// itself when a body hits EOF; another ResponseWriter may not).
+// Without deadline support (http.ErrNotSupported), or when the server's
+// ReadTimeout is as short anyway, nothing is set.
+// It also returns the read limit in force, for the error.
+func (h *WebhookHandler) setReadDeadline(w http.ResponseWriter, r *http.Request) (lift func(), limit time.Duration) {
+	d := h.cfg.readTimeout
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.ReadTimeout > 0 && srv.ReadTimeout <= d {
+		return func() {}, srv.ReadTimeout
+	}
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
+		if !errors.Is(err, http.ErrNotSupported) {
+			h.cfg.logger.LogAttrs(r.Context(), slog.LevelDebug, "kommo: webhook read deadline not set",
+				slog.String("error", err.Error()))
+		}
+		return func() {}, d
+	}
+	return func() { _ = rc.SetReadDeadline(time.Time{}) }, d
+}
+
+const (
+	// webhookAbandonGrace is how long the handler waits, once the callback's
+	// context is done, for it to return before answering without it.
+	webhookAbandonGrace = 100 * time.Millisecond
+	// webhookStoreGrace is how long dedupe bookkeeping may take past the
+	// handler's deadline.
+	webhookStoreGrace = 250 * time.Millisecond
+)
+
+// hookStoreContext bounds Complete and Release: they run whatever happened
+// to the request, until shortly after the handler's deadline.
+func hookStoreContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := time.Now()
+	if dl, ok := ctx.Deadline(); ok && dl.After(d) {
+		d = dl
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), d.Add(webhookStoreGrace))
+}
+
+// reserve claims the hook's dedupe keys and returns those the request owns,
+// or replay when the same body is handled or in flight already.
+func (h *WebhookHandler) reserve(r *http.Request, ctx context.Context, scope string, kind WebhookKind, ev WebhookEvent, signed []byte) (keys []string, replay bool) {
+	if h.cfg.dedupe == nil {
+		return nil, false
+	}
+	key, idKey := webhookDedupeKeys(ev, signed)
+	fresh, err := h.cfg.dedupe.Reserve(ctx, key)
+	switch {
+	case err != nil:
+		// Fail open: Kommo never redelivers, so skipping the callback
+		// could lose the message; a rare duplicate is the lesser harm.
+		h.report(r, 0, scope, kind, fmt.Errorf("%w: reserve: %w", ErrWebhookDedupe, err))
+		return []string{key}, false
+	case !fresh:
+		return nil, true
+	case idKey == "":
+		return []string{key}, false
+	}
+	return h.reserveID(r, ctx, scope, kind, []string{key}, idKey), false
+}
+
+// abandon answers 500 for a callback still running past its deadline (or
+// after the request was cancelled). Its dedupe keys are released first, so
+// the store agrees with the answer: a replay runs the callback again, and a
+// late success is not recorded as handled.
+func (h *WebhookHandler) abandon(w http.ResponseWriter, r *http.Request, ctx context.Context, scope string, kind WebhookKind, keys []string) {
+	if len(keys) > 0 {
+		sctx, scancel := hookStoreContext(ctx)
+		if err := h.settle(sctx, keys, false); err != nil {
+			h.report(r, 0, scope, kind, err)
+		}
+		scancel()
+	}
+	var err error
+	if cerr := ctx.Err(); errors.Is(cerr, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w after %s: %w", ErrWebhookTimeout, h.cfg.timeout, cerr)
+	} else {
+		err = fmt.Errorf("%w: request cancelled: %w", ErrWebhookCallback, cerr)
+	}
+	h.fail(w, r, http.StatusInternalServerError, scope, kind, err)
+}
+
+// lateOutcome reports the outcome of an abandoned callback, from its
+// goroutine, after the answer. r is a copy of the request without a body.
+func (h *WebhookHandler) lateOutcome(r *http.Request, scope string, ev WebhookEvent, err error) {
+	defer h.abandoned.Add(-1)
+	lerr := &WebhookLateError{Event: ev, ScopeID: scope, Err: err}
+	attrs := []slog.Attr{slog.String("scope_id", scope), slog.String("kind", string(ev.Kind()))}
+	if err != nil {
+		attrs = append(attrs, slog.String("outcome", "failed"), slog.String("error", err.Error()))
+	} else {
+		attrs = append(attrs, slog.String("outcome", "succeeded"))
+	}
+	h.cfg.logger.LogAttrs(r.Context(), slog.LevelWarn, "kommo: webhook callback finished after the deadline", attrs...)
+	if h.cfg.onError == nil {
+		return
+	}
+	// No net/http recover() up here: a panicking hook must not take the
+	// process down.
+	defer func() {
+		if p := recover(); p != nil {
+			h.cfg.logger.LogAttrs(r.Context(), slog.LevelError, "kommo: webhook error hook panicked",
+				slog.String("scope_id", scope), slog.String("panic", fmt.Sprint(p)))
+		}
+	}()
+	h.cfg.onError(r, lerr)
+}
+
+// reserveID reserves the message id key of a hook whose exact key was new
+// and returns the keys the request owns. A taken id key means a second,
+// different body with a known message id: not a replay, so the callback
+// still runs, but the error hook hears of it.
+func (h *WebhookHandler) reserveID(r *http.Request, ctx context.Context, scope string, kind WebhookKind, keys []string, idKey string) []string {
+	first, err := h.cfg.dedupe.Reserve(ctx, idKey)
+	switch {
+	case err != nil:
+		h.report(r, 0, scope, kind, fmt.Errorf("%w: reserve: %w", ErrWebhookDedupe, err))
+		return append(keys, idKey)
+	case first:
+		return append(keys, idKey)
+	}
+	h.report(r, 0, scope, kind, fmt.Errorf("%w: message id %s", ErrWebhookDedupeCollision,
+		hookSafeID(strings.TrimPrefix(idKey, "message-id:"))))
+	return keys
+}
+
+// settle completes (done) or releases the dedupe keys of one hook.
+func (h *WebhookHandler) settle(ctx context.Context, keys []string, done bool) error {
+	var errs []error
+	for _, k := range keys {
+		var err error
+		if done {
+			err = h.cfg.dedupe.Complete(ctx, k)
+		} else {
+			err = h.cfg.dedupe.Release(ctx, k)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrWebhookDedupe, errors.Join(errs...))
 }
 
 // call runs the callback, turning an error or a panic into an
@@ -249,6 +463,8 @@ func hookStatus(err error) int {
 	switch {
 	case errors.Is(err, ErrWebhookMethodNotAllowed):
 		return http.StatusMethodNotAllowed
+	case errors.Is(err, ErrWebhookReadTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, ErrWebhookTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrInvalidSignature):

@@ -26,6 +26,13 @@ const (
 	// before that.
 	WebhookDefaultTimeout = 4 * time.Second
 
+	// WebhookDefaultReadTimeout bounds how long a WebhookHandler waits for
+	// the request body, from the moment the handler is called, unless
+	// WithWebhookReadTimeout says otherwise. A chat hook is a few KiB that
+	// Kommo sends at once; a client trickling its body is cut off well
+	// before Kommo's 5 s.
+	WebhookDefaultReadTimeout = 2 * time.Second
+
 	// KommoWebhookWait is how long Kommo waits for a webhook's answer; it
 	// never retries. WithWebhookTimeout must stay below it.
 	KommoWebhookWait = 5 * time.Second
@@ -33,6 +40,11 @@ const (
 	// WebhookDefaultDedupeCapacity is how many webhook keys the default
 	// in-memory dedupe store of a WebhookHandler remembers.
 	WebhookDefaultDedupeCapacity = 10000
+
+	// WebhookDefaultMaxAbandoned is how many callbacks a WebhookHandler lets
+	// run on after their answer (500) before it answers 503 at once
+	// (WithWebhookMaxAbandoned).
+	WebhookDefaultMaxAbandoned = 64
 )
 
 // WebhookOption configures how a webhook is verified and decoded:
@@ -71,6 +83,11 @@ type webhookConfig struct {
 	dedupeOK bool // WithWebhookDedupe was given
 	onError  func(*http.Request, error)
 	logger   *slog.Logger
+
+	// maxAbandoned bounds the callbacks still running after their answer.
+	maxAbandoned int
+	// readTimeout bounds the body read of a WebhookHandler request.
+	readTimeout time.Duration
 }
 
 // WithWebhookMaxBodySize caps the body at n bytes (default 1 MiB). A larger
@@ -87,9 +104,11 @@ func WithWebhookMaxBodySize(n int64) WebhookOption {
 }
 
 // WithWebhookTimeout bounds the WebhookHandler callback (default 4 s). When
-// it expires the handler answers 500 at once and cancels the callback's
-// context. The clock starts once the body has been read and verified, so
-// keep d below Kommo's 5 s with some room. d must be positive and less than
+// it expires the handler cancels the callback's context and answers 500 as
+// soon as it returns, and without it at most 100 ms later; a callback that
+// returns later still has its outcome reported (see WebhookLateError).
+// The clock starts once the body has been read and verified, so keep d
+// below Kommo's 5 s with some room. d must be positive and less than
 // KommoWebhookWait: Kommo gives up after that, so a longer callback's answer
 // would never be read.
 func WithWebhookTimeout(d time.Duration) WebhookHandlerOption {
@@ -98,6 +117,46 @@ func WithWebhookTimeout(d time.Duration) WebhookHandlerOption {
 			return optionErr("WithWebhookTimeout", "timeout must be positive and below Kommo's %s wait, got %s", KommoWebhookWait, d)
 		}
 		c.timeout = d
+		return nil
+	})
+}
+
+// WithWebhookReadTimeout bounds how long the WebhookHandler waits for the
+// request body (default WebhookDefaultReadTimeout, 2 s), counted from the
+// moment the handler is called, with http.ResponseController's
+// SetReadDeadline. A body that is not complete by then is answered 408
+// (ErrWebhookReadTimeout, reported to the error hook), the connection is
+// closed and the callback does not run. The deadline is lifted once the
+// body is read. It is not set when the ResponseWriter cannot take one
+// (http.ErrNotSupported, e.g. httptest.ResponseRecorder), nor when the
+// http.Server's own ReadTimeout is shorter. d must be positive and less
+// than KommoWebhookWait. Kommo sends a hook's body at once, so a genuine
+// read takes milliseconds; the callback's clock (WithWebhookTimeout)
+// starts after it.
+func WithWebhookReadTimeout(d time.Duration) WebhookHandlerOption {
+	return webhookHandlerOption(func(c *webhookConfig) error {
+		if d <= 0 || d >= KommoWebhookWait {
+			return optionErr("WithWebhookReadTimeout", "read timeout must be positive and below Kommo's %s wait, got %s", KommoWebhookWait, d)
+		}
+		c.readTimeout = d
+		return nil
+	})
+}
+
+// WithWebhookMaxAbandoned bounds how many callbacks may still be running
+// after the handler answered 500 for them (their deadline passed or the
+// request was cancelled; Go cannot stop a goroutine). Once n are, the
+// handler answers 503 at once, without running the callback, and reports
+// ErrWebhookOverloaded, until some of them return. Hooks already in their
+// callback when the bound is reached may still join them, so at most n
+// plus the number of hooks in flight at that moment are abandoned. The
+// default is WebhookDefaultMaxAbandoned (64); n must be positive.
+func WithWebhookMaxAbandoned(n int) WebhookHandlerOption {
+	return webhookHandlerOption(func(c *webhookConfig) error {
+		if n <= 0 {
+			return optionErr("WithWebhookMaxAbandoned", "bound must be positive, got %d", n)
+		}
+		c.maxAbandoned = n
 		return nil
 	})
 }
@@ -127,7 +186,9 @@ func WithWebhookStrictSignature() WebhookOption {
 
 // WithWebhookDedupe sets the store that remembers handled hooks, so a
 // replayed body is acknowledged with 200 without running the callback
-// again. The default is NewMemoryDedupe(WebhookDefaultDedupeCapacity) per
+// again. Message hooks are keyed by their amojo message id and a hash of
+// the verified body: a second body with the same id but other bytes runs
+// the callback and is reported as ErrWebhookDedupeCollision. The default is NewMemoryDedupe(WebhookDefaultDedupeCapacity) per
 // handler; pass a shared store (e.g. backed by Redis) when several
 // instances serve the webhook URL, or nil to turn deduplication off.
 //
@@ -142,8 +203,12 @@ func WithWebhookDedupe(store WebhookDedupeStore) WebhookHandlerOption {
 }
 
 // WithWebhookErrorHandler registers fn to be called, synchronously and
-// before the response is written, with every failure: each non-200 answer
-// and each dedupe store error. Use it for metrics or alerts: Kommo never
+// before the response is written, with every failure: each non-200 answer,
+// each dedupe store error and each dedupe collision
+// (ErrWebhookDedupeCollision, the answer follows the callback). The one
+// exception is a *WebhookLateError, the outcome of a callback that returned
+// after its 500: fn gets it later, from the callback's goroutine, with a
+// copy of the request. fn must be safe for concurrent use. Use it for metrics or alerts: Kommo never
 // redelivers, so a failure reported here is a message to recover by hand
 // (e.g. from History). The request body has been consumed.
 func WithWebhookErrorHandler(fn func(r *http.Request, err error)) WebhookHandlerOption {
@@ -170,6 +235,9 @@ func newWebhookConfig(secret string, opts []WebhookHandlerOption) (*webhookConfi
 		maxBody: WebhookDefaultMaxBodySize,
 		timeout: WebhookDefaultTimeout,
 		logger:  slog.New(slog.DiscardHandler),
+
+		maxAbandoned: WebhookDefaultMaxAbandoned,
+		readTimeout:  WebhookDefaultReadTimeout,
 	}
 	if secret != "" {
 		c.secrets = append(c.secrets, secret)
