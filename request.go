@@ -182,25 +182,32 @@ func (c *Client) finalErr(method string, u *url.URL, attempts int, err error) er
 
 // waitLimiter waits for a limiter token, failing at once with a
 // *RateLimitError when the wait cannot fit the context's deadline.
+//
+// It holds no reservation while it sleeps: it takes a token only when one
+// is there now, else sleeps until the next one is due and looks again. A
+// reservation made before sleeping would be spent when the sleep ends,
+// however late: after a stall of the process (a GC pause, a throttled
+// container, a loaded machine) every sleeper would send at once, a burst
+// the server answers with 429s. Looking again lets one through per token.
 func (c *Client) waitLimiter(ctx context.Context, l *rate.Limiter, last error) error {
-	now := c.clock.Now()
-	r := l.ReserveN(now, 1)
-	if !r.OK() {
-		return &RateLimitError{Err: last}
-	}
-	d := r.DelayFrom(now)
-	if d <= 0 {
-		return nil
-	}
-	if dl, ok := ctx.Deadline(); ok && now.Add(d).After(dl) {
+	for {
+		now := c.clock.Now()
+		r := l.ReserveN(now, 1)
+		if !r.OK() {
+			return &RateLimitError{Err: last}
+		}
+		d := r.DelayFrom(now)
+		if d <= 0 {
+			return nil
+		}
 		r.CancelAt(now)
-		return &RateLimitError{RetryAfter: d, Err: last}
+		if dl, ok := ctx.Deadline(); ok && now.Add(d).After(dl) {
+			return &RateLimitError{RetryAfter: d, Err: last}
+		}
+		if err := c.clock.Sleep(ctx, d); err != nil {
+			return err
+		}
 	}
-	if err := c.clock.Sleep(ctx, d); err != nil {
-		r.CancelAt(c.clock.Now())
-		return err
-	}
-	return nil
 }
 
 // attempt sends one HTTP request and returns its outcome; whether to try
