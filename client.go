@@ -3,10 +3,12 @@ package kommo
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -251,6 +253,18 @@ func (c *Client) UserAgent() string { return c.userAgent }
 // String never shows secrets.
 func (c *Client) String() string {
 	return fmt.Sprintf("kommo.Client{chat:%s crm:%s channel:%s}", c.ChatBaseURL(), c.CRMBaseURL(), c.channelID)
+}
+
+// Format prints what String does for every verb, also when a Client is
+// printed by value (whose fields would otherwise show the access token).
+func (c Client) Format(f fmt.State, verb rune) { redactedFormat(f, verb, c.String()) }
+
+// redactedFormat writes s for a value that must print only as its String.
+func redactedFormat(f fmt.State, verb rune, s string) {
+	if verb == 'q' {
+		s = strconv.Quote(s)
+	}
+	io.WriteString(f, s)
 }
 
 // LogValue logs the client's hosts and channel id, never its secrets.

@@ -2,6 +2,7 @@ package kommo
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -96,6 +97,10 @@ func (s *Signer) String() string { return "kommo.Signer{secret:REDACTED}" }
 
 // GoString redacts the secret in %#v.
 func (s *Signer) GoString() string { return s.String() }
+
+// Format prints what String does for every verb, also when a Signer is
+// printed by value.
+func (s Signer) Format(f fmt.State, verb rune) { redactedFormat(f, verb, s.String()) }
 
 // LogValue redacts the secret in log/slog output.
 func (s *Signer) LogValue() slog.Value { return slog.StringValue("REDACTED") }
