@@ -82,6 +82,10 @@ type APIError struct {
 	// RetryAfter is the server's Retry-After, when sent (0 otherwise).
 	RetryAfter time.Duration
 
+	// Location is a redirect's target (3xx), with user info and query
+	// removed: the SDK never follows redirects.
+	Location string
+
 	// Body is the raw response body, capped at 4 KiB.
 	Body string
 
@@ -235,6 +239,11 @@ func newAPIError(req *http.Request, resp *http.Response, body []byte, now time.T
 	e := &APIError{StatusCode: resp.StatusCode, Response: resp, Method: req.Method, URL: redactURL(req.URL)}
 	e.RequestID = resp.Header.Get("X-Request-Id")
 	e.RetryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+	if loc := resp.Header.Get("Location"); loc != "" {
+		e.Location = redactedLocation(loc)
+		resp.Header = resp.Header.Clone()
+		resp.Header.Set("Location", e.Location)
+	}
 	e.Body = capBody(body)
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) > 0 && trimmed[0] == '{' {
@@ -252,6 +261,17 @@ func newAPIError(req *http.Request, resp *http.Response, body []byte, now time.T
 		}
 	}
 	return e
+}
+
+// redactedLocation returns a Location header without user info, query or
+// fragment (they may carry a token), or "[unparsable]".
+func redactedLocation(loc string) string {
+	u, err := url.Parse(loc)
+	if err != nil {
+		return "[unparsable]"
+	}
+	u.User, u.RawQuery, u.Fragment, u.RawFragment = nil, "", "", ""
+	return u.String()
 }
 
 // capBody returns the start of a raw body, at most maxErrorBody bytes.

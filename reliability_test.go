@@ -398,7 +398,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	var hits atomic.Int32
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+		http.Redirect(w, r, other.URL+r.URL.Path+"?token=leaked-if-shown", http.StatusTemporaryRedirect)
 	}))
 	defer api.Close()
 	hc := &http.Client{}
@@ -410,6 +410,8 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	var ae *APIError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, http.StatusTemporaryRedirect, ae.StatusCode)
+	assert.Equal(t, other.URL+"/v2/origin/custom/scope", ae.Location, "the target, without its query")
+	assert.NotContains(t, ae.Response.Header.Get("Location"), "token=")
 	assert.Equal(t, int32(1), hits.Load(), "a redirect is not retried")
 	assert.Zero(t, elsewhere.Load(), "the redirect was not followed")
 	assert.Nil(t, hc.CheckRedirect, "the caller's http.Client is not mutated")
