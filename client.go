@@ -21,7 +21,26 @@ const (
 	// ChatBaseURLAmoCRMRU is the Chat API host for accounts on *.amocrm.ru;
 	// it is chosen automatically when WithBaseDomain names such an account.
 	ChatBaseURLAmoCRMRU = "https://amojo.amocrm.ru/"
+	// ChatBaseURLAmoCRMCOM is the Chat API host for accounts on the legacy
+	// *.amocrm.com domain (amoCRM docs: "amojo.amocrm.com for accounts on
+	// *.amocrm.com"); it is chosen automatically when WithBaseDomain names
+	// such an account.
+	ChatBaseURLAmoCRMCOM = "https://amojo.amocrm.com/"
 )
+
+// chatBaseForDomain returns the Chat API host of an account domain:
+// ChatBaseURLAmoCRMRU for *.amocrm.ru, ChatBaseURLAmoCRMCOM for
+// *.amocrm.com and DefaultChatBaseURL for everything else (*.kommo.com).
+func chatBaseForDomain(domain string) string {
+	switch {
+	case strings.HasSuffix(domain, ".amocrm.ru"):
+		return ChatBaseURLAmoCRMRU
+	case strings.HasSuffix(domain, ".amocrm.com"):
+		return ChatBaseURLAmoCRMCOM
+	default:
+		return DefaultChatBaseURL
+	}
+}
 
 // Client talks to the Kommo Chat API (signed with the channel secret) and to
 // the CRM API v4 (with an OAuth or long-lived bearer token). Build one with
@@ -150,10 +169,7 @@ func NewClient(opts ...Option) (*Client, error) {
 
 	chat := cfg.chatBase
 	if chat == "" {
-		chat = DefaultChatBaseURL
-		if strings.HasSuffix(cfg.baseDomain, ".amocrm.ru") {
-			chat = ChatBaseURLAmoCRMRU
-		}
+		chat = chatBaseForDomain(cfg.baseDomain)
 	}
 	c.chatBase, _ = parseBaseURL(chat)
 	switch {

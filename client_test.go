@@ -222,10 +222,99 @@ func TestAmoCRMRUDomainPicksRUChatHost(t *testing.T) {
 	assert.Equal(t, "https://proxy.example/amojo/", c.ChatBaseURL(), "a trailing slash is added")
 }
 
+// TestChatHostFollowsBaseDomain: the Chat API host is picked from the
+// account's domain ([RU-REF], [AMO-COM-METHODS]: amojo.amocrm.com for
+// accounts on *.amocrm.com), and the Chat API calls really go there.
+func TestChatHostFollowsBaseDomain(t *testing.T) {
+	for _, tc := range []struct{ domain, chat string }{
+		{"example.kommo.com", "https://amojo.kommo.com/"},
+		{"shop.amocrm.ru", "https://amojo.amocrm.ru/"},
+		{"legacy.amocrm.com", "https://amojo.amocrm.com/"},
+		{"HTTPS://Legacy.AmoCRM.com/", "https://amojo.amocrm.com/"}, // normalised first
+		{"amocrm.com.example.org", "https://amojo.kommo.com/"},      // a suffix, not a substring
+	} {
+		t.Run(tc.domain, func(t *testing.T) {
+			mock := httpmock.NewMockTransport()
+			c, err := NewClient(WithBaseDomain(tc.domain), WithChannel("chan", testSecret),
+				WithHTTPClient(&http.Client{Transport: mock}), WithRetryPolicy(NoRetries()), WithRateLimit(0, 0))
+			require.NoError(t, err)
+			assert.Equal(t, tc.chat, c.ChatBaseURL())
+
+			var got []capturedRequest
+			mock.RegisterResponder(http.MethodDelete, tc.chat+"v2/origin/custom/chan/disconnect", capture(&got, 200, ""))
+			_, err = c.Channels.Disconnect(t.Context(), "acc")
+			require.NoError(t, err)
+			require.Len(t, got, 1)
+			assert.Equal(t, "/v2/origin/custom/chan/disconnect", got[0].path)
+		})
+	}
+	assert.Equal(t, "https://amojo.amocrm.com/", ChatBaseURLAmoCRMCOM)
+
+	c, err := NewClient(WithBaseDomain("legacy.amocrm.com"), WithChatBaseURL("https://amojo.amocrm.ru/"))
+	require.NoError(t, err)
+	assert.Equal(t, ChatBaseURLAmoCRMRU, c.ChatBaseURL(), "WithChatBaseURL wins")
+}
+
+// TestWithBaseDomainNormalises: what users paste is reduced to the bare
+// host, and what cannot be an account host is an *OptionError naming the
+// problem.
+func TestWithBaseDomainNormalises(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		host string // the host, when accepted
+		err  string // the exact OptionError.Problem, when refused
+	}{
+		{in: "example.kommo.com", host: "example.kommo.com"},
+		{in: "  example.kommo.com\t\n", host: "example.kommo.com"},
+		{in: "https://example.kommo.com", host: "example.kommo.com"},
+		{in: "https://example.kommo.com/", host: "example.kommo.com"},
+		{in: "http://example.kommo.com/", host: "example.kommo.com"},
+		{in: "HTTPS://Example.KOMMO.com/", host: "example.kommo.com"},
+		{in: "example.kommo.com/", host: "example.kommo.com"},
+		{in: " Shop-1.AmoCRM.ru ", host: "shop-1.amocrm.ru"},
+
+		{in: "", err: "empty domain"},
+		{in: "   ", err: "empty domain"},
+		{in: "https://", err: `"https://" is not an account host: no host`},
+		{in: "example", err: `"example" is not an account host: no dot (an account host looks like "example.kommo.com")`},
+		{in: "https://example/", err: `"https://example/" is not an account host: no dot (an account host looks like "example.kommo.com")`},
+		{in: "example.kommo.com/api/v4", err: `"example.kommo.com/api/v4" is not an account host: it has a path (use WithCRMBaseURL for a full URL)`},
+		{in: "example.kommo.com//", err: `"example.kommo.com//" is not an account host: it has a path (use WithCRMBaseURL for a full URL)`},
+		{in: `example.kommo.com\x`, err: `"example.kommo.com\\x" is not an account host: it has a path (use WithCRMBaseURL for a full URL)`},
+		{in: "example.kommo.com:8443", err: `"example.kommo.com:8443" is not an account host: it has a port (use WithCRMBaseURL for a full URL)`},
+		{in: "example.kommo.com?x=1", err: `"example.kommo.com?x=1" is not an account host: it has a query (use WithCRMBaseURL for a full URL)`},
+		{in: "example.kommo.com/#top", err: `"example.kommo.com/#top" is not an account host: it has a fragment (use WithCRMBaseURL for a full URL)`},
+		{in: "user@example.kommo.com", err: `"user@example.kommo.com" is not an account host: it has user info (use WithCRMBaseURL for a full URL)`},
+		{in: "exa mple.kommo.com", err: `"exa mple.kommo.com" is not an account host: it contains spaces`},
+		{in: "ftp://example.kommo.com", err: `"ftp://example.kommo.com" is not an account host: scheme "ftp" is not http(s)`},
+		{in: "exam_ple.kommo.com", err: `"exam_ple.kommo.com" is not an account host: character '_' is not allowed in a host name`},
+		{in: "пример.kommo.com", err: `"пример.kommo.com" is not an account host: character 'п' is not allowed in a host name`},
+		{in: "example..kommo.com", err: `"example..kommo.com" is not an account host: empty label (leading, trailing or double dot)`},
+		{in: ".kommo.com", err: `".kommo.com" is not an account host: empty label (leading, trailing or double dot)`},
+		{in: "example.kommo.com.", err: `"example.kommo.com." is not an account host: empty label (leading, trailing or double dot)`},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			c, err := NewClient(WithBaseDomain(tc.in), WithAccessToken("t"))
+			if tc.err == "" {
+				require.NoError(t, err)
+				assert.Equal(t, "https://"+tc.host+"/", c.CRMBaseURL())
+				return
+			}
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ErrInvalidOption)
+			var oe *OptionError
+			require.ErrorAs(t, err, &oe)
+			assert.Equal(t, "WithBaseDomain", oe.Option)
+			assert.Equal(t, tc.err, oe.Problem)
+			assert.Nil(t, c)
+		})
+	}
+}
+
 func TestOptionsValidationReportsEveryProblem(t *testing.T) {
 	_, err := NewClient(
 		WithChannel("", ""),
-		WithBaseDomain("https://example.kommo.com"),
+		WithBaseDomain("example"),
 		WithAccessToken(" "),
 		WithTokenSource(nil),
 		WithChatBaseURL("amojo.kommo.com"),

@@ -42,13 +42,13 @@ func ExampleNewClient() {
 	// Every invalid option is reported at once.
 	_, err = kommo.NewClient(
 		kommo.WithChannel(srv.ChannelID(), ""),
-		kommo.WithBaseDomain("https://example.kommo.com"),
+		kommo.WithBaseDomain("https://example.kommo.com/api/v4"),
 	)
 	fmt.Println(err)
 	// Output:
 	// 52fd2a28-d2eb-4bd8-b862-a67934927b38 <nil>
 	// kommo: invalid options: WithChannel: empty channel secret
-	// WithBaseDomain: "https://example.kommo.com" is not a host name (use WithCRMBaseURL for a full URL)
+	// WithBaseDomain: "https://example.kommo.com/api/v4" is not an account host: it has a path (use WithCRMBaseURL for a full URL)
 }
 
 func ExampleMessagesService_Send() {
