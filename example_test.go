@@ -340,7 +340,7 @@ func ExampleContactsChatsService_Link() {
 	}
 	fmt.Println(links[0].RequestID, links[0].ContactID, links[0].ChatID == chat.ID)
 
-	found, _, err := client.ContactsChats.List(ctx, &kommo.ContactChatListOptions{ChatID: chat.ID})
+	found, _, err := client.ContactsChats.List(ctx, &kommo.ContactChatListOptions{ChatIDs: []string{chat.ID}})
 	if err != nil {
 		fmt.Println(err)
 		return

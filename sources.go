@@ -116,15 +116,7 @@ func (o *SourceListOptions) crmValues(v *validator) url.Values {
 			v.addf("opts.ExternalIDs[%d]: empty external id", i)
 		}
 	}
-	switch len(o.ExternalIDs) {
-	case 0:
-	case 1:
-		q.Set("filter[external_id]", o.ExternalIDs[0])
-	default:
-		for i, id := range o.ExternalIDs {
-			q.Set("filter[external_id]["+strconv.Itoa(i)+"]", id)
-		}
-	}
+	crmSetList(q, "filter[external_id]", o.ExternalIDs)
 	if o.Page < 0 {
 		v.addf("opts.Page: must not be negative, got %d", o.Page)
 	} else if o.Page > 0 {

@@ -137,6 +137,21 @@ func TestContactsChats(t *testing.T) {
 	assert.EqualValues(t, 1, decode(t, data)["_total_items"])
 	resp, _ = e.crm(http.MethodGet, "/api/v4/contacts/chats?chat_id[]="+c1.ID+"&chat_id[]="+c2.ID, nil)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, data = e.crm(http.MethodGet, "/api/v4/contacts/chats?chat_id[0]="+c1.ID+"&chat_id[1]="+c2.ID, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.EqualValues(t, 2, decode(t, data)["_total_items"], "the indexed PHP array form")
+
+	// The SDK's forms, one id and several, both read by the fake.
+	client := e.srv.MustClient()
+	byChats, _, err := client.ContactsChats.List(t.Context(), &kommo.ContactChatListOptions{ChatIDs: []string{c1.ID, c2.ID}})
+	require.NoError(t, err)
+	require.Len(t, byChats, 2)
+	assert.Equal(t, []string{c1.ID, c2.ID}, []string{byChats[0].ChatID, byChats[1].ChatID})
+	byContacts, _, err := client.ContactsChats.List(t.Context(), &kommo.ContactChatListOptions{ContactIDs: []int{3102959, 77}})
+	require.NoError(t, err)
+	assert.Len(t, byContacts, 2)
+	last := e.srv.Requests()
+	assert.Equal(t, url.Values{"contact_id[0]": {"3102959"}, "contact_id[1]": {"77"}}, last[len(last)-1].Query)
 
 	// Re-linking moves the chat to another contact.
 	resp, _ = e.crm(http.MethodPost, "/api/v4/contacts/chats", []map[string]any{{"contact_id": 42, "chat_id": c1.ID}})
