@@ -30,8 +30,11 @@ const SourceMessengerWhatsApp = "whatsapp"
 // access token). It tells Kommo which pipeline new Unsorted leads from a
 // chat channel go to, and which WhatsApp numbers the website button offers.
 //
-// In requests, zero fields are left out. ExternalID is sent on create only
-// (Kommo does not allow changing it); Links and RequestID are never sent.
+// In requests, zero fields are left out; the flags that may be sent as
+// false (Default, and WABA and IsSupportsListMessage of
+// SourceMessengerParams) are pointers. ExternalID is sent on create only
+// (Kommo does not allow changing it); Links is never sent, and RequestID
+// only when set (Kommo echoes it in the answer).
 type Source struct {
 	// ID is the source id (required for Update).
 	ID int `json:"id,omitempty"`
@@ -73,13 +76,16 @@ type SourceMessenger struct {
 	Pages []*SourceMessengerPage `json:"pages,omitempty"`
 }
 
-// SourceMessengerParams are the settings of a SourceMessenger.
+// SourceMessengerParams are the settings of a SourceMessenger. Both are
+// pointers so that a request can send false (turn a setting off) as well as
+// true; nil leaves the field out. Use Ptr: &kommo.SourceMessengerParams{WABA:
+// kommo.Ptr(false)}.
 type SourceMessengerParams struct {
 	// WABA marks an official WhatsApp Business API number; it enables
 	// WhatsApp templates in Salesbot.
-	WABA bool `json:"waba,omitempty"`
+	WABA *bool `json:"waba,omitempty"`
 	// IsSupportsListMessage enables the "List Message" Salesbot step.
-	IsSupportsListMessage bool `json:"is_supports_list_message,omitempty"`
+	IsSupportsListMessage *bool `json:"is_supports_list_message,omitempty"`
 }
 
 // SourceMessengerPage is one choice of the website button's drop-down list.

@@ -174,6 +174,35 @@ func TestContactsChats(t *testing.T) {
 	assert.Equal(t, 42, contact, "a rejected batch changes nothing")
 }
 
+// TestSourceServiceParamsFalse: waba and is_supports_list_message sent as
+// false by the SDK are kept as false, and a later update can turn them on.
+func TestSourceServiceParamsFalse(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	c := e.srv.MustClient()
+	created, _, err := c.Sources.Create(t.Context(), []*kommo.Source{{Name: "WhatsApp", Services: []*kommo.SourceMessenger{{
+		Type: kommo.SourceMessengerWhatsApp, Params: &kommo.SourceMessengerParams{WABA: kommo.Ptr(false), IsSupportsListMessage: kommo.Ptr(false)},
+	}}}})
+	require.NoError(t, err)
+	require.Len(t, created, 1)
+	reqs := e.srv.Requests()
+	assert.Equal(t, `[{"name":"WhatsApp","services":[{"type":"whatsapp","params":{"waba":false,"is_supports_list_message":false}}]}]`,
+		string(reqs[len(reqs)-1].Body))
+
+	got, _, err := c.Sources.Get(t.Context(), created[0].ID)
+	require.NoError(t, err)
+	require.Len(t, got.Services, 1)
+	assert.Equal(t, &kommo.SourceMessengerParams{WABA: kommo.Ptr(false), IsSupportsListMessage: kommo.Ptr(false)}, got.Services[0].Params)
+
+	_, _, err = c.Sources.UpdateOne(t.Context(), &kommo.Source{ID: created[0].ID, Services: []*kommo.SourceMessenger{{
+		Type: kommo.SourceMessengerWhatsApp, Params: &kommo.SourceMessengerParams{WABA: kommo.Ptr(true), IsSupportsListMessage: kommo.Ptr(false)},
+	}}})
+	require.NoError(t, err)
+	got, _, err = c.Sources.Get(t.Context(), created[0].ID)
+	require.NoError(t, err)
+	assert.Equal(t, &kommo.SourceMessengerParams{WABA: kommo.Ptr(true), IsSupportsListMessage: kommo.Ptr(false)}, got.Services[0].Params)
+}
+
 func TestSourceCreateWithoutExternalID(t *testing.T) {
 	t.Parallel()
 	e := newKTEnv(t)
