@@ -104,7 +104,18 @@ type TalksService service
 // ContactsChatsService handles /api/v4/contacts/chats.
 type ContactsChatsService service
 
-// SourcesService handles /api/v4/sources.
+// SourcesService handles /api/v4/sources: the lead sources the integration
+// owns (identified by its access token).
+//
+// The quota differs between the docs: Kommo's older Sources API page says
+// an integration can have up to 50 sources, while amoCRM's sources page
+// (and the current developers.kommo.com reference) says 100, with a list
+// of at most 100. The SDK does not count sources; Kommo refuses one over
+// its quota. A write sends at most SourcesBatchLimit (50) sources.
+//
+// Kommo (older page): https://kommo.com/developers/content/api_v4/sources-api
+// Kommo reference: https://developers.kommo.com/reference/sources
+// amoCRM: https://www.amocrm.ru/developers/content/crm_platform/sources-api
 type SourcesService service
 
 // AccountService handles /api/v4/account.

@@ -104,10 +104,10 @@ type SourceListOptions struct {
 	// sent as filter[external_id]=ID, several in the indexed array style of
 	// Kommo's official PHP library: filter[external_id][0]=A&filter[external_id][1]=B.
 	ExternalIDs []string
-	// Page and Limit select a page when Kommo pages the list (it
-	// documents at most 100 sources per integration, so one page is the
-	// usual case; Sources.All follows _links.next either way). Limit is at
-	// most ListMaxLimit.
+	// Page and Limit select a page when Kommo pages the list (an
+	// integration has at most 100 sources, 50 on Kommo's older page, see
+	// SourcesService, so one page is the usual case; Sources.All follows
+	// _links.next either way). Limit is at most ListMaxLimit.
 	Page  int
 	Limit int
 }
@@ -213,7 +213,8 @@ func (s *SourcesService) Get(ctx context.Context, id int) (*Source, *Response, e
 }
 
 // Create adds up to SourcesBatchLimit sources and returns them with their
-// ids and request ids. Name is required; ExternalID, when set, must be at
+// ids and request ids. The integration's quota of sources (100 per amoCRM,
+// 50 per Kommo's older page; see SourcesService) is Kommo's to enforce. Name is required; ExternalID, when set, must be at
 // most SourceExternalIDMaxLen printable ASCII characters. Every problem is
 // reported at once before any request.
 //

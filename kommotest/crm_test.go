@@ -31,6 +31,16 @@ func TestAccount(t *testing.T) {
 
 	_, data = e.crm(http.MethodGet, "/api/v4/account", nil)
 	assert.NotContains(t, decode(t, data), "amojo_id", "amojo_id only with with=amojo_id")
+
+	// The fields of Kommo's documented account samples decode through the SDK.
+	acc, _, err := e.srv.MustClient().Account.Get(t.Context(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1704067200), acc.CreatedAt)
+	assert.Equal(t, int64(1704067200), acc.UpdatedAt)
+	assert.Zero(t, acc.CreatedBy)
+	assert.Zero(t, acc.UpdatedBy)
+	assert.Equal(t, "USD", acc.Currency)
+	assert.Equal(t, "$", acc.CurrencySymbol)
 }
 
 func TestTalksLifecycle(t *testing.T) {
