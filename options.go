@@ -55,7 +55,9 @@ type config struct {
 }
 
 // WithChannel sets the chat channel id and secret issued at channel
-// registration. Every Chat API request is signed with the secret.
+// registration. Every Chat API request is signed with the secret. The
+// channel id (a UUID) must be usable as a path segment and free of "_",
+// so that it forms a scope id (see NewScopeID).
 func WithChannel(channelID, secret string) Option {
 	return func(c *config) error {
 		c.channelSet = true
@@ -65,6 +67,8 @@ func WithChannel(channelID, secret string) Option {
 			errs = append(errs, optionErr("WithChannel", "empty channel id"))
 		} else if p := pathIDProblem(channelID); p != "" {
 			errs = append(errs, optionErr("WithChannel", "channel id %s", p))
+		} else if strings.Contains(channelID, "_") {
+			errs = append(errs, optionErr("WithChannel", "channel id must not contain _, which separates it from the account id in a scope id"))
 		}
 		if secret == "" {
 			errs = append(errs, &OptionError{Option: "WithChannel", Problem: "empty channel secret", Err: ErrEmptySecret})
