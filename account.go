@@ -32,11 +32,24 @@ type AccountOptions struct {
 // AccountInfo is the CRM account (GET /api/v4/account). Fields marked
 // "with" are only present when requested through AccountOptions.With.
 type AccountInfo struct {
-	ID                      int    `json:"id"`
-	Name                    string `json:"name"`
-	Subdomain               string `json:"subdomain"`
-	CurrentUserID           int    `json:"current_user_id"`
-	Country                 string `json:"country"`
+	ID        int    `json:"id"`
+	Name      string `json:"name"`
+	Subdomain string `json:"subdomain"`
+	// CreatedAt and UpdatedAt are Unix seconds; CreatedBy and UpdatedBy
+	// are user ids (0 when Kommo names no user). Kommo's HTTP status codes
+	// page (https://kommo.com/developers/content/api_v4/errors) shows them
+	// in its account sample; the account page's field table leaves them
+	// out, so they may be zero.
+	CreatedAt     int64  `json:"created_at,omitempty"`
+	CreatedBy     int    `json:"created_by,omitempty"`
+	UpdatedAt     int64  `json:"updated_at,omitempty"`
+	UpdatedBy     int    `json:"updated_by,omitempty"`
+	CurrentUserID int    `json:"current_user_id"`
+	Country       string `json:"country"`
+	// Currency is the account's currency code, e.g. "USD"; CurrencySymbol
+	// its symbol, e.g. "$".
+	Currency                string `json:"currency,omitempty"`
+	CurrencySymbol          string `json:"currency_symbol,omitempty"`
 	CustomersMode           string `json:"customers_mode"`
 	IsUnsortedOn            bool   `json:"is_unsorted_on"`
 	IsLossReasonEnabled     bool   `json:"is_loss_reason_enabled"`

@@ -28,6 +28,8 @@ func TestAccountGet(t *testing.T) {
 	assert.Equal(t, "example", acc.Subdomain)
 	assert.Equal(t, 581651, acc.CurrentUserID)
 	assert.Equal(t, "US", acc.Country)
+	assert.Equal(t, "USD", acc.Currency)
+	assert.Equal(t, "$", acc.CurrencySymbol)
 	assert.Equal(t, "segments", acc.CustomersMode)
 	assert.True(t, acc.IsUnsortedOn)
 	assert.True(t, acc.IsLossReasonEnabled)
@@ -37,6 +39,29 @@ func TestAccountGet(t *testing.T) {
 	assert.Equal(t, "824f3a59-6154-4edf-ba90-0b5593715d07", acc.UUID)
 	require.NotNil(t, acc.Embedded)
 	assert.Equal(t, &AccountAmojoRights{CanDirect: true, CanCreateGroups: false}, acc.Embedded.AmojoRights)
+}
+
+// TestAccountGetAuditAndCurrency decodes an account shaped like the sample
+// on Kommo's HTTP status codes page: created_at, created_by, updated_at,
+// updated_by, currency and currency_symbol (a non-ASCII symbol).
+func TestAccountGetAuditAndCurrency(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/account", h.reply(200, "crm", "account_errors_page.json"))
+
+	acc, _, err := h.client.Account.Get(t.Context(), nil)
+	require.NoError(t, err)
+	req := h.only()
+	assert.Equal(t, http.MethodGet, req.Method)
+	assert.Equal(t, "/api/v4/account", req.Path)
+	assert.Empty(t, req.RawQuery)
+
+	assert.Equal(t, AccountInfo{
+		ID: 1231414, Name: "example", Subdomain: "example",
+		CreatedAt: 1739794993, CreatedBy: 0, UpdatedAt: 1751621727, UpdatedBy: 581651,
+		CurrentUserID: 581651, Country: "NL", Currency: "EUR", CurrencySymbol: "€",
+		Links: &Links{Self: &Link{Href: "https://example.kommo.com/api/v4/account"}},
+	}, *acc)
 }
 
 func TestAccountGetNilOptions(t *testing.T) {

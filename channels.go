@@ -52,7 +52,7 @@ func (s *ChannelsService) Connect(ctx context.Context, req *ConnectRequest) (*Ch
 	if req == nil {
 		v.addf("request: required")
 	} else {
-		v.require(req.AccountID, "account_id")
+		v.pathID(req.AccountID, "account_id") // it becomes part of the scope id
 	}
 	if err := v.err(); err != nil {
 		return nil, nil, err
@@ -92,7 +92,7 @@ type chatAccountBody struct {
 // Kommo docs: https://developers.kommo.com/reference/disconnect-channel
 func (s *ChannelsService) Disconnect(ctx context.Context, accountAmojoID string) (*Response, error) {
 	v := validator{op: "Channels.Disconnect"}
-	v.require(accountAmojoID, "account_id")
+	v.pathID(accountAmojoID, "account_id")
 	if err := v.err(); err != nil {
 		return nil, err
 	}

@@ -23,7 +23,26 @@ const (
 	// ChatBaseURLAmoCRMRU is the Chat API host for accounts on *.amocrm.ru;
 	// it is chosen automatically when WithBaseDomain names such an account.
 	ChatBaseURLAmoCRMRU = "https://amojo.amocrm.ru/"
+	// ChatBaseURLAmoCRMCOM is the Chat API host for accounts on the legacy
+	// *.amocrm.com domain (amoCRM docs: "amojo.amocrm.com for accounts on
+	// *.amocrm.com"); it is chosen automatically when WithBaseDomain names
+	// such an account.
+	ChatBaseURLAmoCRMCOM = "https://amojo.amocrm.com/"
 )
+
+// chatBaseForDomain returns the Chat API host of an account domain:
+// ChatBaseURLAmoCRMRU for *.amocrm.ru, ChatBaseURLAmoCRMCOM for
+// *.amocrm.com and DefaultChatBaseURL for everything else (*.kommo.com).
+func chatBaseForDomain(domain string) string {
+	switch {
+	case strings.HasSuffix(domain, ".amocrm.ru"):
+		return ChatBaseURLAmoCRMRU
+	case strings.HasSuffix(domain, ".amocrm.com"):
+		return ChatBaseURLAmoCRMCOM
+	default:
+		return DefaultChatBaseURL
+	}
+}
 
 // Client talks to the Kommo Chat API (signed with the channel secret) and to
 // the CRM API v4 (with an OAuth or long-lived bearer token). Build one with
@@ -87,7 +106,18 @@ type TalksService service
 // ContactsChatsService handles /api/v4/contacts/chats.
 type ContactsChatsService service
 
-// SourcesService handles /api/v4/sources.
+// SourcesService handles /api/v4/sources: the lead sources the integration
+// owns (identified by its access token).
+//
+// The quota differs between the docs: Kommo's older Sources API page says
+// an integration can have up to 50 sources, while amoCRM's sources page
+// (and the current developers.kommo.com reference) says 100, with a list
+// of at most 100. The SDK does not count sources; Kommo refuses one over
+// its quota. A write sends at most SourcesBatchLimit (50) sources.
+//
+// Kommo (older page): https://kommo.com/developers/content/api_v4/sources-api
+// Kommo reference: https://developers.kommo.com/reference/sources
+// amoCRM: https://www.amocrm.ru/developers/content/crm_platform/sources-api
 type SourcesService service
 
 // AccountService handles /api/v4/account.
@@ -152,10 +182,7 @@ func NewClient(opts ...Option) (*Client, error) {
 
 	chat := cfg.chatBase
 	if chat == "" {
-		chat = DefaultChatBaseURL
-		if strings.HasSuffix(cfg.baseDomain, ".amocrm.ru") {
-			chat = ChatBaseURLAmoCRMRU
-		}
+		chat = chatBaseForDomain(cfg.baseDomain)
 	}
 	c.chatBase, _ = parseBaseURL(chat)
 	switch {
@@ -272,10 +299,66 @@ func (c *Client) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("chat", c.ChatBaseURL()), slog.String("crm", c.CRMBaseURL()), slog.String("channel", c.channelID))
 }
 
-// ScopeID builds the scope id of a channel connected to an account:
-// "{channelID}_{accountAmojoID}". Channels.Connect also returns it.
+// ScopeID builds the scope id of a channel connected to an account,
+// "{channelID}_{accountAmojoID}", as Channels.Connect returns it. It never
+// returns a malformed id: when an id cannot be part of one (see
+// NewScopeID: empty, a "/", an "_" in the channel id, …) it returns "",
+// which every Chat API method refuses with a *ValidationError before
+// sending anything. Use NewScopeID for ids from outside the program, to
+// get the reason.
 func ScopeID(channelID, accountAmojoID string) string {
-	return channelID + "_" + accountAmojoID
+	scope, err := NewScopeID(channelID, accountAmojoID)
+	if err != nil {
+		return ""
+	}
+	return scope
+}
+
+// NewScopeID builds the scope id "{channelID}_{accountAmojoID}" of a
+// channel connected to an account and checks both ids first. Each must be
+// non-empty and usable as one URL path segment (no "/" or "", no control
+// characters, not "." or ".."), as every Chat API path holds the scope id;
+// the channel id must not contain "_", which separates the two parts
+// (channel and amojo account ids are UUIDs). A bad id is a
+// *ValidationError (Op "NewScopeID") naming every problem.
+//
+//	scopeID, err := kommo.NewScopeID(client.ChannelID(), amojoID)
+func NewScopeID(channelID, accountAmojoID string) (string, error) {
+	v := validator{op: "NewScopeID"}
+	scopeCheck(&v, channelID, accountAmojoID)
+	if err := v.err(); err != nil {
+		return "", err
+	}
+	return channelID + "_" + accountAmojoID, nil
+}
+
+// ParseScopeID splits a scope id at its first "_" into the channel id and
+// the account's amojo id, and checks both as NewScopeID does, so
+// NewScopeID of the two parts gives the scope id back. A scope id without "_" or with
+// a bad part is a *ValidationError (Op "ParseScopeID").
+//
+//	channelID, amojoID, err := kommo.ParseScopeID(kommo.WebhookScopeID(ctx))
+func ParseScopeID(scopeID string) (channelID, accountAmojoID string, err error) {
+	v := validator{op: "ParseScopeID"}
+	channelID, accountAmojoID, ok := strings.Cut(scopeID, "_")
+	if !ok {
+		v.addf("scope_id: %q has no \"_\" between the channel id and the account id", scopeID)
+	} else {
+		scopeCheck(&v, channelID, accountAmojoID)
+	}
+	if err := v.err(); err != nil {
+		return "", "", err
+	}
+	return channelID, accountAmojoID, nil
+}
+
+// scopeCheck records what keeps the two ids from forming a scope id.
+func scopeCheck(v *validator, channelID, accountAmojoID string) {
+	v.pathID(channelID, "channel_id")
+	if strings.Contains(channelID, "_") {
+		v.addf("channel_id: must not contain _, which separates it from the account id in a scope id")
+	}
+	v.pathID(accountAmojoID, "account_id")
 }
 
 // Ptr returns a pointer to v, for optional request fields.

@@ -1,6 +1,7 @@
 package kommo
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -222,10 +223,99 @@ func TestAmoCRMRUDomainPicksRUChatHost(t *testing.T) {
 	assert.Equal(t, "https://proxy.example/amojo/", c.ChatBaseURL(), "a trailing slash is added")
 }
 
+// TestChatHostFollowsBaseDomain: the Chat API host is picked from the
+// account's domain ([RU-REF], [AMO-COM-METHODS]: amojo.amocrm.com for
+// accounts on *.amocrm.com), and the Chat API calls really go there.
+func TestChatHostFollowsBaseDomain(t *testing.T) {
+	for _, tc := range []struct{ domain, chat string }{
+		{"example.kommo.com", "https://amojo.kommo.com/"},
+		{"shop.amocrm.ru", "https://amojo.amocrm.ru/"},
+		{"legacy.amocrm.com", "https://amojo.amocrm.com/"},
+		{"HTTPS://Legacy.AmoCRM.com/", "https://amojo.amocrm.com/"}, // normalised first
+		{"amocrm.com.example.org", "https://amojo.kommo.com/"},      // a suffix, not a substring
+	} {
+		t.Run(tc.domain, func(t *testing.T) {
+			mock := httpmock.NewMockTransport()
+			c, err := NewClient(WithBaseDomain(tc.domain), WithChannel("chan", testSecret),
+				WithHTTPClient(&http.Client{Transport: mock}), WithRetryPolicy(NoRetries()), WithRateLimit(0, 0))
+			require.NoError(t, err)
+			assert.Equal(t, tc.chat, c.ChatBaseURL())
+
+			var got []capturedRequest
+			mock.RegisterResponder(http.MethodDelete, tc.chat+"v2/origin/custom/chan/disconnect", capture(&got, 200, ""))
+			_, err = c.Channels.Disconnect(t.Context(), "acc")
+			require.NoError(t, err)
+			require.Len(t, got, 1)
+			assert.Equal(t, "/v2/origin/custom/chan/disconnect", got[0].path)
+		})
+	}
+	assert.Equal(t, "https://amojo.amocrm.com/", ChatBaseURLAmoCRMCOM)
+
+	c, err := NewClient(WithBaseDomain("legacy.amocrm.com"), WithChatBaseURL("https://amojo.amocrm.ru/"))
+	require.NoError(t, err)
+	assert.Equal(t, ChatBaseURLAmoCRMRU, c.ChatBaseURL(), "WithChatBaseURL wins")
+}
+
+// TestWithBaseDomainNormalises: what users paste is reduced to the bare
+// host, and what cannot be an account host is an *OptionError naming the
+// problem.
+func TestWithBaseDomainNormalises(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		host string // the host, when accepted
+		err  string // the exact OptionError.Problem, when refused
+	}{
+		{in: "example.kommo.com", host: "example.kommo.com"},
+		{in: "  example.kommo.com\t\n", host: "example.kommo.com"},
+		{in: "https://example.kommo.com", host: "example.kommo.com"},
+		{in: "https://example.kommo.com/", host: "example.kommo.com"},
+		{in: "http://example.kommo.com/", host: "example.kommo.com"},
+		{in: "HTTPS://Example.KOMMO.com/", host: "example.kommo.com"},
+		{in: "example.kommo.com/", host: "example.kommo.com"},
+		{in: " Shop-1.AmoCRM.ru ", host: "shop-1.amocrm.ru"},
+
+		{in: "", err: "empty domain"},
+		{in: "   ", err: "empty domain"},
+		{in: "https://", err: `"https://" is not an account host: no host`},
+		{in: "example", err: `"example" is not an account host: no dot (an account host looks like "example.kommo.com")`},
+		{in: "https://example/", err: `"https://example/" is not an account host: no dot (an account host looks like "example.kommo.com")`},
+		{in: "example.kommo.com/api/v4", err: `"example.kommo.com/api/v4" is not an account host: it has a path (use WithCRMBaseURL for a full URL)`},
+		{in: "example.kommo.com//", err: `"example.kommo.com//" is not an account host: it has a path (use WithCRMBaseURL for a full URL)`},
+		{in: `example.kommo.com\x`, err: `"example.kommo.com\\x" is not an account host: it has a path (use WithCRMBaseURL for a full URL)`},
+		{in: "example.kommo.com:8443", err: `"example.kommo.com:8443" is not an account host: it has a port (use WithCRMBaseURL for a full URL)`},
+		{in: "example.kommo.com?x=1", err: `"example.kommo.com?x=1" is not an account host: it has a query (use WithCRMBaseURL for a full URL)`},
+		{in: "example.kommo.com/#top", err: `"example.kommo.com/#top" is not an account host: it has a fragment (use WithCRMBaseURL for a full URL)`},
+		{in: "user@example.kommo.com", err: `"user@example.kommo.com" is not an account host: it has user info (use WithCRMBaseURL for a full URL)`},
+		{in: "exa mple.kommo.com", err: `"exa mple.kommo.com" is not an account host: it contains spaces`},
+		{in: "ftp://example.kommo.com", err: `"ftp://example.kommo.com" is not an account host: scheme "ftp" is not http(s)`},
+		{in: "exam_ple.kommo.com", err: `"exam_ple.kommo.com" is not an account host: character '_' is not allowed in a host name`},
+		{in: "пример.kommo.com", err: `"пример.kommo.com" is not an account host: character 'п' is not allowed in a host name`},
+		{in: "example..kommo.com", err: `"example..kommo.com" is not an account host: empty label (leading, trailing or double dot)`},
+		{in: ".kommo.com", err: `".kommo.com" is not an account host: empty label (leading, trailing or double dot)`},
+		{in: "example.kommo.com.", err: `"example.kommo.com." is not an account host: empty label (leading, trailing or double dot)`},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			c, err := NewClient(WithBaseDomain(tc.in), WithAccessToken("t"))
+			if tc.err == "" {
+				require.NoError(t, err)
+				assert.Equal(t, "https://"+tc.host+"/", c.CRMBaseURL())
+				return
+			}
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ErrInvalidOption)
+			var oe *OptionError
+			require.ErrorAs(t, err, &oe)
+			assert.Equal(t, "WithBaseDomain", oe.Option)
+			assert.Equal(t, tc.err, oe.Problem)
+			assert.Nil(t, c)
+		})
+	}
+}
+
 func TestOptionsValidationReportsEveryProblem(t *testing.T) {
 	_, err := NewClient(
 		WithChannel("", ""),
-		WithBaseDomain("https://example.kommo.com"),
+		WithBaseDomain("example"),
 		WithAccessToken(" "),
 		WithTokenSource(nil),
 		WithChatBaseURL("amojo.kommo.com"),
@@ -295,6 +385,10 @@ func TestMiddlewareOrderAndVisibility(t *testing.T) {
 func TestScopeIDAndStringRedaction(t *testing.T) {
 	assert.Equal(t, "344a5002-f8ca-454d-af3d-396180102ac7_52e591f7-c98f-4255-8495-827210138c81",
 		ScopeID("344a5002-f8ca-454d-af3d-396180102ac7", "52e591f7-c98f-4255-8495-827210138c81"))
+	// ScopeID cannot return a broken id: bad ids give "" (it returned "_").
+	assert.Equal(t, "", ScopeID("", ""))
+	assert.Equal(t, "", ScopeID("chan", "a/../b"))
+	assert.Equal(t, "", ScopeID("ch_an", "acc"))
 	c, _ := newFoundationClient(t)
 	assert.NotContains(t, c.String(), testSecret)
 	assert.NotContains(t, c.String(), testToken)
@@ -305,4 +399,118 @@ func TestNilContext(t *testing.T) {
 	//lint:ignore SA1012 checking the guard
 	_, err := c.do(nil, &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account"}) //nolint:staticcheck
 	assert.Error(t, err)
+}
+
+// TestNewScopeID: both ids are checked and every problem is reported, as
+// a *ValidationError.
+func TestNewScopeID(t *testing.T) {
+	const ch, acc = "344a5002-f8ca-454d-af3d-396180102ac7", "52e591f7-c98f-4255-8495-827210138c81"
+	scope, err := NewScopeID(ch, acc)
+	require.NoError(t, err)
+	assert.Equal(t, ch+"_"+acc, scope)
+	scope, err = NewScopeID("chan", "acc_with_underscores")
+	require.NoError(t, err)
+	assert.Equal(t, "chan_acc_with_underscores", scope, "the account part may hold _")
+
+	for _, tc := range []struct {
+		name, channel, account string
+		problems               []string
+	}{
+		{"both empty", "", "", []string{"channel_id: required", "account_id: required"}},
+		{"blank account", ch, "  ", []string{"account_id: required"}},
+		{"slash in channel", "a/b", acc, []string{"channel_id: must not contain / or \\"}},
+		{"backslash in account", ch, `a\b`, []string{"account_id: must not contain / or \\"}},
+		{"dot dot", "..", acc, []string{`channel_id: ".." is not an id`}},
+		{"control character", ch, "a\nb", []string{"account_id: must not contain control characters"}},
+		{"underscore in channel", "ch_an", acc, []string{"channel_id: must not contain _, which separates it from the account id in a scope id"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			scope, err := NewScopeID(tc.channel, tc.account)
+			assert.Empty(t, scope)
+			var ve *ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.ErrorIs(t, err, ErrInvalidRequest)
+			assert.Equal(t, "NewScopeID", ve.Op)
+			assert.Equal(t, tc.problems, ve.Problems)
+			assert.Empty(t, ScopeID(tc.channel, tc.account), "ScopeID agrees")
+		})
+	}
+}
+
+// TestParseScopeID splits at the first _ and checks both parts; a parsed
+// scope id builds back to itself.
+func TestParseScopeID(t *testing.T) {
+	for _, tc := range []struct{ scope, channel, account string }{
+		{"344a5002-f8ca-454d-af3d-396180102ac7_52e591f7-c98f-4255-8495-827210138c81", "344a5002-f8ca-454d-af3d-396180102ac7", "52e591f7-c98f-4255-8495-827210138c81"},
+		{"chan_acc_x", "chan", "acc_x"},
+	} {
+		ch, acc, err := ParseScopeID(tc.scope)
+		require.NoError(t, err, tc.scope)
+		assert.Equal(t, [2]string{tc.channel, tc.account}, [2]string{ch, acc})
+		back, err := NewScopeID(ch, acc)
+		require.NoError(t, err)
+		assert.Equal(t, tc.scope, back)
+	}
+	for _, tc := range []struct {
+		scope    string
+		problems []string
+	}{
+		{"", []string{`scope_id: "" has no "_" between the channel id and the account id`}},
+		{"nounderscore", []string{`scope_id: "nounderscore" has no "_" between the channel id and the account id`}},
+		{"_", []string{"channel_id: required", "account_id: required"}},
+		{"chan_", []string{"account_id: required"}},
+		{"_acc", []string{"channel_id: required"}},
+		{"chan_a/b", []string{"account_id: must not contain / or \\"}},
+		{"c/h_acc", []string{"channel_id: must not contain / or \\"}},
+	} {
+		t.Run(tc.scope, func(t *testing.T) {
+			ch, acc, err := ParseScopeID(tc.scope)
+			assert.Empty(t, ch)
+			assert.Empty(t, acc)
+			var ve *ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.Equal(t, "ParseScopeID", ve.Op)
+			assert.Equal(t, tc.problems, ve.Problems)
+		})
+	}
+}
+
+// TestScopeAndChannelIDsCheckedBeforeSending: an id that cannot form a
+// scope id is refused before any request: by WithChannel, by
+// Channels.Connect and Disconnect (the account id becomes part of the
+// scope id), and the "" that ScopeID gives for bad ids by every Chat API
+// call.
+func TestScopeAndChannelIDsCheckedBeforeSending(t *testing.T) {
+	t.Parallel()
+	_, err := NewClient(WithChannel("ch_an", "secret"))
+	var oe *OptionError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "WithChannel", oe.Option)
+	assert.Equal(t, "channel id must not contain _, which separates it from the account id in a scope id", oe.Problem)
+	_, err = NewClient(WithChannel("a/b", "secret"))
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "channel id must not contain / or \\", oe.Problem)
+
+	runValidationCases(t, []validationCase{
+		{name: "connect, slash in account", op: "Channels.Connect", problems: []string{"account_id: must not contain / or \\"},
+			call: func(ctx context.Context, c *Client) error {
+				_, _, err := c.Channels.Connect(ctx, &ConnectRequest{AccountID: "acc/../x"})
+				return err
+			}},
+		{name: "connect, empty account", op: "Channels.Connect", problems: []string{"account_id: required"},
+			call: func(ctx context.Context, c *Client) error {
+				_, _, err := c.Channels.Connect(ctx, &ConnectRequest{})
+				return err
+			}},
+		{name: "disconnect, control character", op: "Channels.Disconnect", problems: []string{"account_id: must not contain control characters"},
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.Channels.Disconnect(ctx, "acc\r\n")
+				return err
+			}},
+		{name: "history with ScopeID of bad ids", op: "History.List", contains: "scope_id: required",
+			call: func(ctx context.Context, c *Client) error {
+				_, _, err := c.History.List(ctx, ScopeID(c.ChannelID(), ""), "chat", nil)
+				return err
+			}},
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 )
 
 // ContactsChatsBatchLimit is the most links ContactsChats.Link sends in one
@@ -39,41 +38,80 @@ type ContactChatLink struct {
 }
 
 // ContactChatListOptions selects the links ContactsChats.List returns: set
-// exactly one of ContactID and ChatID.
+// ContactIDs or ChatIDs, not both (Kommo: "use only one of the two").
+//
+// One id is sent as a plain parameter (contact_id=ID, chat_id=ID), several
+// as an indexed PHP array, the style amoCRM documents for these parameters
+// and the SDK uses for filter[external_id] in Sources.List:
+// chat_id[0]=A&chat_id[1]=B.
 type ContactChatListOptions struct {
-	// ContactID lists the chats of a contact.
-	ContactID int
-	// ChatID finds the contact of a chat (the Unsorted contact when the
-	// chat is still in Unsorted).
-	ChatID string
+	// ContactIDs lists the chats of these contacts (positive CRM contact
+	// ids).
+	ContactIDs []int
+	// ChatIDs finds the contacts of these chats (amojo chat ids); a chat
+	// still in Unsorted gives its Unsorted contact.
+	ChatIDs []string
 }
 
-// List returns the chat links of a contact or the contact link of a chat.
-// Exactly one of opts.ContactID and opts.ChatID must be set; asking for
-// both or neither fails before any request with a *ValidationError. A 204
-// (nothing found) is an empty result.
+func (o *ContactChatListOptions) crmValues(v *validator) url.Values {
+	q := url.Values{}
+	switch {
+	case o == nil || len(o.ContactIDs) == 0 && len(o.ChatIDs) == 0:
+		v.addf("opts: set ContactIDs or ChatIDs")
+		return q
+	case len(o.ContactIDs) > 0 && len(o.ChatIDs) > 0:
+		v.addf("opts: set only one of ContactIDs and ChatIDs, not both")
+		return q
+	}
+	ids := make([]string, 0, len(o.ContactIDs)+len(o.ChatIDs))
+	key := "chat_id"
+	if len(o.ContactIDs) > 0 {
+		key = "contact_id"
+		for i, id := range o.ContactIDs {
+			crmPositive(v, id, "opts.ContactIDs["+strconv.Itoa(i)+"]")
+			ids = append(ids, strconv.Itoa(id))
+		}
+	} else {
+		for i, id := range o.ChatIDs {
+			v.require(id, "opts.ChatIDs["+strconv.Itoa(i)+"]")
+			ids = append(ids, id)
+		}
+	}
+	crmSetList(q, key, ids)
+	return q
+}
+
+// crmSetList sets one value as key=V and several as the indexed PHP array
+// key[0]=A&key[1]=B, the form Kommo's PHP library sends.
+func crmSetList(q url.Values, key string, vals []string) {
+	switch len(vals) {
+	case 0:
+	case 1:
+		q.Set(key, vals[0])
+	default:
+		for i, val := range vals {
+			q.Set(key+"["+strconv.Itoa(i)+"]", val)
+		}
+	}
+}
+
+// List returns the chat links of contacts or the contact links of chats:
+// set opts.ContactIDs or opts.ChatIDs (one id or several), not both. Both
+// or neither, a non-positive contact id or a blank chat id fail before any
+// request with a *ValidationError. A 204 (nothing found) is an empty
+// result.
 //
-// GET /api/v4/contacts/chats?contact_id={id} or ?chat_id={id}
+// GET /api/v4/contacts/chats?contact_id={id} or ?chat_id={id};
+// several ids: ?chat_id[0]={id}&chat_id[1]={id}
 //
-//	links, _, err := client.ContactsChats.List(ctx, &kommo.ContactChatListOptions{ChatID: chatID})
+//	links, _, err := client.ContactsChats.List(ctx, &kommo.ContactChatListOptions{ChatIDs: []string{chatID}})
 //
 // Kommo API docs: https://developers.kommo.com/reference/link-chat-contact
 //
 // Kommo docs: https://developers.kommo.com/reference/link-chat-contact
 func (s *ContactsChatsService) List(ctx context.Context, opts *ContactChatListOptions) ([]*ContactChat, *Response, error) {
 	v := validator{op: "ContactsChats.List"}
-	q := url.Values{}
-	switch {
-	case opts == nil || (opts.ContactID == 0 && strings.TrimSpace(opts.ChatID) == ""):
-		v.addf("opts: set exactly one of ContactID and ChatID")
-	case opts.ContactID != 0 && strings.TrimSpace(opts.ChatID) != "":
-		v.addf("opts: set only one of ContactID and ChatID, not both")
-	case opts.ContactID != 0:
-		crmPositive(&v, opts.ContactID, "opts.ContactID")
-		q.Set("contact_id", strconv.Itoa(opts.ContactID))
-	default:
-		q.Set("chat_id", opts.ChatID)
-	}
+	q := opts.crmValues(&v)
 	if err := v.err(); err != nil {
 		return nil, nil, err
 	}

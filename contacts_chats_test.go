@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,13 +12,21 @@ import (
 
 func TestContactsChatsList(t *testing.T) {
 	t.Parallel()
+	const chatA, chatB = "6cbab3d5-c4c0-42f4-b4b4-2e3a1e7a2b11", "0f0c1b8e-8a6e-4d1e-9a51-3c7f4a6c9d22"
 	for _, tc := range []struct {
-		name  string
-		opts  *ContactChatListOptions
-		query url.Values
+		name string
+		opts *ContactChatListOptions
+		raw  string // the raw query as sent
 	}{
-		{"by contact", &ContactChatListOptions{ContactID: 3102959}, url.Values{"contact_id": {"3102959"}}},
-		{"by chat", &ContactChatListOptions{ChatID: "6cbab3d5-c4c0-42f4-b4b4-2e3a1e7a2b11"}, url.Values{"chat_id": {"6cbab3d5-c4c0-42f4-b4b4-2e3a1e7a2b11"}}},
+		// One id keeps the plain form; several are an indexed PHP array.
+		{"one contact", &ContactChatListOptions{ContactIDs: []int{3102959}}, "contact_id=3102959"},
+		{"one chat", &ContactChatListOptions{ChatIDs: []string{chatA}}, "chat_id=" + chatA},
+		{"several contacts", &ContactChatListOptions{ContactIDs: []int{3102959, 3102960, 7}},
+			"contact_id%5B0%5D=3102959&contact_id%5B1%5D=3102960&contact_id%5B2%5D=7"},
+		{"several chats", &ContactChatListOptions{ChatIDs: []string{chatA, chatB}},
+			"chat_id%5B0%5D=" + chatA + "&chat_id%5B1%5D=" + chatB},
+		{"chat id escaped", &ContactChatListOptions{ChatIDs: []string{"a&b=c", "d e"}},
+			"chat_id%5B0%5D=a%26b%3Dc&chat_id%5B1%5D=d+e"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -33,11 +40,12 @@ func TestContactsChatsList(t *testing.T) {
 			req := h.only()
 			assert.Equal(t, http.MethodGet, req.Method)
 			assert.Equal(t, "/api/v4/contacts/chats", req.Path)
-			assert.Equal(t, tc.query, req.Query)
+			assert.Equal(t, tc.raw, req.RawQuery)
+			assert.Empty(t, req.Body)
 
 			require.Len(t, links, 2)
-			assert.Equal(t, ContactChat{ID: 26219, ChatID: "6cbab3d5-c4c0-42f4-b4b4-2e3a1e7a2b11", ContactID: 3102959}, *links[0])
-			assert.Equal(t, ContactChat{ID: 26220, ChatID: "0f0c1b8e-8a6e-4d1e-9a51-3c7f4a6c9d22", ContactID: 3102959}, *links[1])
+			assert.Equal(t, ContactChat{ID: 26219, ChatID: chatA, ContactID: 3102959}, *links[0])
+			assert.Equal(t, ContactChat{ID: 26220, ChatID: chatB, ContactID: 3102959}, *links[1])
 		})
 	}
 }
@@ -46,25 +54,32 @@ func TestContactsChatsListNoContent(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.mux.HandleFunc("GET /api/v4/contacts/chats", h.reply(204))
-	links, resp, err := h.client.ContactsChats.List(t.Context(), &ContactChatListOptions{ContactID: 1})
+	links, resp, err := h.client.ContactsChats.List(t.Context(), &ContactChatListOptions{ContactIDs: []int{1}})
 	require.NoError(t, err)
 	assert.Equal(t, 204, resp.StatusCode)
 	assert.Empty(t, links)
 	assert.Len(t, h.requests(), 1)
 }
 
-func TestContactsChatsListNeedsExactlyOneFilter(t *testing.T) {
+func TestContactsChatsListNeedsOneKindOfID(t *testing.T) {
 	t.Parallel()
 	var cases []validationCase
-	for name, opts := range map[string]*ContactChatListOptions{
-		"nil":         nil,
-		"neither":     {},
-		"blank chat":  {ChatID: "  "},
-		"both":        {ContactID: 1, ChatID: "x"},
-		"negative id": {ContactID: -1},
+	for name, tc := range map[string]struct {
+		opts     *ContactChatListOptions
+		problems []string
+	}{
+		"nil":                  {nil, []string{"opts: set ContactIDs or ChatIDs"}},
+		"neither":              {&ContactChatListOptions{}, []string{"opts: set ContactIDs or ChatIDs"}},
+		"empty slices":         {&ContactChatListOptions{ContactIDs: []int{}, ChatIDs: []string{}}, []string{"opts: set ContactIDs or ChatIDs"}},
+		"both":                 {&ContactChatListOptions{ContactIDs: []int{1}, ChatIDs: []string{"x"}}, []string{"opts: set only one of ContactIDs and ChatIDs, not both"}},
+		"both, several":        {&ContactChatListOptions{ContactIDs: []int{1, 2}, ChatIDs: []string{"x", "y"}}, []string{"opts: set only one of ContactIDs and ChatIDs, not both"}},
+		"blank chat":           {&ContactChatListOptions{ChatIDs: []string{"  "}}, []string{"opts.ChatIDs[0]: required"}},
+		"negative id":          {&ContactChatListOptions{ContactIDs: []int{-1}}, []string{"opts.ContactIDs[0]: must be a positive id, got -1"}},
+		"every bad item":       {&ContactChatListOptions{ContactIDs: []int{5, 0, -2}}, []string{"opts.ContactIDs[1]: must be a positive id, got 0", "opts.ContactIDs[2]: must be a positive id, got -2"}},
+		"one blank of several": {&ContactChatListOptions{ChatIDs: []string{"a", ""}}, []string{"opts.ChatIDs[1]: required"}},
 	} {
-		cases = append(cases, validationCase{name: name, op: "ContactsChats.List", count: 1, call: func(ctx context.Context, c *Client) error {
-			_, _, err := c.ContactsChats.List(ctx, opts)
+		cases = append(cases, validationCase{name: name, op: "ContactsChats.List", problems: tc.problems, call: func(ctx context.Context, c *Client) error {
+			_, _, err := c.ContactsChats.List(ctx, tc.opts)
 			return err
 		}})
 	}

@@ -42,13 +42,13 @@ func ExampleNewClient() {
 	// Every invalid option is reported at once.
 	_, err = kommo.NewClient(
 		kommo.WithChannel(srv.ChannelID(), ""),
-		kommo.WithBaseDomain("https://example.kommo.com"),
+		kommo.WithBaseDomain("https://example.kommo.com/api/v4"),
 	)
 	fmt.Println(err)
 	// Output:
 	// 52fd2a28-d2eb-4bd8-b862-a67934927b38 <nil>
 	// kommo: invalid options: WithChannel: empty channel secret
-	// WithBaseDomain: "https://example.kommo.com" is not a host name (use WithCRMBaseURL for a full URL)
+	// WithBaseDomain: "https://example.kommo.com/api/v4" is not an account host: it has a path (use WithCRMBaseURL for a full URL)
 }
 
 func ExampleMessagesService_Send() {
@@ -340,7 +340,7 @@ func ExampleContactsChatsService_Link() {
 	}
 	fmt.Println(links[0].RequestID, links[0].ContactID, links[0].ChatID == chat.ID)
 
-	found, _, err := client.ContactsChats.List(ctx, &kommo.ContactChatListOptions{ChatID: chat.ID})
+	found, _, err := client.ContactsChats.List(ctx, &kommo.ContactChatListOptions{ChatIDs: []string{chat.ID}})
 	if err != nil {
 		fmt.Println(err)
 		return

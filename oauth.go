@@ -211,6 +211,12 @@ type AuthRedirect struct {
 	// Platform is 1 for amocrm.ru and 2 for amocrm.com/kommo.com (0 when
 	// absent).
 	Platform int
+	// ClientID is the integration id the redirect names (Kommo's OAuth
+	// page: the redirect also carries client_id); "" when absent. It is
+	// not secret and is shown by every print path. Compare it with
+	// OAuthConfig.ClientID when one redirect URI serves several
+	// integrations.
+	ClientID string
 }
 
 // String never shows the code.
@@ -218,7 +224,7 @@ func (r *AuthRedirect) String() string {
 	if r == nil {
 		return "kommo.AuthRedirect(nil)"
 	}
-	return fmt.Sprintf("kommo.AuthRedirect{Referer:%s State:%s FromWidget:%t Platform:%d Code:REDACTED}", r.Referer, r.State, r.FromWidget, r.Platform)
+	return fmt.Sprintf("kommo.AuthRedirect{ClientID:%s Referer:%s State:%s FromWidget:%t Platform:%d Code:REDACTED}", r.ClientID, r.Referer, r.State, r.FromWidget, r.Platform)
 }
 
 // GoString never shows the code.
@@ -244,6 +250,7 @@ func (r *AuthRedirect) LogValue() slog.Value {
 		return slog.StringValue("nil")
 	}
 	return slog.GroupValue(
+		slog.String("client_id", r.ClientID),
 		slog.String("referer", r.Referer),
 		slog.Bool("from_widget", r.FromWidget),
 		slog.Int("platform", r.Platform),
@@ -266,7 +273,7 @@ func (r *AuthRedirect) VerifyState(expected string) error {
 var oauthDomainSuffixes = []string{".kommo.com", ".amocrm.ru", ".amocrm.com"}
 
 // ParseRedirect reads the GET parameters Kommo sends to the redirect URI:
-// code, referer, state, from_widget and platform. A denial
+// code, referer, state, from_widget, platform and client_id. A denial
 // (error=access_denied) and a redirect without code or with a referer that
 // is not a Kommo/amoCRM account domain (*.kommo.com, *.amocrm.ru,
 // *.amocrm.com) return an *AuthError. Check the state with VerifyState.
@@ -283,6 +290,7 @@ func ParseRedirect(r *http.Request) (*AuthRedirect, error) {
 		Code:       q.Get("code"),
 		State:      q.Get("state"),
 		FromWidget: q.Has("from_widget") && q.Get("from_widget") != "0",
+		ClientID:   q.Get("client_id"),
 	}
 	if e := q.Get("error"); e != "" {
 		return red, &AuthError{Code: e, Description: "the user did not grant access", State: red.State}
@@ -407,11 +415,22 @@ func (c *OAuthConfig) Exchange(ctx context.Context, code string) (*oauth2.Token,
 	return c.retrieve(ctx, &oauthRequest{GrantType: "authorization_code", Code: code}, code)
 }
 
-// Refresh trades a refresh token for a new pair. Kommo's refresh tokens are
-// single use: the old one is spent once this returns, so the new token
-// must be saved before anything else (NewTokenSource does this). A
-// rejected refresh token (400 or 401) is an *OAuthError matching
-// ErrReauthorizationRequired.
+// Refresh trades a refresh token for a new pair. A refresh token is valid
+// for three months, and the docs differ on reusing one: amoCRM's OAuth
+// guide says it is single use (each refresh returns a new pair and the old
+// refresh token stops working), an amocrm-api-php maintainer reports a
+// reused one is answered 401 "Token has been revoked" (issue #123), while
+// Kommo's OAuth page says the old one keeps working until the new pair is
+// first used. The SDK takes the strict reading: it treats every refresh
+// token as spent once this returns, so the new token must be saved before
+// anything else, and it never loses the newest pair (NewTokenSource saves
+// it before handing out the access token, keeps it in memory when the save
+// fails, and loads the store again before giving up on a rejected
+// refresh). A rejected refresh token (400 or 401) is an *OAuthError
+// matching ErrReauthorizationRequired.
+//
+// amoCRM OAuth guide: https://www.amocrm.ru/developers/content/oauth/step-by-step
+// amocrm-api-php #123: https://github.com/amocrm/amocrm-api-php/issues/123
 //
 // POST https://{BaseDomain}/oauth2/access_token
 //

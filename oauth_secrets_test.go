@@ -106,7 +106,7 @@ func TestOAuthConfigNeverPrintsSecret(t *testing.T) {
 }
 
 func TestAuthRedirectNeverPrintsCode(t *testing.T) {
-	red := AuthRedirect{Code: printCode, Referer: "example.kommo.com", State: "st8", FromWidget: true, Platform: 2}
+	red := AuthRedirect{Code: printCode, Referer: "example.kommo.com", State: "st8", FromWidget: true, Platform: 2, ClientID: "client-id"}
 	printAll(t, "AuthRedirect", red)
 	printAll(t, "*AuthRedirect", &red)
 	type holder struct {
@@ -119,7 +119,7 @@ func TestAuthRedirectNeverPrintsCode(t *testing.T) {
 
 	data, err := json.Marshal(red)
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"Code":"REDACTED","Referer":"example.kommo.com","State":"st8","FromWidget":true,"Platform":2}`, string(data))
+	assert.JSONEq(t, `{"Code":"REDACTED","Referer":"example.kommo.com","State":"st8","FromWidget":true,"Platform":2,"ClientID":"client-id"}`, string(data))
 	assert.Contains(t, fmt.Sprint(red), "example.kommo.com")
 }
 

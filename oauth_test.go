@@ -141,10 +141,10 @@ func TestAuthCodeURL(t *testing.T) {
 }
 
 func TestParseRedirect(t *testing.T) {
-	r := httptest.NewRequest("GET", "/oauth/callback?code=auth-code-123&referer=Example.Kommo.com&state=st8&from_widget=1&platform=2", nil)
+	r := httptest.NewRequest("GET", "/oauth/callback?code=auth-code-123&referer=Example.Kommo.com&state=st8&from_widget=1&platform=2&client_id=8f1e2c3d-4b5a", nil)
 	red, err := ParseRedirect(r)
 	require.NoError(t, err)
-	assert.Equal(t, &AuthRedirect{Code: "auth-code-123", Referer: "example.kommo.com", State: "st8", FromWidget: true, Platform: 2}, red)
+	assert.Equal(t, &AuthRedirect{Code: "auth-code-123", Referer: "example.kommo.com", State: "st8", FromWidget: true, Platform: 2, ClientID: "8f1e2c3d-4b5a"}, red)
 	require.NoError(t, red.VerifyState("st8"))
 
 	var ae *AuthError
@@ -158,6 +158,43 @@ func TestParseRedirect(t *testing.T) {
 	assert.Equal(t, "acme.amocrm.ru", red.Referer)
 	assert.False(t, red.FromWidget)
 	assert.Zero(t, red.Platform)
+	assert.Empty(t, red.ClientID, "no client_id in the redirect")
+}
+
+// TestAuthRedirectClientID: the redirect's client_id is kept, and every
+// print path shows it while hiding the code.
+func TestAuthRedirectClientID(t *testing.T) {
+	const code, clientID = "ACaaa111/ACbbb222", "8f1e2c3d-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
+	red, err := ParseRedirect(httptest.NewRequest("GET", "/cb?code="+url.QueryEscape(code)+"&referer=example.kommo.com&state=st8&client_id="+clientID, nil))
+	require.NoError(t, err)
+	assert.Equal(t, clientID, red.ClientID)
+	assert.Equal(t, code, red.Code)
+
+	// The client id survives a denial, like the state.
+	denied, err := ParseRedirect(httptest.NewRequest("GET", "/cb?error=access_denied&client_id="+clientID, nil))
+	require.Error(t, err)
+	assert.Equal(t, clientID, denied.ClientID)
+
+	want := "kommo.AuthRedirect{ClientID:" + clientID + " Referer:example.kommo.com State:st8 FromWidget:false Platform:0 Code:REDACTED}"
+	assert.Equal(t, want, red.String())
+	assert.Equal(t, want, red.GoString())
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		assert.Equal(t, want, fmt.Sprintf(verb, red), verb)
+		assert.Equal(t, want, fmt.Sprintf(verb, *red), verb+" of a value")
+	}
+	data, err := json.Marshal(red)
+	require.NoError(t, err)
+	assert.Equal(t, `{"Code":"REDACTED","Referer":"example.kommo.com","State":"st8","FromWidget":false,"Platform":0,"ClientID":"`+clientID+`"}`, string(data))
+
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}})).Info("redirect", "red", red)
+	assert.Equal(t, "level=INFO msg=redirect red.client_id="+clientID+" red.referer=example.kommo.com red.from_widget=false red.platform=0 red.code=REDACTED\n", buf.String())
+	printAll(t, "AuthRedirect with client_id", red)
 }
 
 func TestParseRedirectDenied(t *testing.T) {

@@ -2,10 +2,12 @@ package kommo
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/time/rate"
@@ -53,7 +55,9 @@ type config struct {
 }
 
 // WithChannel sets the chat channel id and secret issued at channel
-// registration. Every Chat API request is signed with the secret.
+// registration. Every Chat API request is signed with the secret. The
+// channel id (a UUID) must be usable as a path segment and free of "_",
+// so that it forms a scope id (see NewScopeID).
 func WithChannel(channelID, secret string) Option {
 	return func(c *config) error {
 		c.channelSet = true
@@ -63,6 +67,8 @@ func WithChannel(channelID, secret string) Option {
 			errs = append(errs, optionErr("WithChannel", "empty channel id"))
 		} else if p := pathIDProblem(channelID); p != "" {
 			errs = append(errs, optionErr("WithChannel", "channel id %s", p))
+		} else if strings.Contains(channelID, "_") {
+			errs = append(errs, optionErr("WithChannel", "channel id must not contain _, which separates it from the account id in a scope id"))
 		}
 		if secret == "" {
 			errs = append(errs, &OptionError{Option: "WithChannel", Problem: "empty channel secret", Err: ErrEmptySecret})
@@ -72,18 +78,79 @@ func WithChannel(channelID, secret string) Option {
 }
 
 // WithBaseDomain sets the account's domain (e.g. "example.kommo.com", the
-// OAuth "referer"); CRM API v4 calls go to https://{domain}/. An account on
-// *.amocrm.ru also switches the Chat API host to amojo.amocrm.ru unless
+// OAuth "referer"); CRM API v4 calls go to https://{domain}/. What users
+// paste is normalised to the bare host: surrounding spaces, an http:// or
+// https:// scheme, one trailing slash and upper case are dropped
+// ("  HTTPS://Example.Kommo.com/ " is "example.kommo.com"). What cannot be
+// an account host is an *OptionError: a name without a dot ("example"), a
+// path, a port, a query or fragment, user info, spaces or other characters
+// that are not letters, digits, "-" or "." (use WithCRMBaseURL for a full
+// URL, such as a proxy or a test server).
+//
+// An account on *.amocrm.ru also switches the Chat API host to
+// ChatBaseURLAmoCRMRU, one on *.amocrm.com to ChatBaseURLAmoCRMCOM, unless
 // WithChatBaseURL is given.
 func WithBaseDomain(domain string) Option {
 	return func(c *config) error {
-		d := strings.TrimSpace(domain)
-		if d == "" || strings.ContainsAny(d, "/:?#@ ") {
-			return optionErr("WithBaseDomain", "%q is not a host name (use WithCRMBaseURL for a full URL)", domain)
+		host, problem := normaliseBaseDomain(domain)
+		if problem != "" {
+			return optionErr("WithBaseDomain", "%s", problem)
 		}
-		c.baseDomain = strings.ToLower(d)
+		c.baseDomain = host
 		return nil
 	}
+}
+
+// normaliseBaseDomain turns what a user pastes as an account domain into
+// the bare lower-case host, or says why it cannot be one.
+func normaliseBaseDomain(domain string) (host, problem string) {
+	d := strings.TrimSpace(domain)
+	if d == "" {
+		return "", "empty domain"
+	}
+	notHost := func(why string) (string, string) {
+		return "", fmt.Sprintf("%q is not an account host: %s", domain, why)
+	}
+	const fullURL = " (use WithCRMBaseURL for a full URL)"
+	if i := strings.Index(d, "://"); i >= 0 {
+		switch strings.ToLower(d[:i]) {
+		case "https", "http":
+			d = d[i+3:]
+		default:
+			return notHost(fmt.Sprintf("scheme %q is not http(s)", d[:i]))
+		}
+	}
+	d = strings.ToLower(strings.TrimSuffix(d, "/"))
+	switch {
+	case d == "":
+		return notHost("no host")
+	case strings.ContainsFunc(d, unicode.IsSpace):
+		return notHost("it contains spaces")
+	case strings.Contains(d, "?"):
+		return notHost("it has a query" + fullURL)
+	case strings.Contains(d, "#"):
+		return notHost("it has a fragment" + fullURL)
+	case strings.ContainsAny(d, "/\\"):
+		return notHost("it has a path" + fullURL)
+	case strings.Contains(d, "@"):
+		return notHost("it has user info" + fullURL)
+	case strings.Contains(d, ":"):
+		return notHost("it has a port" + fullURL)
+	}
+	for _, r := range d {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return notHost(fmt.Sprintf("character %q is not allowed in a host name", r))
+		}
+	}
+	if !strings.Contains(d, ".") {
+		return notHost(`no dot (an account host looks like "example.kommo.com")`)
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" {
+			return notHost("empty label (leading, trailing or double dot)")
+		}
+	}
+	return d, ""
 }
 
 // WithAccessToken authenticates CRM calls with a fixed bearer token, such

@@ -190,7 +190,7 @@ func TestCRMErrorMatrix(t *testing.T) {
 		{"Talks.Get", "GET", "/api/v4/talks/117", func(ctx context.Context, c *Client) error { _, _, err := c.Talks.Get(ctx, 117); return err }},
 		{"Talks.Close", "POST", "/api/v4/talks/117/close", func(ctx context.Context, c *Client) error { _, err := c.Talks.Close(ctx, 117, nil); return err }},
 		{"ContactsChats.List", "GET", "/api/v4/contacts/chats", func(ctx context.Context, c *Client) error {
-			_, _, err := c.ContactsChats.List(ctx, &ContactChatListOptions{ContactID: 1})
+			_, _, err := c.ContactsChats.List(ctx, &ContactChatListOptions{ContactIDs: []int{1}})
 			return err
 		}},
 		{"ContactsChats.Link", "POST", "/api/v4/contacts/chats", func(ctx context.Context, c *Client) error {

@@ -30,8 +30,11 @@ const SourceMessengerWhatsApp = "whatsapp"
 // access token). It tells Kommo which pipeline new Unsorted leads from a
 // chat channel go to, and which WhatsApp numbers the website button offers.
 //
-// In requests, zero fields are left out. ExternalID is sent on create only
-// (Kommo does not allow changing it); Links and RequestID are never sent.
+// In requests, zero fields are left out; the flags that may be sent as
+// false (Default, and WABA and IsSupportsListMessage of
+// SourceMessengerParams) are pointers. ExternalID is sent on create only
+// (Kommo does not allow changing it); Links is never sent, and RequestID
+// only when set (Kommo echoes it in the answer).
 type Source struct {
 	// ID is the source id (required for Update).
 	ID int `json:"id,omitempty"`
@@ -73,13 +76,16 @@ type SourceMessenger struct {
 	Pages []*SourceMessengerPage `json:"pages,omitempty"`
 }
 
-// SourceMessengerParams are the settings of a SourceMessenger.
+// SourceMessengerParams are the settings of a SourceMessenger. Both are
+// pointers so that a request can send false (turn a setting off) as well as
+// true; nil leaves the field out. Use Ptr: &kommo.SourceMessengerParams{WABA:
+// kommo.Ptr(false)}.
 type SourceMessengerParams struct {
 	// WABA marks an official WhatsApp Business API number; it enables
 	// WhatsApp templates in Salesbot.
-	WABA bool `json:"waba,omitempty"`
+	WABA *bool `json:"waba,omitempty"`
 	// IsSupportsListMessage enables the "List Message" Salesbot step.
-	IsSupportsListMessage bool `json:"is_supports_list_message,omitempty"`
+	IsSupportsListMessage *bool `json:"is_supports_list_message,omitempty"`
 }
 
 // SourceMessengerPage is one choice of the website button's drop-down list.
@@ -98,10 +104,10 @@ type SourceListOptions struct {
 	// sent as filter[external_id]=ID, several in the indexed array style of
 	// Kommo's official PHP library: filter[external_id][0]=A&filter[external_id][1]=B.
 	ExternalIDs []string
-	// Page and Limit select a page when Kommo pages the list (it
-	// documents at most 100 sources per integration, so one page is the
-	// usual case; Sources.All follows _links.next either way). Limit is at
-	// most ListMaxLimit.
+	// Page and Limit select a page when Kommo pages the list (an
+	// integration has at most 100 sources, 50 on Kommo's older page, see
+	// SourcesService, so one page is the usual case; Sources.All follows
+	// _links.next either way). Limit is at most ListMaxLimit.
 	Page  int
 	Limit int
 }
@@ -116,15 +122,7 @@ func (o *SourceListOptions) crmValues(v *validator) url.Values {
 			v.addf("opts.ExternalIDs[%d]: empty external id", i)
 		}
 	}
-	switch len(o.ExternalIDs) {
-	case 0:
-	case 1:
-		q.Set("filter[external_id]", o.ExternalIDs[0])
-	default:
-		for i, id := range o.ExternalIDs {
-			q.Set("filter[external_id]["+strconv.Itoa(i)+"]", id)
-		}
-	}
+	crmSetList(q, "filter[external_id]", o.ExternalIDs)
 	if o.Page < 0 {
 		v.addf("opts.Page: must not be negative, got %d", o.Page)
 	} else if o.Page > 0 {
@@ -215,7 +213,8 @@ func (s *SourcesService) Get(ctx context.Context, id int) (*Source, *Response, e
 }
 
 // Create adds up to SourcesBatchLimit sources and returns them with their
-// ids and request ids. Name is required; ExternalID, when set, must be at
+// ids and request ids. The integration's quota of sources (100 per amoCRM,
+// 50 per Kommo's older page; see SourcesService) is Kommo's to enforce. Name is required; ExternalID, when set, must be at
 // most SourceExternalIDMaxLen printable ASCII characters. Every problem is
 // reported at once before any request.
 //

@@ -36,7 +36,7 @@ func TestSourcesList(t *testing.T) {
 	assert.Nil(t, s.OriginCode)
 	require.Len(t, s.Services, 1)
 	assert.Equal(t, SourceMessengerWhatsApp, s.Services[0].Type)
-	assert.Equal(t, &SourceMessengerParams{WABA: true, IsSupportsListMessage: true}, s.Services[0].Params)
+	assert.Equal(t, &SourceMessengerParams{WABA: Ptr(true), IsSupportsListMessage: Ptr(true)}, s.Services[0].Params)
 	require.Len(t, s.Services[0].Pages, 1)
 	assert.Equal(t, SourceMessengerPage{ID: "9121234565", Name: "WhatsApp +9121234567", Link: "+9121234567"}, *s.Services[0].Pages[0])
 	assert.Equal(t, "https://example.kommo.com/api/v4/sources/9619", s.Links.Self.Href)
@@ -115,7 +115,7 @@ func TestSourcesCreate(t *testing.T) {
 			Name: "Sales line", PipelineID: 1300, ExternalID: "+17 912 100 00 00", Default: Ptr(true),
 			Services: []*SourceMessenger{{
 				Type:   SourceMessengerWhatsApp,
-				Params: &SourceMessengerParams{WABA: true, IsSupportsListMessage: true},
+				Params: &SourceMessengerParams{WABA: Ptr(true), IsSupportsListMessage: Ptr(true)},
 				Pages:  []*SourceMessengerPage{{ID: "9121234565", Name: "WhatsApp +9121234567", Link: "+9121234567"}},
 			}},
 			// response-only fields are never sent
@@ -157,6 +157,74 @@ func TestSourcesCreate(t *testing.T) {
 	assert.Equal(t, 4460, created[1].ID)
 	assert.Equal(t, "1", created[1].RequestID)
 	assert.Equal(t, 1307, created[1].PipelineID)
+}
+
+// TestSourcesServiceParamsFalse: waba and is_supports_list_message are
+// sent as given, false included, and left out when nil; the same holds for
+// default. Bodies are compared byte for byte.
+func TestSourcesServiceParamsFalse(t *testing.T) {
+	t.Parallel()
+	svc := func(p *SourceMessengerParams) []*SourceMessenger {
+		return []*SourceMessenger{{Type: SourceMessengerWhatsApp, Params: p}}
+	}
+	for _, tc := range []struct {
+		name string
+		src  *Source
+		want string
+	}{
+		{"true", &Source{ID: 9619, Default: Ptr(true), Services: svc(&SourceMessengerParams{WABA: Ptr(true), IsSupportsListMessage: Ptr(true)})},
+			`{"id":9619,"default":true,"services":[{"type":"whatsapp","params":{"waba":true,"is_supports_list_message":true}}]}`},
+		{"false", &Source{ID: 9619, Default: Ptr(false), Services: svc(&SourceMessengerParams{WABA: Ptr(false), IsSupportsListMessage: Ptr(false)})},
+			`{"id":9619,"default":false,"services":[{"type":"whatsapp","params":{"waba":false,"is_supports_list_message":false}}]}`},
+		{"mixed", &Source{ID: 9619, Services: svc(&SourceMessengerParams{WABA: Ptr(false), IsSupportsListMessage: Ptr(true)})},
+			`{"id":9619,"services":[{"type":"whatsapp","params":{"waba":false,"is_supports_list_message":true}}]}`},
+		{"unset", &Source{ID: 9619, Services: svc(&SourceMessengerParams{})},
+			`{"id":9619,"services":[{"type":"whatsapp","params":{}}]}`},
+		{"no params", &Source{ID: 9619, Services: svc(nil)},
+			`{"id":9619,"services":[{"type":"whatsapp"}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			h.mux.HandleFunc("PATCH /api/v4/sources/9619", h.reply(200, "crm", "source_get.json"))
+			h.mux.HandleFunc("PATCH /api/v4/sources", h.reply(200, "crm", "sources_update.json"))
+			h.mux.HandleFunc("POST /api/v4/sources", h.reply(200, "crm", "sources_create.json"))
+
+			_, _, err := h.client.Sources.UpdateOne(t.Context(), tc.src)
+			require.NoError(t, err)
+			_, _, err = h.client.Sources.Update(t.Context(), []*Source{tc.src})
+			require.NoError(t, err)
+			create := *tc.src
+			create.ID, create.Name = 0, "Sales line"
+			_, _, err = h.client.Sources.Create(t.Context(), []*Source{&create})
+			require.NoError(t, err)
+
+			reqs := h.requests()
+			require.Len(t, reqs, 3)
+			assert.Equal(t, http.MethodPatch, reqs[0].Method)
+			assert.Equal(t, "/api/v4/sources/9619", reqs[0].Path)
+			assert.Equal(t, tc.want, string(reqs[0].Body))
+			assert.Equal(t, http.MethodPatch, reqs[1].Method)
+			assert.Equal(t, "/api/v4/sources", reqs[1].Path)
+			assert.Equal(t, "["+tc.want+"]", string(reqs[1].Body))
+			assert.Equal(t, http.MethodPost, reqs[2].Method)
+			assert.Equal(t, "["+strings.Replace(tc.want, `"id":9619`, `"name":"Sales line"`, 1)+"]", string(reqs[2].Body))
+		})
+	}
+}
+
+// TestSourcesDecodeServiceParams: false and absent flags decode apart.
+func TestSourcesDecodeServiceParams(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/sources/9619", h.replyBody(200, `{"id":9619,"name":"s","services":[
+		{"type":"whatsapp","params":{"waba":false,"is_supports_list_message":true}},
+		{"type":"whatsapp","params":{}}]}`))
+	s, _, err := h.client.Sources.Get(t.Context(), 9619)
+	require.NoError(t, err)
+	require.Len(t, s.Services, 2)
+	assert.Equal(t, &SourceMessengerParams{WABA: Ptr(false), IsSupportsListMessage: Ptr(true)}, s.Services[0].Params)
+	assert.Equal(t, &SourceMessengerParams{}, s.Services[1].Params)
 }
 
 // sourcesBatch returns n valid sources to create.

@@ -28,6 +28,10 @@ func selfLink(r *http.Request, path string) selfLinks {
 
 // ---- account ----
 
+// accountCreatedAt is when the fake account was created and last changed
+// (2024-01-01T00:00:00Z), reported as created_at and updated_at.
+const accountCreatedAt = 1704067200
+
 // GET /api/v4/account?with=amojo_id,amojo_rights
 func (s *Server) crmAccount(r *http.Request) reply {
 	with := map[string]bool{}
@@ -38,6 +42,7 @@ func (s *Server) crmAccount(r *http.Request) reply {
 	}
 	out := map[string]any{
 		"id": s.accountID, "name": "kommotest", "subdomain": s.subdomain,
+		"created_at": accountCreatedAt, "created_by": 0, "updated_at": accountCreatedAt, "updated_by": 0,
 		"current_user_id": s.managerUserID, "country": "US", "currency": "USD", "currency_symbol": "$",
 		"customers_mode": "disabled", "is_unsorted_on": true, "is_loss_reason_enabled": true,
 		"is_helpbot_enabled": false, "is_technical_account": false, "contact_name_display_order": 1,

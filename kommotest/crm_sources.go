@@ -8,7 +8,9 @@ import (
 	"strings"
 )
 
-// MaxSources is the number of live sources an integration may have.
+// MaxSources is the number of live sources an integration may have: 100,
+// as amoCRM's sources page and the current Kommo reference say (Kommo's
+// older Sources API page says 50).
 const MaxSources = 100
 
 const maxSourceBatch = 50

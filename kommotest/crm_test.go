@@ -31,6 +31,16 @@ func TestAccount(t *testing.T) {
 
 	_, data = e.crm(http.MethodGet, "/api/v4/account", nil)
 	assert.NotContains(t, decode(t, data), "amojo_id", "amojo_id only with with=amojo_id")
+
+	// The fields of Kommo's documented account samples decode through the SDK.
+	acc, _, err := e.srv.MustClient().Account.Get(t.Context(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1704067200), acc.CreatedAt)
+	assert.Equal(t, int64(1704067200), acc.UpdatedAt)
+	assert.Zero(t, acc.CreatedBy)
+	assert.Zero(t, acc.UpdatedBy)
+	assert.Equal(t, "USD", acc.Currency)
+	assert.Equal(t, "$", acc.CurrencySymbol)
 }
 
 func TestTalksLifecycle(t *testing.T) {
@@ -137,6 +147,21 @@ func TestContactsChats(t *testing.T) {
 	assert.EqualValues(t, 1, decode(t, data)["_total_items"])
 	resp, _ = e.crm(http.MethodGet, "/api/v4/contacts/chats?chat_id[]="+c1.ID+"&chat_id[]="+c2.ID, nil)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, data = e.crm(http.MethodGet, "/api/v4/contacts/chats?chat_id[0]="+c1.ID+"&chat_id[1]="+c2.ID, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.EqualValues(t, 2, decode(t, data)["_total_items"], "the indexed PHP array form")
+
+	// The SDK's forms, one id and several, both read by the fake.
+	client := e.srv.MustClient()
+	byChats, _, err := client.ContactsChats.List(t.Context(), &kommo.ContactChatListOptions{ChatIDs: []string{c1.ID, c2.ID}})
+	require.NoError(t, err)
+	require.Len(t, byChats, 2)
+	assert.Equal(t, []string{c1.ID, c2.ID}, []string{byChats[0].ChatID, byChats[1].ChatID})
+	byContacts, _, err := client.ContactsChats.List(t.Context(), &kommo.ContactChatListOptions{ContactIDs: []int{3102959, 77}})
+	require.NoError(t, err)
+	assert.Len(t, byContacts, 2)
+	last := e.srv.Requests()
+	assert.Equal(t, url.Values{"contact_id[0]": {"3102959"}, "contact_id[1]": {"77"}}, last[len(last)-1].Query)
 
 	// Re-linking moves the chat to another contact.
 	resp, _ = e.crm(http.MethodPost, "/api/v4/contacts/chats", []map[string]any{{"contact_id": 42, "chat_id": c1.ID}})
@@ -157,6 +182,35 @@ func TestContactsChats(t *testing.T) {
 		"title":"Bad Request","type":"https://httpstatus.es/400","status":400,"detail":"Request validation failed"}`, string(data))
 	contact, _ = e.srv.ContactForChat(c1.ID)
 	assert.Equal(t, 42, contact, "a rejected batch changes nothing")
+}
+
+// TestSourceServiceParamsFalse: waba and is_supports_list_message sent as
+// false by the SDK are kept as false, and a later update can turn them on.
+func TestSourceServiceParamsFalse(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	c := e.srv.MustClient()
+	created, _, err := c.Sources.Create(t.Context(), []*kommo.Source{{Name: "WhatsApp", Services: []*kommo.SourceMessenger{{
+		Type: kommo.SourceMessengerWhatsApp, Params: &kommo.SourceMessengerParams{WABA: kommo.Ptr(false), IsSupportsListMessage: kommo.Ptr(false)},
+	}}}})
+	require.NoError(t, err)
+	require.Len(t, created, 1)
+	reqs := e.srv.Requests()
+	assert.Equal(t, `[{"name":"WhatsApp","services":[{"type":"whatsapp","params":{"waba":false,"is_supports_list_message":false}}]}]`,
+		string(reqs[len(reqs)-1].Body))
+
+	got, _, err := c.Sources.Get(t.Context(), created[0].ID)
+	require.NoError(t, err)
+	require.Len(t, got.Services, 1)
+	assert.Equal(t, &kommo.SourceMessengerParams{WABA: kommo.Ptr(false), IsSupportsListMessage: kommo.Ptr(false)}, got.Services[0].Params)
+
+	_, _, err = c.Sources.UpdateOne(t.Context(), &kommo.Source{ID: created[0].ID, Services: []*kommo.SourceMessenger{{
+		Type: kommo.SourceMessengerWhatsApp, Params: &kommo.SourceMessengerParams{WABA: kommo.Ptr(true), IsSupportsListMessage: kommo.Ptr(false)},
+	}}})
+	require.NoError(t, err)
+	got, _, err = c.Sources.Get(t.Context(), created[0].ID)
+	require.NoError(t, err)
+	assert.Equal(t, &kommo.SourceMessengerParams{WABA: kommo.Ptr(true), IsSupportsListMessage: kommo.Ptr(false)}, got.Services[0].Params)
 }
 
 func TestSourceCreateWithoutExternalID(t *testing.T) {
