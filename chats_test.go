@@ -754,6 +754,19 @@ func TestMessagesEditByAmojoIDWithDeliveryStatusAndUnchangedFile(t *testing.T) {
 	chatAssertSigned(t, r, chatTestSecret)
 }
 
+// A -1 status of an edited message always carries a text too.
+func TestMessagesEditDeliveryStatusFillsErrorText(t *testing.T) {
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, ""))
+	msg := &kommo.MessageContent{Type: kommo.MessageTypeText, Text: "Hi",
+		DeliveryStatus: &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorIntegrationDisabled}}
+	_, err := c.Messages.Edit(t.Context(), chatTestScope, &kommo.EditMessageRequest{MsgID: "my-1", ConversationID: "chat-1", Message: msg})
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf(`{"event_type":"edit_message","payload":{"timestamp":%d,"msec_timestamp":%d,"msgid":"my-1","conversation_id":"chat-1",`+
+		`"message":{"type":"text","text":"Hi","delivery_status":{"status_code":-1,"error_code":902,"error":"The integration is disabled on the channel side"}}}}`,
+		chatNow.Unix(), chatNow.UnixMilli()), string(srv.only().Body))
+	assert.Empty(t, msg.DeliveryStatus.Error, "the caller's message is not modified")
+}
+
 func TestMessagesEditValidation(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, ""))
 	_, err := c.Messages.Edit(t.Context(), "", &kommo.EditMessageRequest{})
@@ -777,10 +790,11 @@ func TestMessagesEditValidation(t *testing.T) {
 }
 
 func TestMessagesUpdateDeliveryStatusReproducesVector(t *testing.T) {
+	// The signed step-by-step vector is in the legacy shape.
 	v := testkit.Vectors(t).Request(t, "delivery_status")
 	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, ""))
 	resp, err := c.Messages.UpdateDeliveryStatus(t.Context(), chatTestScope, "079e44fb-fc22-476b-9e8a-421b688ec53b", &kommo.DeliveryStatusRequest{
-		Status: kommo.DeliveryStatusRead, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text",
+		Status: kommo.DeliveryStatusRead, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text", Shape: kommo.DeliveryStatusShapeMsgID,
 	})
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
@@ -789,18 +803,52 @@ func TestMessagesUpdateDeliveryStatusReproducesVector(t *testing.T) {
 	chatAssertSigned(t, r, chatTestSecret)
 }
 
+// Both documented bodies, byte for byte: the reference's current example
+// (the default) and the legacy one of its PHP sample.
+func TestMessagesUpdateDeliveryStatusDocumentedBodies(t *testing.T) {
+	const msgID = "079e44fb-fc22-476b-9e8a-421b688ec53b"
+	for _, tc := range []struct {
+		fixture string
+		shape   kommo.DeliveryStatusShape
+	}{
+		{"delivery_status_status_code.json", kommo.DeliveryStatusShapeStatusCode},
+		{"delivery_status_msgid.json", kommo.DeliveryStatusShapeMsgID},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			c, srv := newChatTestClient(t, chatNow, chatReply(200, ""))
+			_, err := c.Messages.UpdateDeliveryStatus(t.Context(), chatTestScope, msgID, &kommo.DeliveryStatusRequest{
+				Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text", Shape: tc.shape,
+			})
+			require.NoError(t, err)
+			r := srv.only()
+			assert.Equal(t, "POST", r.Method)
+			assert.Equal(t, "/v2/origin/custom/"+chatTestScope+"/"+msgID+"/delivery_status", r.Path)
+			assert.Equal(t, strings.TrimSpace(string(testkit.Fixture(t, "chat", tc.fixture))), string(r.Body))
+			chatAssertSigned(t, r, chatTestSecret)
+		})
+	}
+	assert.Equal(t, kommo.DeliveryStatusShapeStatusCode, kommo.DeliveryStatusRequest{}.Shape, "the zero shape is the current one")
+}
+
 func TestMessagesUpdateDeliveryStatusShapes(t *testing.T) {
 	const msgID = "079e44fb-fc22-476b-9e8a-421b688ec53b"
+	legacy := kommo.DeliveryStatusShapeMsgID
 	for _, tc := range []struct {
 		name string
 		req  *kommo.DeliveryStatusRequest
 		want string
 	}{
-		{"delivered", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusDelivered}, `{"msgid":"` + msgID + `","delivery_status":1}`},
-		{"read", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead}, `{"msgid":"` + msgID + `","delivery_status":2}`},
-		{"error", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorCannotCreateConversation}, `{"msgid":"` + msgID + `","delivery_status":-1,"error_code":904}`},
-		{"status_code shape", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text", Shape: kommo.DeliveryStatusShapeStatusCode}, `{"status_code":-1,"error_code":905,"error":"Error text"}`},
-		{"status_code shape, read", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead, Shape: kommo.DeliveryStatusShapeStatusCode}, `{"status_code":2}`},
+		{"delivered", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusDelivered}, `{"status_code":1}`},
+		{"read", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead}, `{"status_code":2}`},
+		{"error with a text", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorCannotCreateConversation, Error: "Not on WhatsApp"},
+			`{"status_code":-1,"error_code":904,"error":"Not on WhatsApp"}`},
+		{"error without a text gets the code's description", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorCannotCreateConversation},
+			`{"status_code":-1,"error_code":904,"error":"The conversation cannot be created on the channel side"}`},
+		{"blank text counts as none", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorConversationDeleted, Error: "  "},
+			`{"status_code":-1,"error_code":901,"error":"The user deleted the conversation or the message"}`},
+		{"legacy delivered", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusDelivered, Shape: legacy}, `{"msgid":"` + msgID + `","delivery_status":1}`},
+		{"legacy error without a text", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorInternal, Shape: legacy},
+			`{"msgid":"` + msgID + `","delivery_status":-1,"error_code":903,"error":"Internal server error of the channel"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
@@ -809,7 +857,7 @@ func TestMessagesUpdateDeliveryStatusShapes(t *testing.T) {
 			r := srv.only()
 			assert.Equal(t, "POST", r.Method)
 			assert.Equal(t, "/v2/origin/custom/"+chatTestScope+"/"+msgID+"/delivery_status", r.Path)
-			assert.JSONEq(t, tc.want, string(r.Body))
+			assert.Equal(t, tc.want, string(r.Body))
 			chatAssertSigned(t, r, chatTestSecret)
 		})
 	}
@@ -817,6 +865,12 @@ func TestMessagesUpdateDeliveryStatusShapes(t *testing.T) {
 		int(kommo.DeliveryErrorConversationDeleted), int(kommo.DeliveryErrorIntegrationDisabled), int(kommo.DeliveryErrorInternal),
 		int(kommo.DeliveryErrorCannotCreateConversation), int(kommo.DeliveryErrorOther),
 	})
+	for _, code := range []kommo.DeliveryErrorCode{kommo.DeliveryErrorConversationDeleted, kommo.DeliveryErrorIntegrationDisabled,
+		kommo.DeliveryErrorInternal, kommo.DeliveryErrorCannotCreateConversation} {
+		assert.NotEmpty(t, code.Description(), "%d", code)
+	}
+	assert.Empty(t, kommo.DeliveryErrorOther.Description(), "only the caller can describe 905")
+	assert.Empty(t, kommo.DeliveryErrorCode(906).Description())
 }
 
 func TestMessagesUpdateDeliveryStatusValidation(t *testing.T) {
@@ -825,10 +879,12 @@ func TestMessagesUpdateDeliveryStatusValidation(t *testing.T) {
 		req  *kommo.DeliveryStatusRequest
 		want []string
 	}{
-		{&kommo.DeliveryStatusRequest{}, []string{"delivery_status: required"}},
-		{&kommo.DeliveryStatusRequest{Status: 3}, []string{"delivery_status: unknown status 3 (want 1 delivered, 2 read or -1 error)"}},
+		{&kommo.DeliveryStatusRequest{}, []string{"status_code: required"}},
+		{&kommo.DeliveryStatusRequest{Shape: kommo.DeliveryStatusShapeMsgID}, []string{"delivery_status: required"}},
+		{&kommo.DeliveryStatusRequest{Status: 3}, []string{"status_code: unknown status 3 (want 1 delivered, 2 read or -1 error)"}},
 		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError}, []string{"error_code: required with status -1 (901-905)"}},
 		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: 906}, []string{"error_code: unknown error code 906 (want 901-905)"}},
+		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther}, []string{"error: required"}},
 		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther, Error: " "}, []string{"error: required"}},
 		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead, Shape: 7}, []string{"shape: unknown shape 7"}},
 	} {

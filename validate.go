@@ -207,7 +207,7 @@ func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) 
 	}
 	if ds := m.DeliveryStatus; ds != nil {
 		if edit {
-			chatCheckDelivery(v, ds.StatusCode, ds.ErrorCode, ds.Error, field+".delivery_status.")
+			chatCheckDelivery(v, ds.StatusCode, ds.ErrorCode, ds.Error, field+".delivery_status.", "status_code")
 		} else {
 			v.addf("%s.delivery_status: only allowed when editing a message", field)
 		}
@@ -238,12 +238,10 @@ func chatCheckEmbedded(v *validator, m *EmbeddedMessage, field string) {
 	}
 }
 
-// chatCheckDelivery checks a status with its error code and text.
-func chatCheckDelivery(v *validator, st DeliveryStatus, code DeliveryErrorCode, text, prefix string) {
-	statusField, codeField := prefix+"delivery_status", prefix+"error_code"
-	if prefix != "" {
-		statusField = prefix + "status_code"
-	}
+// chatCheckDelivery checks a status with its error code and text. prefix
+// starts every field name; statusField names the status.
+func chatCheckDelivery(v *validator, st DeliveryStatus, code DeliveryErrorCode, text, prefix, statusField string) {
+	statusField, codeField := prefix+statusField, prefix+"error_code"
 	switch st {
 	case DeliveryStatusDelivered, DeliveryStatusRead, DeliveryStatusError:
 	case 0:
@@ -258,6 +256,7 @@ func chatCheckDelivery(v *validator, st DeliveryStatus, code DeliveryErrorCode, 
 		v.addf("%s: unknown error code %d (want 901-905)", codeField, code)
 	}
 	if code == DeliveryErrorOther {
+		// The only code without a description to send in its place.
 		v.require(text, prefix+"error")
 	}
 }

@@ -322,6 +322,10 @@ func (s *Server) editMessageLocked(sc *scopeState, p *wirePayload, raw json.RawM
 	if p.Message != nil && p.Message.Type != "" {
 		probs = checkMessage(p.Message, probs)
 	}
+	if p.Message != nil && p.Message.DeliveryStatus != nil {
+		ds := p.Message.DeliveryStatus
+		probs = checkDelivery(ds.StatusCode, ds.ErrorCode, ds.Error, "payload.message.delivery_status.", probs)
+	}
 	if p.ID != "" && p.MsgID != "" && p.MsgID != m.msgID {
 		if other := sc.msgsByMsgID[p.MsgID]; other != nil && other != m {
 			probs = append(probs, "payload.msgid is already used by another message")
@@ -354,8 +358,29 @@ func (s *Server) editMessageLocked(sc *scopeState, p *wirePayload, raw json.RawM
 	return chatOK(http.StatusOK, map[string]any{"new_message": m.resp})
 }
 
+// checkDelivery checks a status with its error code and text, as the
+// current reference says: -1 needs an error code from 901 to 905 and, with
+// every code, an error text. prefix starts the field names.
+func checkDelivery(status, code int, text, prefix string, probs []string) []string {
+	switch status {
+	case 1, 2:
+	case -1:
+		if code < 901 || code > 905 {
+			probs = append(probs, prefix+"error_code from 901 to 905 is required with status -1")
+		}
+		if strings.TrimSpace(text) == "" {
+			probs = append(probs, prefix+"error is required with status -1")
+		}
+	default:
+		probs = append(probs, prefix+"status must be 1 (delivered), 2 (read) or -1 (error)")
+	}
+	return probs
+}
+
 // POST /v2/origin/custom/{scope_id}/{msgid}/delivery_status — accepts both
-// documented bodies: {"msgid","delivery_status",…} and {"status_code",…}.
+// documented bodies: the current {"status_code",…} (Kommo's changelog
+// removed msgid and renamed delivery_status) and the legacy
+// {"msgid","delivery_status",…}.
 func (s *Server) chatDelivery(r *http.Request) reply {
 	sc, fail := s.scopeLocked(r)
 	if fail != nil {
@@ -390,18 +415,7 @@ func (s *Server) chatDelivery(r *http.Request) reply {
 		status = req.DeliveryStatus
 	}
 	if status != nil {
-		switch *status {
-		case 1, 2:
-		case -1:
-			if req.ErrorCode < 901 || req.ErrorCode > 905 {
-				probs = append(probs, "error_code from 901 to 905 is required with status -1")
-			}
-			if req.ErrorCode == 905 && req.Error == "" {
-				probs = append(probs, "error is required with error_code 905")
-			}
-		default:
-			probs = append(probs, "status must be 1 (delivered), 2 (read) or -1 (error)")
-		}
+		probs = checkDelivery(*status, req.ErrorCode, req.Error, "", probs)
 	}
 	if len(probs) > 0 {
 		return badRequest(probs)

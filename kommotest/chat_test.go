@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kommo-go/kommo"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
@@ -135,7 +136,7 @@ func TestSendMessageIsIdempotentOnMsgID(t *testing.T) {
 	assert.Equal(t, "my-msg-1", m.MsgID)
 	assert.True(t, m.Incoming)
 	assert.False(t, m.FromKommo)
-	assert.Equal(t, "text", m.Type)
+	assert.Equal(t, kommo.MessageTypeText, m.Type)
 	assert.Equal(t, "Hi", m.Text)
 	assert.Equal(t, e.clock.Now(), m.Timestamp.UTC())
 	assert.Equal(t, "+15550001111", m.Sender.Phone)
@@ -350,7 +351,7 @@ func TestEditMessage(t *testing.T) {
 	m, _ = e.srv.FindMessage(amojoID)
 	assert.Equal(t, "m1-new", m.MsgID)
 	assert.Equal(t, "Hi (edited)", m.Text, "an edit without a type keeps the content")
-	assert.Equal(t, []any{-1, 905, "blocked"}, []any{m.DeliveryStatus, m.DeliveryErrorCode, m.DeliveryError})
+	assert.Equal(t, []any{kommo.DeliveryStatusError, kommo.DeliveryErrorOther, "blocked"}, []any{m.DeliveryStatus, m.DeliveryErrorCode, m.DeliveryError})
 
 	resp, _ = edit(map[string]any{"msgid": "unknown", "message": map[string]any{"type": "text", "text": "x"}})
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
@@ -432,24 +433,28 @@ func TestDeliveryStatusTypingAndReactions(t *testing.T) {
 	resp, data := status(map[string]any{"status_code": 1})
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
 	m, _ := e.srv.FindMessage(id)
-	assert.Equal(t, 1, m.DeliveryStatus)
+	assert.Equal(t, kommo.DeliveryStatusDelivered, m.DeliveryStatus)
 	// The older shape with msgid + delivery_status.
 	resp, data = status(map[string]any{"msgid": id, "delivery_status": -1, "error_code": 905, "error": "User blocked"})
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
 	m, _ = e.srv.FindMessage(id)
-	assert.Equal(t, []any{-1, 905, "User blocked"}, []any{m.DeliveryStatus, m.DeliveryErrorCode, m.DeliveryError})
+	assert.Equal(t, []any{kommo.DeliveryStatusError, kommo.DeliveryErrorOther, "User blocked"}, []any{m.DeliveryStatus, m.DeliveryErrorCode, m.DeliveryError})
 
-	for want, body := range map[string]any{
-		"status_code (or delivery_status) is required": map[string]any{},
-		"error_code from 901 to 905":                   map[string]any{"status_code": -1},
-		"error is required with error_code 905":        map[string]any{"status_code": -1, "error_code": 905},
-		"status must be":                               map[string]any{"status_code": 7},
-		"msgid must match":                             map[string]any{"msgid": "other", "delivery_status": 2},
-		"disagree":                                     map[string]any{"status_code": 1, "delivery_status": 2},
+	for _, tc := range []struct {
+		want string
+		body any
+	}{
+		{"status_code (or delivery_status) is required", map[string]any{}},
+		{"error_code from 901 to 905", map[string]any{"status_code": -1, "error": "x"}},
+		{"error is required with status -1", map[string]any{"status_code": -1, "error_code": 905}},
+		{"error is required with status -1", map[string]any{"status_code": -1, "error_code": 901, "error": " "}},
+		{"status must be", map[string]any{"status_code": 7}},
+		{"msgid must match", map[string]any{"msgid": "other", "delivery_status": 2}},
+		{"disagree", map[string]any{"status_code": 1, "delivery_status": 2}},
 	} {
-		resp, data := status(body)
-		require.Equal(t, http.StatusBadRequest, resp.StatusCode, want)
-		assert.Contains(t, decode(t, data)["error_description"], want)
+		resp, data := status(tc.body)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, tc.want)
+		assert.Contains(t, decode(t, data)["error_description"], tc.want)
 	}
 	resp, _ = e.chat(http.MethodPost, e.scopePath("/00000000-0000-4000-8000-000000000000/delivery_status"), map[string]any{"status_code": 2})
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
@@ -537,4 +542,63 @@ func TestImportedHistoryIsOrderedByTimestamp(t *testing.T) {
 	assert.Equal(t, old, msgs[0].Timestamp.UTC())
 	all := e.srv.AllMessages()
 	assert.Equal(t, []string{"live", "old"}, []string{all[0].MsgID, all[1].MsgID}, "AllMessages is in storing order")
+}
+
+// The SDK's delivery statuses against the fake: the default (current) body,
+// the legacy one, and a -1 without a text, which the SDK fills with the
+// code's description (the fake, like the reference, wants a text with
+// every -1).
+func TestDeliveryStatusFromTheSDK(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	_, out := e.send("c1", "m1", "Hi")
+	chatID := newMessage(t, out)["conversation_id"].(string)
+	body, _, err := e.srv.WebhookBody(kommotest.ManagerMessage(chatID, "Hello from Kommo"))
+	require.NoError(t, err)
+	var hook struct {
+		Message struct {
+			Message struct{ ID string } `json:"message"`
+		} `json:"message"`
+	}
+	require.NoError(t, json.Unmarshal(body, &hook))
+	id := hook.Message.Message.ID
+	path := e.scopePath("/" + id + "/delivery_status")
+
+	lastBody := func() string {
+		reqs := e.srv.Requests()
+		last := reqs[len(reqs)-1]
+		require.Equal(t, path, last.Path)
+		return string(last.Body)
+	}
+	_, err = client.Messages.UpdateDeliveryStatus(t.Context(), scope, id, &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead})
+	require.NoError(t, err)
+	assert.Equal(t, `{"status_code":2}`, lastBody())
+	m, _ := e.srv.FindMessage(id)
+	assert.Equal(t, kommo.DeliveryStatusRead, m.DeliveryStatus)
+
+	_, err = client.Messages.UpdateDeliveryStatus(t.Context(), scope, id, &kommo.DeliveryStatusRequest{
+		Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorCannotCreateConversation})
+	require.NoError(t, err)
+	assert.Equal(t, `{"status_code":-1,"error_code":904,"error":"The conversation cannot be created on the channel side"}`, lastBody())
+	m, _ = e.srv.FindMessage(id)
+	assert.Equal(t, kommo.DeliveryStatusError, m.DeliveryStatus)
+	assert.Equal(t, kommo.DeliveryErrorCannotCreateConversation, m.DeliveryErrorCode)
+	assert.Equal(t, kommo.DeliveryErrorCannotCreateConversation.Description(), m.DeliveryError)
+
+	_, err = client.Messages.UpdateDeliveryStatus(t.Context(), scope, id, &kommo.DeliveryStatusRequest{
+		Status: kommo.DeliveryStatusDelivered, Shape: kommo.DeliveryStatusShapeMsgID})
+	require.NoError(t, err)
+	assert.Equal(t, `{"msgid":"`+id+`","delivery_status":1}`, lastBody())
+	m, _ = e.srv.FindMessage(id)
+	assert.Equal(t, kommo.DeliveryStatusDelivered, m.DeliveryStatus)
+	assert.Zero(t, m.DeliveryErrorCode)
+	assert.Empty(t, m.DeliveryError)
+
+	// Edit's delivery_status is checked the same way.
+	resp, data := e.chat(http.MethodPost, e.scopePath(""), map[string]any{"event_type": "edit_message", "payload": map[string]any{
+		"msgid": "m1", "conversation_id": "c1", "message": map[string]any{"delivery_status": map[string]any{"status_code": -1, "error_code": 903}}}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, decode(t, data)["error_description"], "payload.message.delivery_status.error is required with status -1")
 }

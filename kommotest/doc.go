@@ -17,7 +17,8 @@
 //     conversation_id); new_message (incoming, import, outgoing by a manager
 //     or the bot; idempotent on msgid within the scope, so a retried send
 //     is stored once, while a msgid reused for another message is refused
-//     with 409, see Assumptions) and edit_message; delivery status (both documented bodies); typing (204);
+//     with 409, see Assumptions) and edit_message; delivery status (both documented bodies; a -1 needs an
+//     error code and an error text); typing (204);
 //     reactions; history (newest first, offset/limit ≤ 50, 204 when empty).
 //     The scope id is "{channel_id}_{account_amojo_id}" and must be connected
 //     (404 otherwise).
