@@ -585,6 +585,49 @@ func TestMessagesSendReplyForwardsWriteFirst(t *testing.T) {
 	chatAssertSigned(t, r, chatTestSecret)
 }
 
+// An imported message may carry its delivery status (Kommo's changelog
+// added it); it is checked and a -1 gets its text as on edit.
+func TestMessagesSendImportWithDeliveryStatus(t *testing.T) {
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response.json"))))
+	msg := kommo.TextMessage("Sent from the phone")
+	msg.DeliveryStatus = &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusRead}
+	_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+		Time: time.UnixMilli(1700000000123), MsgID: "imp-1", ConversationID: "chat-1", Silent: true,
+		Sender:   &kommo.Participant{ID: "manager-1", RefID: "76fc2bea-902f-425c-9a3d-dcdac4766090", Name: "Anna"},
+		Receiver: &kommo.Participant{ID: "client-1", Name: "Client"},
+		Message:  msg,
+	})
+	require.NoError(t, err)
+	r := srv.only()
+	assert.Equal(t, `{"event_type":"new_message","payload":{"timestamp":1700000000,"msec_timestamp":1700000000123,"msgid":"imp-1","conversation_id":"chat-1",`+
+		`"sender":{"id":"manager-1","ref_id":"76fc2bea-902f-425c-9a3d-dcdac4766090","name":"Anna"},"receiver":{"id":"client-1","name":"Client"},`+
+		`"message":{"type":"text","text":"Sent from the phone","delivery_status":{"status_code":2}},"silent":true}}`, string(r.Body))
+	chatAssertSigned(t, r, chatTestSecret)
+
+	failed := kommo.TextMessage("never arrived")
+	failed.DeliveryStatus = &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorConversationDeleted}
+	_, _, err = c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+		MsgID: "imp-2", ConversationID: "chat-1", Sender: &kommo.Participant{ID: "client-1", Name: "Client"}, Message: failed,
+	})
+	require.NoError(t, err)
+	assert.Contains(t, string(srv.requests()[1].Body),
+		`"message":{"type":"text","text":"never arrived","delivery_status":{"status_code":-1,"error_code":901,"error":"The user deleted the conversation or the message"}}`)
+	assert.Empty(t, failed.DeliveryStatus.Error, "the caller's message is not modified")
+
+	bad := kommo.TextMessage("x")
+	bad.DeliveryStatus = &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther}
+	_, _, err = c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+		ConversationID: "chat-1", Sender: &kommo.Participant{ID: "client-1", Name: "Client"}, Message: bad,
+	})
+	assert.Equal(t, []string{"payload.message.delivery_status.error: required"}, chatValidationProblems(t, err))
+	bad.DeliveryStatus = &kommo.MessageDeliveryStatus{}
+	_, _, err = c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+		ConversationID: "chat-1", Sender: &kommo.Participant{ID: "client-1", Name: "Client"}, Message: bad,
+	})
+	assert.Equal(t, []string{"payload.message.delivery_status.status_code: required"}, chatValidationProblems(t, err))
+	assert.Len(t, srv.requests(), 2)
+}
+
 func TestMessagesSendFillsTimeAndMsgID(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, `{"new_message":{"msgid":"amojo-1"}}`))
 	req := &kommo.SendMessageRequest{ConversationID: "chat-1", Sender: &kommo.Participant{ID: "u-1", Name: "Client"}, Message: kommo.TextMessage("Hi")}
@@ -668,7 +711,6 @@ func TestMessagesSendValidationReportsEverything(t *testing.T) {
 		`payload.message.shared_post.type: only "post" is supported, got "reel"`,
 		"payload.message.post.id: required",
 		"payload.message.post.url: required",
-		"payload.message.delivery_status: only allowed when editing a message",
 		"payload.reply_to.message.type: required unless id or msgid is given",
 		"payload.reply_to.message.timestamp: required unless id or msgid is given",
 		"payload.reply_to.message.sender: id, ref_id or name required unless the message's id or msgid is given",

@@ -60,7 +60,9 @@ type MessageContent struct {
 	// Post makes the message a comment on a social post; each post becomes
 	// its own conversation inside the chat.
 	Post *Post `json:"post,omitempty"`
-	// DeliveryStatus may only be set by Messages.Edit.
+	// DeliveryStatus sets the message's delivery status: on Messages.Edit,
+	// and on Messages.Send when importing a message (Kommo's changelog
+	// added that; older reference pages still say edit only).
 	DeliveryStatus *MessageDeliveryStatus `json:"delivery_status,omitempty"`
 }
 

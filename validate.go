@@ -206,11 +206,9 @@ func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) 
 		v.require(p.URL, field+".post.url")
 	}
 	if ds := m.DeliveryStatus; ds != nil {
-		if edit {
-			chatCheckDelivery(v, ds.StatusCode, ds.ErrorCode, ds.Error, field+".delivery_status.", "status_code")
-		} else {
-			v.addf("%s.delivery_status: only allowed when editing a message", field)
-		}
+		// Allowed on edit and, since Kommo's changelog added it, when
+		// importing a new message.
+		chatCheckDelivery(v, ds.StatusCode, ds.ErrorCode, ds.Error, field+".delivery_status.", "status_code")
 	}
 }
 

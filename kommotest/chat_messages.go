@@ -117,6 +117,11 @@ func (s *Server) newMessageLocked(sc *scopeState, p *wirePayload, raw json.RawMe
 	}
 	probs = checkSourceRef(p.Source, "payload.source", probs)
 	probs = checkMessage(p.Message, probs)
+	if p.Message != nil && p.Message.DeliveryStatus != nil {
+		// Allowed on import too, since Kommo's changelog added it.
+		ds := p.Message.DeliveryStatus
+		probs = checkDelivery(ds.StatusCode, ds.ErrorCode, ds.Error, "payload.message.delivery_status.", probs)
+	}
 	if len(probs) > 0 {
 		return badRequest(probs)
 	}
@@ -174,6 +179,9 @@ func (s *Server) newMessageLocked(sc *scopeState, p *wirePayload, raw json.RawMe
 	}
 	m := &msgState{id: s.newID(), msgID: p.MsgID, scopeID: sc.id, chat: c, incoming: incoming,
 		sender: *sender, body: *p.Message, silent: p.Silent, ts: msgTime(p, s.now()), payload: clone(raw), sent: sent}
+	if ds := m.body.DeliveryStatus; ds != nil {
+		m.status, m.errCode, m.errText = ds.StatusCode, ds.ErrorCode, ds.Error
+	}
 	m.body.DeliveryStatus = nil
 	m.resp = newMessageResult{ConversationID: c.id, SenderID: sender.ID, MsgID: m.id, RefID: p.MsgID}
 	if receiver != nil {
@@ -360,8 +368,13 @@ func (s *Server) editMessageLocked(sc *scopeState, p *wirePayload, raw json.RawM
 
 // checkDelivery checks a status with its error code and text, as the
 // current reference says: -1 needs an error code from 901 to 905 and, with
-// every code, an error text. prefix starts the field names.
+// every code, an error text. prefix starts the field names; an empty
+// prefix is the delivery-status endpoint, whose status field has two names.
 func checkDelivery(status, code int, text, prefix string, probs []string) []string {
+	statusField := "status"
+	if prefix != "" {
+		statusField = prefix + "status_code"
+	}
 	switch status {
 	case 1, 2:
 	case -1:
@@ -372,7 +385,7 @@ func checkDelivery(status, code int, text, prefix string, probs []string) []stri
 			probs = append(probs, prefix+"error is required with status -1")
 		}
 	default:
-		probs = append(probs, prefix+"status must be 1 (delivered), 2 (read) or -1 (error)")
+		probs = append(probs, statusField+" must be 1 (delivered), 2 (read) or -1 (error)")
 	}
 	return probs
 }

@@ -602,3 +602,32 @@ func TestDeliveryStatusFromTheSDK(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Contains(t, decode(t, data)["error_description"], "payload.message.delivery_status.error is required with status -1")
 }
+
+// An imported message keeps the delivery status it was sent with; a bad
+// one is refused like an edit's.
+func TestImportWithDeliveryStatus(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	msg := kommo.TextMessage("Your order has shipped")
+	msg.DeliveryStatus = &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorCannotCreateConversation}
+	sent, _, err := client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{
+		MsgID: "imp-1", ConversationID: "c1", Silent: true,
+		Sender:   &kommo.Participant{ID: "bot", RefID: e.srv.BotID(), Name: "Bot"},
+		Receiver: &kommo.Participant{ID: "user-1", Name: "Client"},
+		Message:  msg,
+	})
+	require.NoError(t, err)
+	m, ok := e.srv.FindMessage(sent.ID)
+	require.True(t, ok)
+	assert.Equal(t, kommo.DeliveryStatusError, m.DeliveryStatus)
+	assert.Equal(t, kommo.DeliveryErrorCannotCreateConversation, m.DeliveryErrorCode)
+	assert.Equal(t, kommo.DeliveryErrorCannotCreateConversation.Description(), m.DeliveryError)
+
+	body := msgBody("", map[string]any{"type": "text", "text": "x", "delivery_status": map[string]any{"status_code": 3}})
+	resp, data := e.chat(http.MethodPost, e.scopePath(""), body)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, decode(t, data)["error_description"], "payload.message.delivery_status.status_code must be 1 (delivered), 2 (read) or -1 (error)")
+	assert.Len(t, e.srv.AllMessages(), 1)
+}
