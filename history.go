@@ -123,11 +123,11 @@ func countJSONArray(b []byte) (int, error) {
 }
 
 type chatHistoryItem struct {
-	Timestamp     int64         `json:"timestamp"`
-	MsecTimestamp int64         `json:"msec_timestamp"`
-	Sender        *chatUserWire `json:"sender"`
-	Receiver      *chatUserWire `json:"receiver"`
-	Message       ChatMessage   `json:"message"`
+	Timestamp     int64           `json:"timestamp"`
+	MsecTimestamp int64           `json:"msec_timestamp"`
+	Sender        *chatUserWire   `json:"sender"`
+	Receiver      *chatUserWire   `json:"receiver"`
+	Message       chatMessageWire `json:"message"`
 }
 
 // chatUserWire is ChatUser in either documented shape.
@@ -168,7 +168,7 @@ func (p *chatHistoryPage) messages() []*HistoryMessage {
 	for i := range p.Messages.items {
 		it := &p.Messages.items[i]
 		msgs[i] = HistoryMessage{
-			Timestamp: it.Timestamp, MsecTimestamp: it.MsecTimestamp, Message: it.Message,
+			Timestamp: it.Timestamp, MsecTimestamp: it.MsecTimestamp, Message: it.Message.message(),
 			Sender: it.Sender.user(&users[2*i]), Receiver: it.Receiver.user(&users[2*i+1]),
 		}
 		out[i] = &msgs[i]

@@ -115,6 +115,33 @@ func TestHistoryListDecodesEveryField(t *testing.T) {
 	assert.Equal(t, kommo.MessageTypeContact, msgs[5].Message.Type)
 }
 
+// A page whose sizes are strings (one reference's history table) decodes
+// whole, like one with numbers (history_page.json).
+func TestHistoryListFileSizeNumberOrString(t *testing.T) {
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "history_page_file_size_string.json"))))
+	msgs, _, err := c.History.List(t.Context(), chatTestScope, chatTestChatRef, nil)
+	require.NoError(t, err)
+	r := srv.only()
+	assert.Equal(t, "GET", r.Method)
+	assert.Equal(t, chatHistoryPath, r.Path)
+	require.Len(t, msgs, 3)
+	assert.Equal(t, kommo.ChatMessage{
+		ID: "5b0e3c1e-9a43-4b6f-8d0b-2f4f1c7a6e01", ClientID: "skm-5f2836a8ca460", Type: kommo.MessageTypePicture,
+		Media:     "https://amojo.kommo.com/attachments/5b0e3c1e/photo-1.jpg",
+		Thumbnail: "https://amojo.kommo.com/attachments/5b0e3c1e/photo-1-thumb.jpg",
+		FileName:  "photo-1.jpg", FileSize: 183204,
+	}, msgs[0].Message)
+	assert.Equal(t, int64(0), msgs[1].Message.FileSize, `"" is no size`)
+	assert.Equal(t, "Можно ли оплатить заказ при получении ?", msgs[1].Message.Text)
+	assert.Equal(t, int64(48213), msgs[2].Message.FileSize, "a number still decodes")
+
+	// A size that is no number fails the page as a *DecodeError.
+	c, _ = newChatTestClient(t, chatNow, chatReply(200, `{"messages":[{"timestamp":1,"message":{"id":"x","file_size":"big"}}]}`))
+	_, _, err = c.History.List(t.Context(), chatTestScope, chatTestChatRef, nil)
+	var de *kommo.DecodeError
+	assert.ErrorAs(t, err, &de)
+}
+
 func TestHistoryListReproducesVector(t *testing.T) {
 	v := testkit.Vectors(t).Request(t, "history")
 	// The vector's path is /v2/origin/custom/{channel}_{account}/chats/{chat}/history.

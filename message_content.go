@@ -1,6 +1,14 @@
 package kommo
 
-import "time"
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // MessageType is the type of a chat message.
 type MessageType string
@@ -219,7 +227,9 @@ type ChatMessage struct {
 	// Thumbnail is a preview URL (pictures and videos).
 	Thumbnail string `json:"thumbnail,omitempty"`
 	FileName  string `json:"file_name,omitempty"`
-	FileSize  int64  `json:"file_size,omitempty"`
+	// FileSize is the size of Media in bytes. Kommo documents it as a
+	// number and, in the history table, as a string; both decode.
+	FileSize int64 `json:"file_size,omitempty"`
 	// MediaGroupID is shared by the hooks of one message with several
 	// attachments (Kommo sends one hook per attachment).
 	MediaGroupID string `json:"media_group_id,omitempty"`
@@ -238,4 +248,76 @@ type ChatMessage struct {
 	// Post is set when the message replies to a social-post comment
 	//.
 	Post *Post `json:"post,omitempty"`
+}
+
+// chatMessagePlain is ChatMessage without its methods, to embed in
+// chatMessageWire.
+type chatMessagePlain ChatMessage
+
+// chatMessageWire is ChatMessage as Kommo sends it: file_size a number or a
+// string. Webhooks and history pages decode it in the same single pass as
+// the rest of the body; its FileSize shadows the embedded one.
+type chatMessageWire struct {
+	chatMessagePlain
+	FileSize jsonSize `json:"file_size,omitempty"`
+}
+
+func chatMessageToWire(m *ChatMessage) *chatMessageWire {
+	return &chatMessageWire{chatMessagePlain: chatMessagePlain(*m), FileSize: jsonSize(m.FileSize)}
+}
+
+func (w *chatMessageWire) message() ChatMessage {
+	m := ChatMessage(w.chatMessagePlain)
+	m.FileSize = int64(w.FileSize)
+	return m
+}
+
+// UnmarshalJSON decodes Kommo's message object, whose file_size may be a
+// number or a string of digits.
+func (m *ChatMessage) UnmarshalJSON(b []byte) error {
+	w := chatMessageToWire(m)
+	if err := json.Unmarshal(b, w); err != nil {
+		return err
+	}
+	*m = w.message()
+	return nil
+}
+
+// jsonSize is a size in bytes that Kommo sends as a JSON number or as a
+// string (the history table of one reference page says string, its example
+// and the other references say int). A number, a string holding one
+// (surrounding spaces allowed) and "" (0) decode; null leaves the value
+// alone; anything else is a *json.UnmarshalTypeError. Numbers must be
+// integers (1024, 1024.0 or 1.024e3).
+type jsonSize int64
+
+func (n *jsonSize) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	text, kind := string(b), "number"
+	if b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		text, kind = strings.TrimSpace(s), "string"
+		if text == "" {
+			*n = 0
+			return nil
+		}
+	} else if c := b[0]; c != '-' && (c < '0' || c > '9') {
+		kind = map[byte]string{'t': "bool", 'f': "bool", '{': "object", '[': "array"}[c]
+		return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[int64]()}
+	}
+	if v, err := strconv.ParseInt(text, 10, 64); err == nil {
+		*n = jsonSize(v)
+		return nil
+	}
+	if f, err := strconv.ParseFloat(text, 64); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+		*n = jsonSize(int64(f))
+		return nil
+	}
+	return &json.UnmarshalTypeError{Value: kind + " " + strconv.Quote(text), Type: reflect.TypeFor[int64]()}
 }

@@ -193,13 +193,14 @@ type WebhookEmbeddedMessage struct {
 	ID string `json:"id,omitempty"`
 	// MsgID (msgid) and ClientID (client_id) are your message id, under the
 	// names Kommo uses in quoted and reacted messages respectively.
-	MsgID         string       `json:"msgid,omitempty"`
-	ClientID      string       `json:"client_id,omitempty"`
-	Type          MessageType  `json:"type,omitempty"`
-	Text          string       `json:"text,omitempty"`
-	Media         string       `json:"media,omitempty"`
-	Thumbnail     string       `json:"thumbnail,omitempty"`
-	FileName      string       `json:"file_name,omitempty"`
+	MsgID     string      `json:"msgid,omitempty"`
+	ClientID  string      `json:"client_id,omitempty"`
+	Type      MessageType `json:"type,omitempty"`
+	Text      string      `json:"text,omitempty"`
+	Media     string      `json:"media,omitempty"`
+	Thumbnail string      `json:"thumbnail,omitempty"`
+	FileName  string      `json:"file_name,omitempty"`
+	// FileSize decodes from a number or a string.
 	FileSize      int64        `json:"file_size,omitempty"`
 	Location      *Location    `json:"location,omitempty"`
 	Contact       *ContactCard `json:"contact,omitempty"`
@@ -207,6 +208,24 @@ type WebhookEmbeddedMessage struct {
 	MsecTimestamp int64        `json:"msec_timestamp,omitempty"`
 	Sender        ChatUser     `json:"sender,omitzero"`
 	Receiver      ChatUser     `json:"receiver,omitzero"`
+}
+
+// webhookEmbeddedPlain is WebhookEmbeddedMessage without its methods.
+type webhookEmbeddedPlain WebhookEmbeddedMessage
+
+// UnmarshalJSON decodes an embedded message, whose file_size may be a
+// number or a string of digits.
+func (m *WebhookEmbeddedMessage) UnmarshalJSON(b []byte) error {
+	w := struct {
+		webhookEmbeddedPlain
+		FileSize jsonSize `json:"file_size"`
+	}{webhookEmbeddedPlain(*m), jsonSize(m.FileSize)}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*m = WebhookEmbeddedMessage(w.webhookEmbeddedPlain)
+	m.FileSize = int64(w.FileSize)
+	return nil
 }
 
 // Kind returns WebhookKindMessage.
@@ -238,7 +257,7 @@ type hookMessageInner struct {
 	Source        ChatSource          `json:"source,omitzero"`
 	Timestamp     int64               `json:"timestamp"`
 	MsecTimestamp int64               `json:"msec_timestamp"`
-	Message       *ChatMessage        `json:"message"`
+	Message       *chatMessageWire    `json:"message"`
 }
 
 func (m *hookMessageInner) event(env WebhookEnvelope) *MessageEvent {
@@ -248,7 +267,7 @@ func (m *hookMessageInner) event(env WebhookEnvelope) *MessageEvent {
 		Timestamp: m.Timestamp, MsecTimestamp: m.MsecTimestamp,
 	}
 	if m.Message != nil {
-		e.Message = *m.Message
+		e.Message = m.Message.message()
 	}
 	return e
 }
@@ -256,7 +275,7 @@ func (m *hookMessageInner) event(env WebhookEnvelope) *MessageEvent {
 func (e *MessageEvent) inner() hookMessageInner {
 	return hookMessageInner{
 		Receiver: e.Receiver, Sender: e.Sender, Conversation: e.Conversation, Source: e.Source,
-		Timestamp: e.Timestamp, MsecTimestamp: e.MsecTimestamp, Message: &e.Message,
+		Timestamp: e.Timestamp, MsecTimestamp: e.MsecTimestamp, Message: chatMessageToWire(&e.Message),
 	}
 }
 
