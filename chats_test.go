@@ -552,6 +552,60 @@ func TestMessagesSendEveryType(t *testing.T) {
 	assert.Empty(t, shared.SharedPost.Type, "the caller's shared post is not modified")
 }
 
+// File, picture and video messages need no file name or size ([K-REF]
+// marks them optional); their media must be an absolute http(s) URL.
+func TestMessagesSendMediaWithoutNameOrSize(t *testing.T) {
+	for _, tc := range []struct {
+		msg  *kommo.MessageContent
+		want string
+	}{
+		{kommo.FileMessage("https://example.com/terms.pdf", "", 0), `{"type":"file","media":"https://example.com/terms.pdf"}`},
+		{kommo.PictureMessage("https://example.com/p.png", "p.png", 0), `{"type":"picture","media":"https://example.com/p.png","file_name":"p.png"}`},
+		{kommo.VideoMessage("HTTP://example.com/v.mp4", "", 2048), `{"type":"video","media":"HTTP://example.com/v.mp4","file_size":2048}`},
+	} {
+		t.Run(string(tc.msg.Type), func(t *testing.T) {
+			c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response.json"))))
+			_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+				Time: time.UnixMilli(1700000000123), MsgID: "m-1", ConversationID: "chat-1",
+				Sender: &kommo.Participant{ID: "u-1", Name: "Client"}, Message: tc.msg,
+			})
+			require.NoError(t, err)
+			r := srv.only()
+			assert.Equal(t, "POST", r.Method)
+			assert.Equal(t, "/v2/origin/custom/"+chatTestScope, r.Path)
+			assert.Equal(t, `{"event_type":"new_message","payload":{"timestamp":1700000000,"msec_timestamp":1700000000123,"msgid":"m-1","conversation_id":"chat-1",`+
+				`"sender":{"id":"u-1","name":"Client"},"message":`+tc.want+`,"silent":false}}`, string(r.Body))
+			chatAssertSigned(t, r, chatTestSecret)
+		})
+	}
+}
+
+func TestMessagesMediaMustBeAnAbsoluteHTTPURL(t *testing.T) {
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
+	const problem = "payload.message.media: must be an absolute http or https URL that Kommo can download"
+	for _, media := range []string{"invoice.pdf", "/files/invoice.pdf", "//example.com/a.png", "ftp://example.com/a.pdf",
+		"file:///tmp/a.pdf", "https://", "https//example.com/a.png", "http://exa mple.com/a.png", "data:image/png;base64,AAAA"} {
+		for _, msg := range []*kommo.MessageContent{
+			kommo.FileMessage(media, "a.pdf", 1), kommo.PictureMessage(media, "", 0), kommo.VideoMessage(media, "", 0),
+			kommo.VoiceMessage(media), kommo.AudioMessage(media), kommo.StickerMessage(media),
+		} {
+			_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+				ConversationID: "c", Sender: &kommo.Participant{ID: "u", Name: "n"}, Message: msg,
+			})
+			assert.Equal(t, []string{problem}, chatValidationProblems(t, err), "%s %q", msg.Type, media)
+		}
+	}
+	// Edit keeps its rules: an unchanged file may leave media out, but a
+	// media given must be a URL too.
+	_, err := c.Messages.Edit(t.Context(), chatTestScope, &kommo.EditMessageRequest{MsgID: "m", ConversationID: "c",
+		Message: &kommo.MessageContent{Type: kommo.MessageTypeFile}})
+	require.NoError(t, err)
+	_, err = c.Messages.Edit(t.Context(), chatTestScope, &kommo.EditMessageRequest{MsgID: "m", ConversationID: "c",
+		Message: &kommo.MessageContent{Type: kommo.MessageTypeFile, Media: "new.pdf"}})
+	assert.Equal(t, []string{problem}, chatValidationProblems(t, err))
+	assert.Len(t, srv.requests(), 1)
+}
+
 func TestMessagesSendReplyForwardsWriteFirst(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response.json"))))
 	_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
@@ -727,13 +781,9 @@ func TestMessagesSendValidationPerType(t *testing.T) {
 	}{
 		{&kommo.MessageContent{}, []string{"payload.message.type: required"}},
 		{&kommo.MessageContent{Type: "gif"}, []string{`payload.message.type: unknown message type "gif"`}},
-		{&kommo.MessageContent{Type: kommo.MessageTypePicture}, []string{
-			"payload.message.media: required for picture messages",
-			"payload.message.file_name: required for picture messages",
-			"payload.message.file_size: required (bytes, above 0) for picture messages",
-		}},
-		{&kommo.MessageContent{Type: kommo.MessageTypeVideo, Media: "u", FileName: "v.mp4"}, []string{"payload.message.file_size: required (bytes, above 0) for video messages"}},
-		{&kommo.MessageContent{Type: kommo.MessageTypeFile, Media: "u", FileSize: 1}, []string{"payload.message.file_name: required for file messages"}},
+		{&kommo.MessageContent{Type: kommo.MessageTypePicture}, []string{"payload.message.media: required for picture messages"}},
+		{&kommo.MessageContent{Type: kommo.MessageTypeVideo, FileName: "v.mp4", FileSize: 1}, []string{"payload.message.media: required for video messages"}},
+		{&kommo.MessageContent{Type: kommo.MessageTypeFile, Media: "u", FileSize: 1}, []string{"payload.message.media: must be an absolute http or https URL that Kommo can download"}},
 		{&kommo.MessageContent{Type: kommo.MessageTypeVoice}, []string{"payload.message.media: required for voice messages"}},
 		{&kommo.MessageContent{Type: kommo.MessageTypeAudio}, []string{"payload.message.media: required for audio messages"}},
 		{&kommo.MessageContent{Type: kommo.MessageTypeSticker}, []string{"payload.message.media or payload.message.sticker_id: required for sticker messages"}},

@@ -40,18 +40,22 @@ type ContactCard struct {
 
 // MessageContent is the "message" object of a sent or edited message. Use a
 // constructor (TextMessage, PictureMessage, ...) or fill the fields the
-// Type requires: Text for text; Media, FileName and FileSize for picture,
-// video and file; Media for voice and audio; Media or StickerID for sticker;
-// Location for location; Contact for contact.
+// Type requires: Text for text; Media for picture, video, file, voice and
+// audio; Media or StickerID for sticker; Location for location; Contact for
+// contact. FileName and FileSize are optional: Kommo's reference marks them
+// so (an older page lists them as required for picture, video and file).
+// Media must be an absolute http or https URL; anything else is refused
+// before sending.
 type MessageContent struct {
 	Type MessageType `json:"type"`
 	// Text is required for text messages and optional (a caption) otherwise.
 	Text string `json:"text,omitempty"`
-	// Media is a downloadable URL of the picture, video, file, voice,
-	// audio or sticker.
-	Media    string `json:"media,omitempty"`
+	// Media is an absolute http(s) URL Kommo downloads the picture, video,
+	// file, voice, audio or sticker from.
+	Media string `json:"media,omitempty"`
+	// FileName is the file's name, optional.
 	FileName string `json:"file_name,omitempty"`
-	// FileSize is the size of Media in bytes.
+	// FileSize is the size of Media in bytes, optional (0 is not sent).
 	FileSize int64 `json:"file_size,omitempty"`
 	// MediaDuration is the length of a video, audio or voice message in
 	// seconds.
@@ -111,20 +115,23 @@ func TextMessage(text string) *MessageContent {
 	return &MessageContent{Type: MessageTypeText, Text: text}
 }
 
-// PictureMessage returns a picture message; mediaURL must be downloadable
-// and size is in bytes.
+// PictureMessage returns a picture message. mediaURL must be an absolute
+// http(s) URL Kommo can download; fileName and size (in bytes) are
+// optional: "" and 0 are not sent.
 func PictureMessage(mediaURL, fileName string, size int64) *MessageContent {
 	return &MessageContent{Type: MessageTypePicture, Media: mediaURL, FileName: fileName, FileSize: size}
 }
 
-// VideoMessage returns a video message; mediaURL must be downloadable and
-// size is in bytes.
+// VideoMessage returns a video message. mediaURL must be an absolute
+// http(s) URL Kommo can download; fileName and size (in bytes) are
+// optional: "" and 0 are not sent.
 func VideoMessage(mediaURL, fileName string, size int64) *MessageContent {
 	return &MessageContent{Type: MessageTypeVideo, Media: mediaURL, FileName: fileName, FileSize: size}
 }
 
-// FileMessage returns a file message; mediaURL must be downloadable and
-// size is in bytes.
+// FileMessage returns a file message. mediaURL must be an absolute
+// http(s) URL Kommo can download; fileName and size (in bytes) are
+// optional: "" and 0 are not sent.
 func FileMessage(mediaURL, fileName string, size int64) *MessageContent {
 	return &MessageContent{Type: MessageTypeFile, Media: mediaURL, FileName: fileName, FileSize: size}
 }

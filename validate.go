@@ -2,6 +2,7 @@ package kommo
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -159,8 +160,10 @@ func chatCheckKind(v *validator, field string, typ MessageType, missingType, tex
 	}
 }
 
-// chatCheckContent records every problem of a message object. On edit, an
-// unchanged file's media, file_name and file_size may be left out.
+// chatCheckContent records every problem of a message object. Media, when
+// given, must be an absolute http(s) URL; a file, picture or video needs
+// no file_name or file_size. On edit, an unchanged file's media may be
+// left out.
 func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) {
 	if m == nil {
 		v.addf("%s: required", field)
@@ -168,19 +171,9 @@ func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) 
 	}
 	chatCheckKind(v, field, m.Type, "required", m.Text, m.Location, m.Contact)
 	switch m.Type {
-	case MessageTypePicture, MessageTypeVideo, MessageTypeFile:
-		if !edit {
-			if m.Media == "" {
-				v.addf("%s.media: required for %s messages", field, m.Type)
-			}
-			if m.FileName == "" {
-				v.addf("%s.file_name: required for %s messages", field, m.Type)
-			}
-			if m.FileSize <= 0 {
-				v.addf("%s.file_size: required (bytes, above 0) for %s messages", field, m.Type)
-			}
-		}
-	case MessageTypeVoice, MessageTypeAudio:
+	case MessageTypePicture, MessageTypeVideo, MessageTypeFile, MessageTypeVoice, MessageTypeAudio:
+		// file_name and file_size are optional ([K-REF] marks them so;
+		// the RU reference lists them as required).
 		if !edit && m.Media == "" {
 			v.addf("%s.media: required for %s messages", field, m.Type)
 		}
@@ -188,6 +181,9 @@ func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) 
 		if !edit && m.Media == "" && m.StickerID == "" {
 			v.addf("%s.media or %s.sticker_id: required for sticker messages", field, field)
 		}
+	}
+	if m.Media != "" && !absoluteHTTPURL(m.Media) {
+		v.addf("%s.media: must be an absolute http or https URL that Kommo can download", field)
 	}
 	if m.FileSize < 0 {
 		v.addf("%s.file_size: must not be negative", field)
@@ -210,6 +206,16 @@ func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) 
 		// importing a new message.
 		chatCheckDelivery(v, ds.StatusCode, ds.ErrorCode, ds.Error, field+".delivery_status.", "status_code")
 	}
+}
+
+// absoluteHTTPURL reports whether s is an absolute http or https URL with a
+// host.
+func absoluteHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https")
 }
 
 // chatCheckContact records missing contact card fields.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -35,19 +36,25 @@ func checkMessage(m *wireMessage, probs []string) []string {
 		if !mediaTypes[m.Type] {
 			return append(probs, fmt.Sprintf("payload.message.type %q is not supported", m.Type))
 		}
+		// file_name and file_size are optional, as Kommo's reference marks
+		// them.
 		if m.Media == "" && !(m.Type == "sticker" && m.StickerID != "") {
 			probs = append(probs, "payload.message.media is required for "+m.Type+" messages")
 		}
-		if m.Type == "file" || m.Type == "video" || m.Type == "picture" {
-			if m.FileName == "" {
-				probs = append(probs, "payload.message.file_name is required for "+m.Type+" messages")
-			}
-			if m.FileSize <= 0 {
-				probs = append(probs, "payload.message.file_size is required for "+m.Type+" messages")
-			}
-		}
+	}
+	if m.Media != "" && !downloadableURL(m.Media) {
+		probs = append(probs, "payload.message.media must be an absolute http or https URL")
+	}
+	if m.FileSize < 0 {
+		probs = append(probs, "payload.message.file_size must not be negative")
 	}
 	return probs
+}
+
+// downloadableURL reports whether s is an absolute http(s) URL.
+func downloadableURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Host != "" && (strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https"))
 }
 
 func (s *Server) storeMessageLocked(m *msgState) {

@@ -227,17 +227,21 @@ func TestSendMessageValidation(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	desc := decode(t, data)["error_description"].(string)
 	for _, want := range []string{"payload.conversation_id is required", "payload.msgid is required", "payload.sender is required",
-		"payload.message.media is required", "payload.message.file_name is required", "payload.message.file_size is required"} {
+		"payload.message.media is required"} {
 		assert.Contains(t, desc, want)
 	}
+	assert.NotContains(t, desc, "file_name", "file_name and file_size are optional")
+	assert.NotContains(t, desc, "file_size")
 	cases := map[string]any{
-		"event_type must be new_message or edit_message": map[string]any{"event_type": "delete_message", "payload": map[string]any{}},
-		"payload is required":                            map[string]any{"event_type": "new_message"},
-		"payload.message.text is required":               msgBody("text", map[string]any{"type": "text"}),
-		"payload.message.location is required":           msgBody("location", map[string]any{"type": "location"}),
-		"payload.message.contact":                        msgBody("contact", map[string]any{"type": "contact"}),
-		`type "gif" is not supported`:                    msgBody("gif", map[string]any{"type": "gif"}),
-		"malformed JSON":                                 "{",
+		"event_type must be new_message or edit_message":              map[string]any{"event_type": "delete_message", "payload": map[string]any{}},
+		"payload is required":                                         map[string]any{"event_type": "new_message"},
+		"payload.message.text is required":                            msgBody("text", map[string]any{"type": "text"}),
+		"payload.message.location is required":                        msgBody("location", map[string]any{"type": "location"}),
+		"payload.message.contact":                                     msgBody("contact", map[string]any{"type": "contact"}),
+		`type "gif" is not supported`:                                 msgBody("gif", map[string]any{"type": "gif"}),
+		"payload.message.media must be an absolute http or https URL": msgBody("file", map[string]any{"type": "file", "media": "/files/a.pdf"}),
+		"payload.message.file_size must not be negative":              msgBody("file", map[string]any{"type": "file", "media": "https://example.com/a.pdf", "file_size": -1}),
+		"malformed JSON":                                              "{",
 	}
 	for want, body := range cases {
 		resp, data := e.chat(http.MethodPost, e.scopePath(""), body)
@@ -249,6 +253,8 @@ func TestSendMessageValidation(t *testing.T) {
 	// Valid non-text types.
 	for i, msg := range []map[string]any{
 		{"type": "picture", "media": "https://example.com/p.png", "file_name": "p.png", "file_size": 100},
+		{"type": "file", "media": "https://example.com/terms.pdf"},
+		{"type": "video", "media": "http://example.com/v.mp4", "file_size": 2048},
 		{"type": "voice", "media": "https://example.com/v.ogg"},
 		{"type": "sticker", "sticker_id": "st-1"},
 		{"type": "location", "location": map[string]any{"lon": 37.6, "lat": 55.7}},
@@ -630,4 +636,24 @@ func TestImportWithDeliveryStatus(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Contains(t, decode(t, data)["error_description"], "payload.message.delivery_status.status_code must be 1 (delivered), 2 (read) or -1 (error)")
 	assert.Len(t, e.srv.AllMessages(), 1)
+}
+
+// A file without a name or size goes through the SDK and the fake alike.
+func TestFileWithoutNameOrSize(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	sent, _, err := client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{
+		ConversationID: "c1", Sender: &kommo.Participant{ID: "user-1", Name: "Client"},
+		Message: kommo.FileMessage("https://example.com/terms.pdf", "", 0),
+	})
+	require.NoError(t, err)
+	m, ok := e.srv.FindMessage(sent.ID)
+	require.True(t, ok)
+	assert.Equal(t, kommo.MessageTypeFile, m.Type)
+	assert.Equal(t, "https://example.com/terms.pdf", m.Media)
+	assert.Empty(t, m.FileName)
+	assert.Zero(t, m.FileSize)
+	assert.JSONEq(t, `{"type":"file","media":"https://example.com/terms.pdf"}`, mustJSON(t, decodeRaw(t, m.Payload)["message"]))
 }
