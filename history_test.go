@@ -142,6 +142,26 @@ func TestHistoryListFileSizeNumberOrString(t *testing.T) {
 	assert.ErrorAs(t, err, &de)
 }
 
+// History items may quote a message, in either documented form of
+// reply_to: nested under "message" or flat.
+func TestHistoryListReplyToNestedOrFlat(t *testing.T) {
+	c, _ := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "history_page_reply_to.json"))))
+	msgs, _, err := c.History.List(t.Context(), chatTestScope, chatTestChatRef, nil)
+	require.NoError(t, err)
+	require.Len(t, msgs, 2)
+	assert.Equal(t, &kommo.WebhookReplyTo{Message: kommo.WebhookEmbeddedMessage{
+		ID: "1bf6a765-ec6f-4680-8cd5-6f2d31f78ebc", MsgID: "5f283618af2c8", Type: kommo.MessageTypeText,
+		Text: "Можно ли оплатить заказ при получении ?", Timestamp: 1596470809, MsecTimestamp: 1596470809000,
+		Sender: kommo.ChatUser{ID: "86a0caef-41ec-49ac-814b-b27da2cea267", ClientID: "sk-1376265f-86df-4c49-a0c3-a4816df41af9", Name: "Example Client"},
+	}}, msgs[0].Message.ReplyTo, "nested")
+	assert.Equal(t, &kommo.WebhookReplyTo{Message: kommo.WebhookEmbeddedMessage{
+		ID: "9d2f4c1a-6b3e-4f8a-9c7d-0e1f2a3b4c5d", MsgID: "skm-5f2836a8ca459", Type: kommo.MessageTypeFile,
+		Media: "https://amojo.kommo.com/attachments/5b0e3c1e/price-list.pdf", FileName: "price-list.pdf", FileSize: 48213,
+		Timestamp: 1596470500, Sender: kommo.ChatUser{ID: "86a0caef-41ec-49ac-814b-b27da2cea267", Name: "Example Client"},
+	}}, msgs[1].Message.ReplyTo, "flat")
+	assert.Equal(t, "Вот прайс.", msgs[1].Message.Text)
+}
+
 func TestHistoryListReproducesVector(t *testing.T) {
 	v := testkit.Vectors(t).Request(t, "history")
 	// The vector's path is /v2/origin/custom/{channel}_{account}/chats/{chat}/history.

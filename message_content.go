@@ -248,7 +248,9 @@ type ChatMessage struct {
 	Markup *Markup `json:"markup,omitempty"`
 	// Template is set when the manager sent a message template.
 	Template *Template `json:"template,omitempty"`
-	// ReplyTo is the quoted message (quoting must be enabled by support).
+	// ReplyTo is the quoted message, in webhooks (quoting must be enabled
+	// by support) and history items. Kommo's references nest it
+	// differently; both forms decode (see WebhookReplyTo).
 	ReplyTo *WebhookReplyTo `json:"reply_to,omitempty"`
 	// Forwards holds forwarded messages (enabled by support).
 	Forwards *WebhookForwards `json:"forwards,omitempty"`
@@ -262,20 +264,26 @@ type ChatMessage struct {
 type chatMessagePlain ChatMessage
 
 // chatMessageWire is ChatMessage as Kommo sends it: file_size a number or a
-// string. Webhooks and history pages decode it in the same single pass as
-// the rest of the body; its FileSize shadows the embedded one.
+// string, reply_to nested or flat. Webhooks and history pages decode it in
+// the same single pass as the rest of the body; its fields shadow the
+// embedded ones of the same name.
 type chatMessageWire struct {
 	chatMessagePlain
-	FileSize jsonSize `json:"file_size,omitempty"`
+	FileSize jsonSize      `json:"file_size,omitempty"`
+	ReplyTo  *replyToWire  `json:"reply_to,omitempty"`
+	Forwards *forwardsWire `json:"forwards,omitempty"`
 }
 
 func chatMessageToWire(m *ChatMessage) *chatMessageWire {
-	return &chatMessageWire{chatMessagePlain: chatMessagePlain(*m), FileSize: jsonSize(m.FileSize)}
+	return &chatMessageWire{chatMessagePlain: chatMessagePlain(*m), FileSize: jsonSize(m.FileSize),
+		ReplyTo: replyToToWire(m.ReplyTo), Forwards: forwardsToWire(m.Forwards)}
 }
 
 func (w *chatMessageWire) message() ChatMessage {
 	m := ChatMessage(w.chatMessagePlain)
 	m.FileSize = int64(w.FileSize)
+	m.ReplyTo = w.ReplyTo.replyTo()
+	m.Forwards = w.Forwards.forwards()
 	return m
 }
 

@@ -161,6 +161,19 @@ func TestParseWebhookBody_Fixtures(t *testing.T) {
 			}, msg.ReplyTo.Message)
 			assert.Nil(t, msg.Forwards)
 		}},
+		{"message_reply_flat", func(t *testing.T, ev WebhookEvent) {
+			// developers.kommo.com's form: the quoted message's fields
+			// directly under reply_to. It decodes like message_reply.
+			msg := webhookAsMessage(t, ev).Message
+			nested := webhookAsMessage(t, webhookParseFixture(t, "message_reply")).Message
+			require.NotNil(t, msg.ReplyTo)
+			assert.Equal(t, nested.ReplyTo, msg.ReplyTo)
+			assert.Equal(t, "my-msg-41", msg.ReplyTo.Message.MsgID)
+			assert.Equal(t, ChatUser{ID: webhookClientID, ClientID: "my-user-1", Name: "Client Bob"}, msg.ReplyTo.Message.Sender)
+			out, err := json.Marshal(ev)
+			require.NoError(t, err)
+			assert.Contains(t, string(out), `"reply_to":{"message":{"id":"f1e2d3c4-b5a6-4978-8695-a4b3c2d1e0f9","msgid":"my-msg-41",`, "it encodes nested")
+		}},
 		{"message_forward", func(t *testing.T, ev WebhookEvent) {
 			msg := webhookAsMessage(t, ev).Message
 			require.NotNil(t, msg.Forwards)
@@ -1167,4 +1180,32 @@ func TestJSONSizeNumberOrString(t *testing.T) {
 	out, err := json.Marshal(&me)
 	require.NoError(t, err)
 	assert.Contains(t, string(out), `"file_size":80`, "sizes encode as numbers")
+}
+
+// reply_to decodes in both forms also when a ChatMessage or
+// WebhookReplyTo is decoded directly; the nested form wins when both are
+// there.
+func TestReplyToNestedOrFlat(t *testing.T) {
+	t.Parallel()
+	want := &WebhookReplyTo{Message: WebhookEmbeddedMessage{ID: "q1", MsgID: "my-1", Type: MessageTypeText, Text: "Hi", FileSize: 5, Sender: ChatUser{ID: "u"}}}
+	for name, body := range map[string]string{
+		"nested": `{"id":"m","reply_to":{"message":{"id":"q1","msgid":"my-1","type":"text","text":"Hi","file_size":5,"sender":{"id":"u"}}}}`,
+		"flat":   `{"id":"m","reply_to":{"id":"q1","msgid":"my-1","type":"text","text":"Hi","file_size":"5","sender":{"id":"u"}}}`,
+		"both":   `{"id":"m","reply_to":{"id":"other","message":{"id":"q1","msgid":"my-1","type":"text","text":"Hi","file_size":5,"sender":{"id":"u"}}}}`,
+	} {
+		var m ChatMessage
+		require.NoError(t, json.Unmarshal([]byte(body), &m), name)
+		assert.Equal(t, want, m.ReplyTo, name)
+		var r WebhookReplyTo
+		var top map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal([]byte(body), &top))
+		require.NoError(t, json.Unmarshal(top["reply_to"], &r), name)
+		assert.Equal(t, *want, r, name)
+	}
+	var m ChatMessage
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"m","reply_to":null}`), &m))
+	assert.Nil(t, m.ReplyTo)
+	out, err := json.Marshal(&ChatMessage{ID: "m", ReplyTo: want})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id":"m","type":"","text":"","reply_to":{"message":{"id":"q1","msgid":"my-1","type":"text","text":"Hi","file_size":5,"sender":{"id":"u"}}}}`, string(out))
 }

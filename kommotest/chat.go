@@ -263,6 +263,9 @@ func (s *Server) chatHistory(r *http.Request) reply {
 				Media: m.body.Media, Thumbnail: m.body.Thumbnail, FileName: m.body.FileName, FileSize: m.body.FileSize,
 				MediaGroupID: m.body.MediaGroupID, Location: m.body.Location, Contact: m.body.Contact},
 		}
+		if m.replyTo != nil {
+			it.Message.ReplyTo = &historyReplyTo{Message: *m.replyTo}
+		}
 		if m.receiver != nil {
 			u := toHistoryUser(*m.receiver)
 			it.Receiver = &u

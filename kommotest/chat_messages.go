@@ -163,9 +163,18 @@ func (s *Server) newMessageLocked(sc *scopeState, p *wirePayload, raw json.RawMe
 	} else {
 		c = sc.chatsByConv[p.ConversationID]
 	}
-	if p.ReplyTo != nil && p.ReplyTo.Message != nil && c != nil {
-		if q := p.ReplyTo.Message; (q.ID != "" || q.MsgID != "") && findInChat(c, q.ID, q.MsgID) == nil {
-			return badRequest([]string{"payload.reply_to.message: message not found in this chat"})
+	var quoted *historyEmbedded
+	if p.ReplyTo != nil && p.ReplyTo.Message != nil {
+		q := p.ReplyTo.Message
+		switch {
+		case q.ID == "" && q.MsgID == "":
+			quoted = quoteOf(q)
+		case c != nil:
+			qm := findInChat(c, q.ID, q.MsgID)
+			if qm == nil {
+				return badRequest([]string{"payload.reply_to.message: message not found in this chat"})
+			}
+			quoted = qm.quote()
 		}
 	}
 
@@ -190,6 +199,7 @@ func (s *Server) newMessageLocked(sc *scopeState, p *wirePayload, raw json.RawMe
 		m.status, m.errCode, m.errText = ds.StatusCode, ds.ErrorCode, ds.Error
 	}
 	m.body.DeliveryStatus = nil
+	m.replyTo = quoted
 	m.resp = newMessageResult{ConversationID: c.id, SenderID: sender.ID, MsgID: m.id, RefID: p.MsgID}
 	if receiver != nil {
 		rc := *receiver
@@ -204,6 +214,23 @@ func (s *Server) newMessageLocked(sc *scopeState, p *wirePayload, raw json.RawMe
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// quote is m as a message quoting it shows it in history.
+func (m *msgState) quote() *historyEmbedded {
+	u := toHistoryUser(m.sender)
+	return &historyEmbedded{ID: m.id, MsgID: m.msgID, Type: m.body.Type, Text: m.body.Text, Media: m.body.Media,
+		FileName: m.body.FileName, FileSize: m.body.FileSize, Timestamp: m.ts.Unix(), MsecTimestamp: m.ts.UnixMilli(), Sender: &u}
+}
+
+// quoteOf is a quoted message given by its content (no id or msgid).
+func quoteOf(q *wireEmbedded) *historyEmbedded {
+	h := &historyEmbedded{Type: q.Type, Text: q.Text, FileName: q.FileName, FileSize: q.FileSize,
+		Timestamp: q.Timestamp, MsecTimestamp: q.MsecTimestamp}
+	if q.Sender != nil {
+		h.Sender = &historyUser{ID: q.Sender.RefID, ClientID: q.Sender.ID, Name: q.Sender.Name}
+	}
+	return h
+}
 
 // sentMessage is what makes a new_message the same message as another with
 // its msgid: the conversation, and the message content, sender and receiver

@@ -657,3 +657,53 @@ func TestFileWithoutNameOrSize(t *testing.T) {
 	assert.Zero(t, m.FileSize)
 	assert.JSONEq(t, `{"type":"file","media":"https://example.com/terms.pdf"}`, mustJSON(t, decodeRaw(t, m.Payload)["message"]))
 }
+
+// A message sent with reply_to (the SDK sends the nested form) comes back
+// from history with the quoted message, which the SDK decodes.
+func TestReplyToInHistory(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	first, _, err := client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{
+		MsgID: "q-1", ConversationID: "c1", Sender: &kommo.Participant{ID: "user-1", Name: "Client"},
+		Message: kommo.TextMessage("Do you deliver on Sundays?"),
+	})
+	require.NoError(t, err)
+	e.clock.Advance(time.Second)
+	_, _, err = client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{
+		MsgID: "r-1", ConversationID: "c1", Sender: &kommo.Participant{ID: "user-1", Name: "Client"},
+		Message: kommo.TextMessage("I mean this one"),
+		ReplyTo: &kommo.ReplyTo{Message: kommo.EmbeddedMessage{MsgID: "q-1"}},
+	})
+	require.NoError(t, err)
+	e.clock.Advance(time.Second)
+	_, _, err = client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{
+		MsgID: "r-2", ConversationID: "c1", Sender: &kommo.Participant{ID: "user-1", Name: "Client"},
+		Message: kommo.TextMessage("and that"),
+		ReplyTo: &kommo.ReplyTo{Message: kommo.EmbeddedMessage{Type: kommo.MessageTypeText, Text: "an old one",
+			Time: time.UnixMilli(1690000000456), Sender: &kommo.EmbeddedUser{Name: "Someone"}}},
+	})
+	require.NoError(t, err)
+
+	msgs, _, err := client.History.List(t.Context(), scope, first.ConversationID, nil)
+	require.NoError(t, err)
+	require.Len(t, msgs, 3)
+	chat, _ := e.srv.FindChat("", "c1")
+	q := e.srv.Messages("", "c1")[0]
+	assert.Equal(t, &kommo.WebhookReplyTo{Message: kommo.WebhookEmbeddedMessage{
+		ID: first.ID, MsgID: "q-1", Type: kommo.MessageTypeText, Text: "Do you deliver on Sundays?",
+		Timestamp: q.Timestamp.Unix(), MsecTimestamp: q.Timestamp.UnixMilli(),
+		Sender: kommo.ChatUser{ID: chat.User.ID, ClientID: "user-1", Name: "Client"},
+	}}, msgs[1].Message.ReplyTo, "newest first: the reply by msgid is second")
+	assert.Equal(t, &kommo.WebhookReplyTo{Message: kommo.WebhookEmbeddedMessage{
+		Type: kommo.MessageTypeText, Text: "an old one", Timestamp: 1690000000, MsecTimestamp: 1690000000456,
+		Sender: kommo.ChatUser{Name: "Someone"},
+	}}, msgs[0].Message.ReplyTo)
+	assert.Nil(t, msgs[2].Message.ReplyTo)
+
+	// The history body carries the nested form.
+	resp, data := e.chat(http.MethodGet, e.scopePath("/chats/"+chat.ID+"/history?offset=1&limit=1"), nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(data), `"reply_to":{"message":{"id":"`+first.ID+`","msgid":"q-1","type":"text"`)
+}

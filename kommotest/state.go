@@ -157,7 +157,9 @@ type msgState struct {
 	status, errCode    int
 	errText            string
 	reactions          []Reaction
-	payload            json.RawMessage
+	// replyTo is the message it quotes, as history shows it.
+	replyTo *historyEmbedded
+	payload json.RawMessage
 	// resp is the new_message answer, replayed for a repeated msgid.
 	resp newMessageResult
 	// sent is the first new_message in canonical form, what a repeated
