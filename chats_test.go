@@ -343,6 +343,33 @@ func TestChatsCreateFlatResponseAndMinimalBody(t *testing.T) {
 	}, chat)
 }
 
+// Kommo's changelog removed user[ref_id] from create chat: a participant
+// built for messages, with a RefID, is sent without it.
+func TestChatsCreateDoesNotSendRefID(t *testing.T) {
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "chat_create_flat.json"))))
+	req := &kommo.CreateChatRequest{
+		ConversationID: "skc-8e3e7640", Source: &kommo.ChatSource{ExternalID: "78001234567"},
+		User: kommo.Participant{ID: "sk-1376265f", RefID: "2ed64e26-7c3b-4a52-9d7e-0f4b8f3e4d11", Name: "Example Client",
+			Avatar: "https://example.com/a.png", Profile: &kommo.ParticipantProfile{Phone: "+79151112233"}, ProfileLink: "https://example.com/p"},
+	}
+	_, _, err := c.Chats.Create(t.Context(), chatTestScope, req)
+	require.NoError(t, err)
+	r := srv.only()
+	assert.Equal(t, "POST", r.Method)
+	assert.Equal(t, "/v2/origin/custom/"+chatTestScope+"/chats", r.Path)
+	assert.Equal(t, `{"conversation_id":"skc-8e3e7640","source":{"external_id":"78001234567"},`+
+		`"user":{"id":"sk-1376265f","avatar":"https://example.com/a.png","name":"Example Client","profile":{"phone":"+79151112233"},"profile_link":"https://example.com/p"}}`,
+		string(r.Body))
+	chatAssertSigned(t, r, chatTestSecret)
+	assert.Equal(t, "2ed64e26-7c3b-4a52-9d7e-0f4b8f3e4d11", req.User.RefID, "the caller's request is not modified")
+
+	// Messages still send it.
+	_, _, err = c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+		MsgID: "m-1", ConversationID: "skc-8e3e7640", Sender: &req.User, Message: kommo.TextMessage("Hi")})
+	require.NoError(t, err)
+	assert.Contains(t, string(srv.requests()[1].Body), `"sender":{"id":"sk-1376265f","ref_id":"2ed64e26-7c3b-4a52-9d7e-0f4b8f3e4d11",`)
+}
+
 func TestChatsCreateValidation(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
 	_, _, err := c.Chats.Create(t.Context(), "", &kommo.CreateChatRequest{Source: &kommo.ChatSource{ExternalID: strings.Repeat("x", 41)}})

@@ -204,6 +204,12 @@ func (s *Server) chatCreate(r *http.Request) reply {
 		probs = append(probs, "conversation_id is required")
 	}
 	probs = checkUser(req.User, "user", true, probs)
+	if req.User != nil && req.User.RefID != "" {
+		// Kommo's changelog: "Removed the user[ref_id] parameter from the
+		// Create New Chat request". The fake refuses it so that a client
+		// still sending it notices.
+		probs = append(probs, "user.ref_id is not a parameter of create chat (Kommo removed it)")
+	}
 	probs = checkSourceRef(req.Source, "source", probs)
 	if len(probs) > 0 {
 		return badRequest(probs)

@@ -707,3 +707,29 @@ func TestReplyToInHistory(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, string(data), `"reply_to":{"message":{"id":"`+first.ID+`","msgid":"q-1","type":"text"`)
 }
+
+// Create chat without user.ref_id: the SDK leaves it out; the fake refuses
+// a raw request that still sends it.
+func TestCreateChatWithoutRefID(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	chat, _, err := client.Chats.Create(t.Context(), scope, &kommo.CreateChatRequest{ConversationID: "c1",
+		User: kommo.Participant{ID: "user-1", RefID: e.srv.ManagerAmojoID(), Name: "Client"}})
+	require.NoError(t, err)
+	reqs := e.srv.Requests()
+	assert.Equal(t, `{"conversation_id":"c1","user":{"id":"user-1","name":"Client"}}`, string(reqs[len(reqs)-1].Body))
+	stored, ok := e.srv.FindChat(scope, "c1")
+	require.True(t, ok)
+	assert.Equal(t, chat.ID, stored.ID)
+	assert.Equal(t, "user-1", stored.User.ClientID)
+	assert.NotEqual(t, e.srv.ManagerAmojoID(), stored.User.ID)
+
+	resp, data := e.chat(http.MethodPost, e.scopePath("/chats"), map[string]any{"conversation_id": "c2",
+		"user": map[string]any{"id": "user-2", "ref_id": e.srv.ManagerAmojoID(), "name": "Client"}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, decode(t, data)["error_description"], "user.ref_id is not a parameter of create chat")
+	_, ok = e.srv.FindChat(scope, "c2")
+	assert.False(t, ok)
+}
