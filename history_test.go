@@ -191,7 +191,7 @@ func TestHistoryListValidation(t *testing.T) {
 	_, _, err := c.History.List(t.Context(), "", "", &kommo.HistoryOptions{Offset: -1, Limit: 51})
 	assert.Equal(t, []string{
 		"scope_id: required",
-		"conversation_id: required",
+		"amojo_chat_id: required",
 		"offset: must not be negative, got -1",
 		"limit: must be between 0 (server default) and 50, got 51",
 	}, chatValidationProblems(t, err))

@@ -116,14 +116,20 @@ const (
 // and appears in the chat after asynchronous processing. Older servers
 // return only the two message ids; the others are then empty.
 type SentMessage struct {
-	// ConversationID identifies the conversation.
+	// ConversationID is the chat's amojo id (new_message.conversation_id
+	// of Kommo's answer), not the ConversationID you sent: it is what
+	// History.List and History.All take, the same id as Chat.ID from
+	// Chats.Create and a webhook's conversation.id. kommotest answers it
+	// so; Kommo's reference only calls it "the dialog's id" and its
+	// example shows a value shaped like an integration's id, which no live
+	// account has confirmed either way. Empty for older servers.
 	ConversationID string `json:"conversation_id"`
-	// SenderID and ReceiverID identify the participants (ReceiverID is empty
-	// for incoming messages, where Kommo returns null).
+	// SenderID and ReceiverID are the participants' amojo ids (ReceiverID
+	// is empty for incoming messages, where Kommo returns null).
 	SenderID   string `json:"sender_id"`
 	ReceiverID string `json:"receiver_id"`
 	// ID is the message's amojo id (the response's new_message.msgid). Use
-	// it for delivery statuses and reactions.
+	// it for reactions (ReactionRequest.ID) and edits (EditMessageRequest.ID).
 	ID string `json:"msgid"`
 	// MsgID is your message id (the response's new_message.ref_id), or the
 	// id Send sent when Kommo does not echo it.
@@ -374,10 +380,11 @@ type chatDeliveryMsgIDBody struct {
 
 // UpdateDeliveryStatus reports that a message sent from Kommo was
 // delivered, read, or could not be delivered. amojoMsgID is the message's
-// amojo id: message.message.id of the outgoing-message webhook
-// (MessageEvent.Message.ID), not the integration's msgid. The default body
-// is {"status_code","error_code","error"} (see DeliveryStatusShape); a -1
-// status always carries an error text (see DeliveryStatusRequest.Error).
+// amojo id, which comes from the outgoing-message webhook:
+// message.message.id (MessageEvent.Message.ID), not your msgid. The
+// default body is {"status_code","error_code","error"} (see
+// DeliveryStatusShape); a -1 status always carries an error text (see
+// DeliveryStatusRequest.Error).
 //
 // Endpoint: POST /v2/origin/custom/{scope_id}/{msgid}/delivery_status
 //

@@ -230,7 +230,8 @@ func (s *Server) chatCreate(r *http.Request) reply {
 }
 
 // GET /v2/origin/custom/{scope_id}/chats/{chat_id}/history — newest first
-// by message timestamp.
+// by message timestamp. chat_id is the amojo chat id; a conversation_id of
+// the scope is answered 404 (Kommo answers 204).
 func (s *Server) chatHistory(r *http.Request) reply {
 	sc, fail := s.scopeLocked(r)
 	if fail != nil {
@@ -256,8 +257,19 @@ func (s *Server) chatHistory(r *http.Request) reply {
 	if len(probs) > 0 {
 		return badRequest(probs)
 	}
-	c := s.chats[r.PathValue("chat")]
-	if c == nil || c.scopeID != sc.id || offset >= len(c.messages) {
+	chatID := r.PathValue("chat")
+	c := s.chats[chatID]
+	if c == nil || c.scopeID != sc.id {
+		if conv := sc.chatsByConv[chatID]; conv != nil {
+			// Kommo would answer 204, an empty history, which hides the
+			// mistake: the fake says what went wrong.
+			return chatFail(http.StatusNotFound, "not_found", fmt.Sprintf(
+				"chat %q is the integration's conversation_id; history takes the amojo chat id, here %q "+
+					"(create chat's id, new_message.conversation_id, a webhook's conversation.id)", chatID, conv.id))
+		}
+		return reply{status: http.StatusNoContent}
+	}
+	if offset >= len(c.messages) {
 		return reply{status: http.StatusNoContent}
 	}
 	items := make([]historyItem, 0, limit)

@@ -408,6 +408,14 @@ func TestHistoryPaging(t *testing.T) {
 	assert.Empty(t, data)
 	resp, _ = e.chat(http.MethodGet, e.scopePath("/chats/00000000-0000-4000-8000-000000000000/history"), nil)
 	assert.Equal(t, http.StatusNoContent, resp.StatusCode, "unknown chat")
+	// The integration's conversation_id instead of the amojo id: 404 with
+	// a body that says so (Kommo would answer 204).
+	resp, data = e.chat(http.MethodGet, e.scopePath("/chats/c1/history"), nil)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	assert.Equal(t, map[string]any{"error_code": float64(404), "error_type": "not_found",
+		"error_description": `chat "c1" is the integration's conversation_id; history takes the amojo chat id, here "` + chat.ID +
+			`" (create chat's id, new_message.conversation_id, a webhook's conversation.id)`}, decode(t, data))
 
 	for _, q := range []string{"?limit=51", "?limit=0", "?limit=x", "?offset=-1"} {
 		resp, _ = history(q)
@@ -732,4 +740,48 @@ func TestCreateChatWithoutRefID(t *testing.T) {
 	assert.Contains(t, decode(t, data)["error_description"], "user.ref_id is not a parameter of create chat")
 	_, ok = e.srv.FindChat(scope, "c2")
 	assert.False(t, ok)
+}
+
+// History with the ids an integration has: the amojo chat id from create
+// chat, from a send's answer and from a webhook all read the chat; its own
+// conversation_id is a 404 APIError naming the amojo id.
+func TestHistoryTakesTheAmojoChatID(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	chat, _, err := client.Chats.Create(t.Context(), scope, &kommo.CreateChatRequest{ConversationID: "my-chat-1",
+		User: kommo.Participant{ID: "user-1", Name: "Client"}})
+	require.NoError(t, err)
+	sent, _, err := client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{ConversationID: "my-chat-1",
+		Sender: &kommo.Participant{ID: "user-1", Name: "Client"}, Message: kommo.TextMessage("first")})
+	require.NoError(t, err)
+	e.clock.Advance(time.Second)
+	body, _, err := e.srv.WebhookBody(kommotest.ManagerMessage("my-chat-1", "second"))
+	require.NoError(t, err)
+	ev, err := kommo.ParseWebhookBody(body, kommo.SignWebhookBody(body, e.srv.ChannelSecret()), e.srv.ChannelSecret())
+	require.NoError(t, err)
+	hookChat := ev.(*kommo.MessageEvent).Conversation.ID
+
+	assert.Equal(t, chat.ID, sent.ConversationID)
+	assert.Equal(t, chat.ID, hookChat)
+	for _, id := range []string{chat.ID, sent.ConversationID, hookChat} {
+		msgs, _, err := client.History.List(t.Context(), scope, id, nil)
+		require.NoError(t, err)
+		require.Len(t, msgs, 2)
+		assert.Equal(t, []string{"second", "first"}, []string{msgs[0].Message.Text, msgs[1].Message.Text}, "newest first")
+	}
+
+	_, _, err = client.History.List(t.Context(), scope, "my-chat-1", nil)
+	require.ErrorIs(t, err, kommo.ErrNotFound)
+	var apiErr *kommo.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, "not_found", apiErr.ErrorType)
+	assert.Contains(t, apiErr.ErrorDescription, `chat "my-chat-1" is the integration's conversation_id; history takes the amojo chat id, here "`+chat.ID+`"`)
+	var errs []error
+	for _, err := range client.History.All(t.Context(), scope, "my-chat-1", nil) {
+		errs = append(errs, err)
+	}
+	require.Len(t, errs, 1)
+	assert.ErrorIs(t, errs[0], kommo.ErrNotFound)
 }
