@@ -607,6 +607,40 @@ func TestMessagesSendMediaWithoutNameOrSize(t *testing.T) {
 	}
 }
 
+// Media constructors take a caption through WithCaption; on the wire it is
+// message.text.
+func TestMessagesSendMediaWithCaption(t *testing.T) {
+	picture := kommo.PictureMessage("https://example.com/p.png", "p.png", 1024)
+	for _, tc := range []struct {
+		msg  *kommo.MessageContent
+		want string
+	}{
+		{picture.WithCaption("Our new catalogue"), `{"type":"picture","text":"Our new catalogue","media":"https://example.com/p.png","file_name":"p.png","file_size":1024}`},
+		{kommo.VideoMessage("https://example.com/v.mp4", "", 0).WithCaption("Unboxing"), `{"type":"video","text":"Unboxing","media":"https://example.com/v.mp4"}`},
+		{kommo.FileMessage("https://example.com/f.pdf", "f.pdf", 77).WithCaption("Invoice №1"), `{"type":"file","text":"Invoice №1","media":"https://example.com/f.pdf","file_name":"f.pdf","file_size":77}`},
+		{kommo.VoiceMessage("https://example.com/v.ogg").WithCaption("voice"), `{"type":"voice","text":"voice","media":"https://example.com/v.ogg"}`},
+		{kommo.AudioMessage("https://example.com/a.mp3").WithCaption("song"), `{"type":"audio","text":"song","media":"https://example.com/a.mp3"}`},
+		{kommo.StickerMessage("https://example.com/s.webp").WithCaption("<3 & co"), `{"type":"sticker","text":"<3 & co","media":"https://example.com/s.webp"}`},
+		{picture.WithCaption(""), `{"type":"picture","media":"https://example.com/p.png","file_name":"p.png","file_size":1024}`},
+	} {
+		t.Run(string(tc.msg.Type)+" "+tc.msg.Text, func(t *testing.T) {
+			c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response.json"))))
+			_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+				Time: time.UnixMilli(1700000000123), MsgID: "m-1", ConversationID: "chat-1",
+				Sender: &kommo.Participant{ID: "u-1", Name: "Client"}, Message: tc.msg,
+			})
+			require.NoError(t, err)
+			r := srv.only()
+			assert.Equal(t, `{"event_type":"new_message","payload":{"timestamp":1700000000,"msec_timestamp":1700000000123,"msgid":"m-1","conversation_id":"chat-1",`+
+				`"sender":{"id":"u-1","name":"Client"},"message":`+tc.want+`,"silent":false}}`, string(r.Body))
+			chatAssertSigned(t, r, chatTestSecret)
+		})
+	}
+	assert.Empty(t, picture.Text, "WithCaption returns a copy")
+	assert.Nil(t, (*kommo.MessageContent)(nil).WithCaption("x"))
+	assert.Equal(t, "new", kommo.TextMessage("old").WithCaption("new").Text)
+}
+
 func TestMessagesMediaMustBeAnAbsoluteHTTPURL(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
 	const problem = "payload.message.media: must be an absolute http or https URL that Kommo can download"

@@ -48,7 +48,8 @@ type ContactCard struct {
 // before sending.
 type MessageContent struct {
 	Type MessageType `json:"type"`
-	// Text is required for text messages and optional (a caption) otherwise.
+	// Text is required for text messages and optional otherwise, where it
+	// is the caption of the picture, video, file, ... (see WithCaption).
 	Text string `json:"text,omitempty"`
 	// Media is an absolute http(s) URL Kommo downloads the picture, video,
 	// file, voice, audio or sticker from.
@@ -134,6 +135,24 @@ func VideoMessage(mediaURL, fileName string, size int64) *MessageContent {
 // optional: "" and 0 are not sent.
 func FileMessage(mediaURL, fileName string, size int64) *MessageContent {
 	return &MessageContent{Type: MessageTypeFile, Media: mediaURL, FileName: fileName, FileSize: size}
+}
+
+// WithCaption returns a copy of m with caption as its text, the caption
+// Kommo shows with a picture, video, file, voice, audio or sticker (the
+// wire has no other caption field: it is message.text). m itself is not
+// changed, so it reads as an option of the constructor:
+//
+//	kommo.PictureMessage("https://example.com/p.png", "p.png", 1024).WithCaption("Our new catalogue")
+//
+// On a text message it replaces the text. The copy is shallow; a nil m
+// gives nil.
+func (m *MessageContent) WithCaption(caption string) *MessageContent {
+	if m == nil {
+		return nil
+	}
+	c := *m
+	c.Text = caption
+	return &c
 }
 
 // VoiceMessage returns a voice message (set MediaDuration for its length).

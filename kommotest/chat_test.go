@@ -785,3 +785,25 @@ func TestHistoryTakesTheAmojoChatID(t *testing.T) {
 	require.Len(t, errs, 1)
 	assert.ErrorIs(t, errs[0], kommo.ErrNotFound)
 }
+
+// A captioned picture: the caption is the message's text, stored and read
+// back from history.
+func TestCaptionedPicture(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	sent, _, err := client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{
+		ConversationID: "c1", Sender: &kommo.Participant{ID: "user-1", Name: "Client"},
+		Message: kommo.PictureMessage("https://example.com/p.png", "p.png", 1024).WithCaption("Is this one in stock?"),
+	})
+	require.NoError(t, err)
+	m, _ := e.srv.FindMessage(sent.ID)
+	assert.Equal(t, kommo.MessageTypePicture, m.Type)
+	assert.Equal(t, "Is this one in stock?", m.Text)
+	msgs, _, err := client.History.List(t.Context(), scope, sent.ConversationID, nil)
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	assert.Equal(t, kommo.ChatMessage{ID: sent.ID, ClientID: sent.MsgID, Type: kommo.MessageTypePicture, Text: "Is this one in stock?",
+		Media: "https://example.com/p.png", FileName: "p.png", FileSize: 1024}, msgs[0].Message)
+}
