@@ -43,7 +43,8 @@ type Participant struct {
 	ID string `json:"id"`
 	// RefID is the participant's amojo id: for messages sent by a CRM user,
 	// the user's amojo id; for messages from the channel bot, the bot id
-	// issued at channel registration.
+	// issued at channel registration. Messages.Send sends it; Chats.Create
+	// does not (Kommo's changelog removed user[ref_id] from create chat).
 	RefID string `json:"ref_id,omitempty"`
 	// Avatar is a publicly downloadable image URL.
 	Avatar string `json:"avatar,omitempty"`
@@ -60,8 +61,30 @@ type CreateChatRequest struct {
 	// Source, when set, makes the first incoming message create the lead in
 	// that source's pipeline.
 	Source *ChatSource `json:"source,omitempty"`
-	// User is the chat's client. ID and Name are required.
+	// User is the chat's client. ID and Name are required. Its RefID is
+	// not sent: Kommo's Chats API changelog says "Removed the user[ref_id]
+	// parameter from the Create New Chat request".
 	User Participant `json:"user"`
+}
+
+// chatCreateUser is the user of a create-chat body: a Participant without
+// ref_id, its fields in the same order.
+type chatCreateUser struct {
+	ID          string              `json:"id"`
+	Avatar      string              `json:"avatar,omitempty"`
+	Name        string              `json:"name"`
+	Profile     *ParticipantProfile `json:"profile,omitempty"`
+	ProfileLink string              `json:"profile_link,omitempty"`
+}
+
+// MarshalJSON encodes the documented body, without user.ref_id.
+func (r CreateChatRequest) MarshalJSON() ([]byte, error) {
+	u := r.User
+	return encodeJSON(struct {
+		ConversationID string         `json:"conversation_id"`
+		Source         *ChatSource    `json:"source,omitempty"`
+		User           chatCreateUser `json:"user"`
+	}{r.ConversationID, r.Source, chatCreateUser{ID: u.ID, Avatar: u.Avatar, Name: u.Name, Profile: u.Profile, ProfileLink: u.ProfileLink}})
 }
 
 // Chat is a chat created by Chats.Create.
@@ -104,7 +127,8 @@ func (u *ChatUser) UnmarshalJSON(b []byte) error {
 // Create creates a chat before its first message (for instance to link it
 // to an existing contact without creating an incoming lead). It is
 // idempotent on ConversationID: an existing chat's id is returned. A chat
-// without messages is not shown in the account.
+// without messages is not shown in the account. User.RefID is not sent.
+// The returned Chat.ID is the chat's amojo id, what History.List takes.
 //
 // Endpoint: POST /v2/origin/custom/{scope_id}/chats
 //

@@ -343,6 +343,33 @@ func TestChatsCreateFlatResponseAndMinimalBody(t *testing.T) {
 	}, chat)
 }
 
+// Kommo's changelog removed user[ref_id] from create chat: a participant
+// built for messages, with a RefID, is sent without it.
+func TestChatsCreateDoesNotSendRefID(t *testing.T) {
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "chat_create_flat.json"))))
+	req := &kommo.CreateChatRequest{
+		ConversationID: "skc-8e3e7640", Source: &kommo.ChatSource{ExternalID: "78001234567"},
+		User: kommo.Participant{ID: "sk-1376265f", RefID: "2ed64e26-7c3b-4a52-9d7e-0f4b8f3e4d11", Name: "Example Client",
+			Avatar: "https://example.com/a.png", Profile: &kommo.ParticipantProfile{Phone: "+79151112233"}, ProfileLink: "https://example.com/p"},
+	}
+	_, _, err := c.Chats.Create(t.Context(), chatTestScope, req)
+	require.NoError(t, err)
+	r := srv.only()
+	assert.Equal(t, "POST", r.Method)
+	assert.Equal(t, "/v2/origin/custom/"+chatTestScope+"/chats", r.Path)
+	assert.Equal(t, `{"conversation_id":"skc-8e3e7640","source":{"external_id":"78001234567"},`+
+		`"user":{"id":"sk-1376265f","avatar":"https://example.com/a.png","name":"Example Client","profile":{"phone":"+79151112233"},"profile_link":"https://example.com/p"}}`,
+		string(r.Body))
+	chatAssertSigned(t, r, chatTestSecret)
+	assert.Equal(t, "2ed64e26-7c3b-4a52-9d7e-0f4b8f3e4d11", req.User.RefID, "the caller's request is not modified")
+
+	// Messages still send it.
+	_, _, err = c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+		MsgID: "m-1", ConversationID: "skc-8e3e7640", Sender: &req.User, Message: kommo.TextMessage("Hi")})
+	require.NoError(t, err)
+	assert.Contains(t, string(srv.requests()[1].Body), `"sender":{"id":"sk-1376265f","ref_id":"2ed64e26-7c3b-4a52-9d7e-0f4b8f3e4d11",`)
+}
+
 func TestChatsCreateValidation(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
 	_, _, err := c.Chats.Create(t.Context(), "", &kommo.CreateChatRequest{Source: &kommo.ChatSource{ExternalID: strings.Repeat("x", 41)}})
@@ -552,6 +579,94 @@ func TestMessagesSendEveryType(t *testing.T) {
 	assert.Empty(t, shared.SharedPost.Type, "the caller's shared post is not modified")
 }
 
+// File, picture and video messages need no file name or size ([K-REF]
+// marks them optional); their media must be an absolute http(s) URL.
+func TestMessagesSendMediaWithoutNameOrSize(t *testing.T) {
+	for _, tc := range []struct {
+		msg  *kommo.MessageContent
+		want string
+	}{
+		{kommo.FileMessage("https://example.com/terms.pdf", "", 0), `{"type":"file","media":"https://example.com/terms.pdf"}`},
+		{kommo.PictureMessage("https://example.com/p.png", "p.png", 0), `{"type":"picture","media":"https://example.com/p.png","file_name":"p.png"}`},
+		{kommo.VideoMessage("HTTP://example.com/v.mp4", "", 2048), `{"type":"video","media":"HTTP://example.com/v.mp4","file_size":2048}`},
+	} {
+		t.Run(string(tc.msg.Type), func(t *testing.T) {
+			c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response.json"))))
+			_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+				Time: time.UnixMilli(1700000000123), MsgID: "m-1", ConversationID: "chat-1",
+				Sender: &kommo.Participant{ID: "u-1", Name: "Client"}, Message: tc.msg,
+			})
+			require.NoError(t, err)
+			r := srv.only()
+			assert.Equal(t, "POST", r.Method)
+			assert.Equal(t, "/v2/origin/custom/"+chatTestScope, r.Path)
+			assert.Equal(t, `{"event_type":"new_message","payload":{"timestamp":1700000000,"msec_timestamp":1700000000123,"msgid":"m-1","conversation_id":"chat-1",`+
+				`"sender":{"id":"u-1","name":"Client"},"message":`+tc.want+`,"silent":false}}`, string(r.Body))
+			chatAssertSigned(t, r, chatTestSecret)
+		})
+	}
+}
+
+// Media constructors take a caption through WithCaption; on the wire it is
+// message.text.
+func TestMessagesSendMediaWithCaption(t *testing.T) {
+	picture := kommo.PictureMessage("https://example.com/p.png", "p.png", 1024)
+	for _, tc := range []struct {
+		msg  *kommo.MessageContent
+		want string
+	}{
+		{picture.WithCaption("Our new catalogue"), `{"type":"picture","text":"Our new catalogue","media":"https://example.com/p.png","file_name":"p.png","file_size":1024}`},
+		{kommo.VideoMessage("https://example.com/v.mp4", "", 0).WithCaption("Unboxing"), `{"type":"video","text":"Unboxing","media":"https://example.com/v.mp4"}`},
+		{kommo.FileMessage("https://example.com/f.pdf", "f.pdf", 77).WithCaption("Invoice №1"), `{"type":"file","text":"Invoice №1","media":"https://example.com/f.pdf","file_name":"f.pdf","file_size":77}`},
+		{kommo.VoiceMessage("https://example.com/v.ogg").WithCaption("voice"), `{"type":"voice","text":"voice","media":"https://example.com/v.ogg"}`},
+		{kommo.AudioMessage("https://example.com/a.mp3").WithCaption("song"), `{"type":"audio","text":"song","media":"https://example.com/a.mp3"}`},
+		{kommo.StickerMessage("https://example.com/s.webp").WithCaption("<3 & co"), `{"type":"sticker","text":"<3 & co","media":"https://example.com/s.webp"}`},
+		{picture.WithCaption(""), `{"type":"picture","media":"https://example.com/p.png","file_name":"p.png","file_size":1024}`},
+	} {
+		t.Run(string(tc.msg.Type)+" "+tc.msg.Text, func(t *testing.T) {
+			c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response.json"))))
+			_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+				Time: time.UnixMilli(1700000000123), MsgID: "m-1", ConversationID: "chat-1",
+				Sender: &kommo.Participant{ID: "u-1", Name: "Client"}, Message: tc.msg,
+			})
+			require.NoError(t, err)
+			r := srv.only()
+			assert.Equal(t, `{"event_type":"new_message","payload":{"timestamp":1700000000,"msec_timestamp":1700000000123,"msgid":"m-1","conversation_id":"chat-1",`+
+				`"sender":{"id":"u-1","name":"Client"},"message":`+tc.want+`,"silent":false}}`, string(r.Body))
+			chatAssertSigned(t, r, chatTestSecret)
+		})
+	}
+	assert.Empty(t, picture.Text, "WithCaption returns a copy")
+	assert.Nil(t, (*kommo.MessageContent)(nil).WithCaption("x"))
+	assert.Equal(t, "new", kommo.TextMessage("old").WithCaption("new").Text)
+}
+
+func TestMessagesMediaMustBeAnAbsoluteHTTPURL(t *testing.T) {
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
+	const problem = "payload.message.media: must be an absolute http or https URL that Kommo can download"
+	for _, media := range []string{"invoice.pdf", "/files/invoice.pdf", "//example.com/a.png", "ftp://example.com/a.pdf",
+		"file:///tmp/a.pdf", "https://", "https//example.com/a.png", "http://exa mple.com/a.png", "data:image/png;base64,AAAA"} {
+		for _, msg := range []*kommo.MessageContent{
+			kommo.FileMessage(media, "a.pdf", 1), kommo.PictureMessage(media, "", 0), kommo.VideoMessage(media, "", 0),
+			kommo.VoiceMessage(media), kommo.AudioMessage(media), kommo.StickerMessage(media),
+		} {
+			_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+				ConversationID: "c", Sender: &kommo.Participant{ID: "u", Name: "n"}, Message: msg,
+			})
+			assert.Equal(t, []string{problem}, chatValidationProblems(t, err), "%s %q", msg.Type, media)
+		}
+	}
+	// Edit keeps its rules: an unchanged file may leave media out, but a
+	// media given must be a URL too.
+	_, err := c.Messages.Edit(t.Context(), chatTestScope, &kommo.EditMessageRequest{MsgID: "m", ConversationID: "c",
+		Message: &kommo.MessageContent{Type: kommo.MessageTypeFile}})
+	require.NoError(t, err)
+	_, err = c.Messages.Edit(t.Context(), chatTestScope, &kommo.EditMessageRequest{MsgID: "m", ConversationID: "c",
+		Message: &kommo.MessageContent{Type: kommo.MessageTypeFile, Media: "new.pdf"}})
+	assert.Equal(t, []string{problem}, chatValidationProblems(t, err))
+	assert.Len(t, srv.requests(), 1)
+}
+
 func TestMessagesSendReplyForwardsWriteFirst(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response.json"))))
 	_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
@@ -583,6 +698,49 @@ func TestMessagesSendReplyForwardsWriteFirst(t *testing.T) {
 		"source":{"external_id":"79001234567"},
 		"silent":false}}`, string(r.Body))
 	chatAssertSigned(t, r, chatTestSecret)
+}
+
+// An imported message may carry its delivery status (Kommo's changelog
+// added it); it is checked and a -1 gets its text as on edit.
+func TestMessagesSendImportWithDeliveryStatus(t *testing.T) {
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response.json"))))
+	msg := kommo.TextMessage("Sent from the phone")
+	msg.DeliveryStatus = &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusRead}
+	_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+		Time: time.UnixMilli(1700000000123), MsgID: "imp-1", ConversationID: "chat-1", Silent: true,
+		Sender:   &kommo.Participant{ID: "manager-1", RefID: "76fc2bea-902f-425c-9a3d-dcdac4766090", Name: "Anna"},
+		Receiver: &kommo.Participant{ID: "client-1", Name: "Client"},
+		Message:  msg,
+	})
+	require.NoError(t, err)
+	r := srv.only()
+	assert.Equal(t, `{"event_type":"new_message","payload":{"timestamp":1700000000,"msec_timestamp":1700000000123,"msgid":"imp-1","conversation_id":"chat-1",`+
+		`"sender":{"id":"manager-1","ref_id":"76fc2bea-902f-425c-9a3d-dcdac4766090","name":"Anna"},"receiver":{"id":"client-1","name":"Client"},`+
+		`"message":{"type":"text","text":"Sent from the phone","delivery_status":{"status_code":2}},"silent":true}}`, string(r.Body))
+	chatAssertSigned(t, r, chatTestSecret)
+
+	failed := kommo.TextMessage("never arrived")
+	failed.DeliveryStatus = &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorConversationDeleted}
+	_, _, err = c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+		MsgID: "imp-2", ConversationID: "chat-1", Sender: &kommo.Participant{ID: "client-1", Name: "Client"}, Message: failed,
+	})
+	require.NoError(t, err)
+	assert.Contains(t, string(srv.requests()[1].Body),
+		`"message":{"type":"text","text":"never arrived","delivery_status":{"status_code":-1,"error_code":901,"error":"The user deleted the conversation or the message"}}`)
+	assert.Empty(t, failed.DeliveryStatus.Error, "the caller's message is not modified")
+
+	bad := kommo.TextMessage("x")
+	bad.DeliveryStatus = &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther}
+	_, _, err = c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+		ConversationID: "chat-1", Sender: &kommo.Participant{ID: "client-1", Name: "Client"}, Message: bad,
+	})
+	assert.Equal(t, []string{"payload.message.delivery_status.error: required"}, chatValidationProblems(t, err))
+	bad.DeliveryStatus = &kommo.MessageDeliveryStatus{}
+	_, _, err = c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
+		ConversationID: "chat-1", Sender: &kommo.Participant{ID: "client-1", Name: "Client"}, Message: bad,
+	})
+	assert.Equal(t, []string{"payload.message.delivery_status.status_code: required"}, chatValidationProblems(t, err))
+	assert.Len(t, srv.requests(), 2)
 }
 
 func TestMessagesSendFillsTimeAndMsgID(t *testing.T) {
@@ -668,7 +826,6 @@ func TestMessagesSendValidationReportsEverything(t *testing.T) {
 		`payload.message.shared_post.type: only "post" is supported, got "reel"`,
 		"payload.message.post.id: required",
 		"payload.message.post.url: required",
-		"payload.message.delivery_status: only allowed when editing a message",
 		"payload.reply_to.message.type: required unless id or msgid is given",
 		"payload.reply_to.message.timestamp: required unless id or msgid is given",
 		"payload.reply_to.message.sender: id, ref_id or name required unless the message's id or msgid is given",
@@ -685,13 +842,9 @@ func TestMessagesSendValidationPerType(t *testing.T) {
 	}{
 		{&kommo.MessageContent{}, []string{"payload.message.type: required"}},
 		{&kommo.MessageContent{Type: "gif"}, []string{`payload.message.type: unknown message type "gif"`}},
-		{&kommo.MessageContent{Type: kommo.MessageTypePicture}, []string{
-			"payload.message.media: required for picture messages",
-			"payload.message.file_name: required for picture messages",
-			"payload.message.file_size: required (bytes, above 0) for picture messages",
-		}},
-		{&kommo.MessageContent{Type: kommo.MessageTypeVideo, Media: "u", FileName: "v.mp4"}, []string{"payload.message.file_size: required (bytes, above 0) for video messages"}},
-		{&kommo.MessageContent{Type: kommo.MessageTypeFile, Media: "u", FileSize: 1}, []string{"payload.message.file_name: required for file messages"}},
+		{&kommo.MessageContent{Type: kommo.MessageTypePicture}, []string{"payload.message.media: required for picture messages"}},
+		{&kommo.MessageContent{Type: kommo.MessageTypeVideo, FileName: "v.mp4", FileSize: 1}, []string{"payload.message.media: required for video messages"}},
+		{&kommo.MessageContent{Type: kommo.MessageTypeFile, Media: "u", FileSize: 1}, []string{"payload.message.media: must be an absolute http or https URL that Kommo can download"}},
 		{&kommo.MessageContent{Type: kommo.MessageTypeVoice}, []string{"payload.message.media: required for voice messages"}},
 		{&kommo.MessageContent{Type: kommo.MessageTypeAudio}, []string{"payload.message.media: required for audio messages"}},
 		{&kommo.MessageContent{Type: kommo.MessageTypeSticker}, []string{"payload.message.media or payload.message.sticker_id: required for sticker messages"}},
@@ -754,6 +907,19 @@ func TestMessagesEditByAmojoIDWithDeliveryStatusAndUnchangedFile(t *testing.T) {
 	chatAssertSigned(t, r, chatTestSecret)
 }
 
+// A -1 status of an edited message always carries a text too.
+func TestMessagesEditDeliveryStatusFillsErrorText(t *testing.T) {
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, ""))
+	msg := &kommo.MessageContent{Type: kommo.MessageTypeText, Text: "Hi",
+		DeliveryStatus: &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorIntegrationDisabled}}
+	_, err := c.Messages.Edit(t.Context(), chatTestScope, &kommo.EditMessageRequest{MsgID: "my-1", ConversationID: "chat-1", Message: msg})
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf(`{"event_type":"edit_message","payload":{"timestamp":%d,"msec_timestamp":%d,"msgid":"my-1","conversation_id":"chat-1",`+
+		`"message":{"type":"text","text":"Hi","delivery_status":{"status_code":-1,"error_code":902,"error":"The integration is disabled on the channel side"}}}}`,
+		chatNow.Unix(), chatNow.UnixMilli()), string(srv.only().Body))
+	assert.Empty(t, msg.DeliveryStatus.Error, "the caller's message is not modified")
+}
+
 func TestMessagesEditValidation(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, ""))
 	_, err := c.Messages.Edit(t.Context(), "", &kommo.EditMessageRequest{})
@@ -777,10 +943,11 @@ func TestMessagesEditValidation(t *testing.T) {
 }
 
 func TestMessagesUpdateDeliveryStatusReproducesVector(t *testing.T) {
+	// The signed step-by-step vector is in the legacy shape.
 	v := testkit.Vectors(t).Request(t, "delivery_status")
 	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, ""))
 	resp, err := c.Messages.UpdateDeliveryStatus(t.Context(), chatTestScope, "079e44fb-fc22-476b-9e8a-421b688ec53b", &kommo.DeliveryStatusRequest{
-		Status: kommo.DeliveryStatusRead, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text",
+		Status: kommo.DeliveryStatusRead, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text", Shape: kommo.DeliveryStatusShapeMsgID,
 	})
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
@@ -789,18 +956,52 @@ func TestMessagesUpdateDeliveryStatusReproducesVector(t *testing.T) {
 	chatAssertSigned(t, r, chatTestSecret)
 }
 
+// Both documented bodies, byte for byte: the reference's current example
+// (the default) and the legacy one of its PHP sample.
+func TestMessagesUpdateDeliveryStatusDocumentedBodies(t *testing.T) {
+	const msgID = "079e44fb-fc22-476b-9e8a-421b688ec53b"
+	for _, tc := range []struct {
+		fixture string
+		shape   kommo.DeliveryStatusShape
+	}{
+		{"delivery_status_status_code.json", kommo.DeliveryStatusShapeStatusCode},
+		{"delivery_status_msgid.json", kommo.DeliveryStatusShapeMsgID},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			c, srv := newChatTestClient(t, chatNow, chatReply(200, ""))
+			_, err := c.Messages.UpdateDeliveryStatus(t.Context(), chatTestScope, msgID, &kommo.DeliveryStatusRequest{
+				Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text", Shape: tc.shape,
+			})
+			require.NoError(t, err)
+			r := srv.only()
+			assert.Equal(t, "POST", r.Method)
+			assert.Equal(t, "/v2/origin/custom/"+chatTestScope+"/"+msgID+"/delivery_status", r.Path)
+			assert.Equal(t, strings.TrimSpace(string(testkit.Fixture(t, "chat", tc.fixture))), string(r.Body))
+			chatAssertSigned(t, r, chatTestSecret)
+		})
+	}
+	assert.Equal(t, kommo.DeliveryStatusShapeStatusCode, kommo.DeliveryStatusRequest{}.Shape, "the zero shape is the current one")
+}
+
 func TestMessagesUpdateDeliveryStatusShapes(t *testing.T) {
 	const msgID = "079e44fb-fc22-476b-9e8a-421b688ec53b"
+	legacy := kommo.DeliveryStatusShapeMsgID
 	for _, tc := range []struct {
 		name string
 		req  *kommo.DeliveryStatusRequest
 		want string
 	}{
-		{"delivered", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusDelivered}, `{"msgid":"` + msgID + `","delivery_status":1}`},
-		{"read", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead}, `{"msgid":"` + msgID + `","delivery_status":2}`},
-		{"error", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorCannotCreateConversation}, `{"msgid":"` + msgID + `","delivery_status":-1,"error_code":904}`},
-		{"status_code shape", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text", Shape: kommo.DeliveryStatusShapeStatusCode}, `{"status_code":-1,"error_code":905,"error":"Error text"}`},
-		{"status_code shape, read", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead, Shape: kommo.DeliveryStatusShapeStatusCode}, `{"status_code":2}`},
+		{"delivered", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusDelivered}, `{"status_code":1}`},
+		{"read", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead}, `{"status_code":2}`},
+		{"error with a text", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorCannotCreateConversation, Error: "Not on WhatsApp"},
+			`{"status_code":-1,"error_code":904,"error":"Not on WhatsApp"}`},
+		{"error without a text gets the code's description", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorCannotCreateConversation},
+			`{"status_code":-1,"error_code":904,"error":"The conversation cannot be created on the channel side"}`},
+		{"blank text counts as none", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorConversationDeleted, Error: "  "},
+			`{"status_code":-1,"error_code":901,"error":"The user deleted the conversation or the message"}`},
+		{"legacy delivered", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusDelivered, Shape: legacy}, `{"msgid":"` + msgID + `","delivery_status":1}`},
+		{"legacy error without a text", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorInternal, Shape: legacy},
+			`{"msgid":"` + msgID + `","delivery_status":-1,"error_code":903,"error":"Internal server error of the channel"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
@@ -809,7 +1010,7 @@ func TestMessagesUpdateDeliveryStatusShapes(t *testing.T) {
 			r := srv.only()
 			assert.Equal(t, "POST", r.Method)
 			assert.Equal(t, "/v2/origin/custom/"+chatTestScope+"/"+msgID+"/delivery_status", r.Path)
-			assert.JSONEq(t, tc.want, string(r.Body))
+			assert.Equal(t, tc.want, string(r.Body))
 			chatAssertSigned(t, r, chatTestSecret)
 		})
 	}
@@ -817,6 +1018,12 @@ func TestMessagesUpdateDeliveryStatusShapes(t *testing.T) {
 		int(kommo.DeliveryErrorConversationDeleted), int(kommo.DeliveryErrorIntegrationDisabled), int(kommo.DeliveryErrorInternal),
 		int(kommo.DeliveryErrorCannotCreateConversation), int(kommo.DeliveryErrorOther),
 	})
+	for _, code := range []kommo.DeliveryErrorCode{kommo.DeliveryErrorConversationDeleted, kommo.DeliveryErrorIntegrationDisabled,
+		kommo.DeliveryErrorInternal, kommo.DeliveryErrorCannotCreateConversation} {
+		assert.NotEmpty(t, code.Description(), "%d", code)
+	}
+	assert.Empty(t, kommo.DeliveryErrorOther.Description(), "only the caller can describe 905")
+	assert.Empty(t, kommo.DeliveryErrorCode(906).Description())
 }
 
 func TestMessagesUpdateDeliveryStatusValidation(t *testing.T) {
@@ -825,10 +1032,12 @@ func TestMessagesUpdateDeliveryStatusValidation(t *testing.T) {
 		req  *kommo.DeliveryStatusRequest
 		want []string
 	}{
-		{&kommo.DeliveryStatusRequest{}, []string{"delivery_status: required"}},
-		{&kommo.DeliveryStatusRequest{Status: 3}, []string{"delivery_status: unknown status 3 (want 1 delivered, 2 read or -1 error)"}},
+		{&kommo.DeliveryStatusRequest{}, []string{"status_code: required"}},
+		{&kommo.DeliveryStatusRequest{Shape: kommo.DeliveryStatusShapeMsgID}, []string{"delivery_status: required"}},
+		{&kommo.DeliveryStatusRequest{Status: 3}, []string{"status_code: unknown status 3 (want 1 delivered, 2 read or -1 error)"}},
 		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError}, []string{"error_code: required with status -1 (901-905)"}},
 		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: 906}, []string{"error_code: unknown error code 906 (want 901-905)"}},
+		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther}, []string{"error: required"}},
 		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther, Error: " "}, []string{"error: required"}},
 		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead, Shape: 7}, []string{"shape: unknown shape 7"}},
 	} {

@@ -79,9 +79,13 @@
 // # Pagination
 //
 // History.All and Sources.All return an iter.Seq2 that fetches pages lazily
-// and stops at the first error:
+// and stops at the first error. History pages are newest first: offset 0 is
+// the latest message, and History.All walks back in time. History takes
+// the chat's amojo id (Chat.ID from Chats.Create, SentMessage.ConversationID,
+// a webhook's conversation.id), not your conversation_id, for which Kommo
+// answers an empty page:
 //
-//	for msg, err := range client.History.All(ctx, scopeID, chatID, nil) {
+//	for msg, err := range client.History.All(ctx, scopeID, chat.ID, nil) {
 //		if err != nil {
 //			return err
 //		}

@@ -217,7 +217,7 @@ func TestE2EFullFlow(t *testing.T) {
 	assert.Equal(t, sent.ID, msgs[0].ID)
 	assert.Equal(t, "m-1", msgs[0].MsgID)
 	assert.Equal(t, "Do you have it in blue?", msgs[0].Text)
-	assert.Equal(t, "text", msgs[0].Type)
+	assert.Equal(t, kommo.MessageTypeText, msgs[0].Type)
 	assert.True(t, msgs[0].Incoming)
 	assert.False(t, msgs[0].Silent)
 	assert.Nil(t, msgs[0].Receiver)
@@ -291,15 +291,15 @@ func TestE2EFullFlow(t *testing.T) {
 	assert.True(t, mgr.FromKommo)
 	assert.False(t, mgr.Incoming)
 	assert.Equal(t, "Yes, in blue and red", mgr.Text)
-	assert.Equal(t, 0, mgr.DeliveryStatus)
+	assert.Zero(t, mgr.DeliveryStatus)
 
 	// Delivery status: delivered, then read.
 	for _, status := range []kommo.DeliveryStatus{kommo.DeliveryStatusDelivered, kommo.DeliveryStatusRead} {
 		_, err = client.Messages.UpdateDeliveryStatus(ctx, scopeID, ev.Message.ID, &kommo.DeliveryStatusRequest{Status: status})
 		require.NoError(t, err)
 		mgr, _ = srv.FindMessage(ev.Message.ID)
-		assert.Equal(t, int(status), mgr.DeliveryStatus)
-		assert.Equal(t, 0, mgr.DeliveryErrorCode)
+		assert.Equal(t, status, mgr.DeliveryStatus)
+		assert.Zero(t, mgr.DeliveryErrorCode)
 	}
 	assert.Len(t, e2eRequests(srv, http.MethodPost, "/v2/origin/custom/"+scopeID+"/"+ev.Message.ID+"/delivery_status"), 2)
 

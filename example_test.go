@@ -374,9 +374,10 @@ func ExampleValidationError() {
 	defer srv.Close()
 	client := srv.MustClient()
 
-	// A send with nothing filled in is refused before any request.
+	// A send without a chat or sender, of a picture whose URL is relative,
+	// is refused before any request.
 	_, _, err := client.Messages.Send(context.Background(), srv.ScopeID(), &kommo.SendMessageRequest{
-		Message: &kommo.MessageContent{Type: kommo.MessageTypePicture},
+		Message: kommo.PictureMessage("photo.png", "", 0),
 	})
 	fmt.Println(errors.Is(err, kommo.ErrInvalidRequest))
 	var verr *kommo.ValidationError
@@ -392,9 +393,7 @@ func ExampleValidationError() {
 	// Messages.Send
 	// - payload.conversation_id: required
 	// - payload.sender: required
-	// - payload.message.media: required for picture messages
-	// - payload.message.file_name: required for picture messages
-	// - payload.message.file_size: required (bytes, above 0) for picture messages
+	// - payload.message.media: must be an absolute http or https URL that Kommo can download
 	// requests sent: 0
 }
 

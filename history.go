@@ -123,11 +123,11 @@ func countJSONArray(b []byte) (int, error) {
 }
 
 type chatHistoryItem struct {
-	Timestamp     int64         `json:"timestamp"`
-	MsecTimestamp int64         `json:"msec_timestamp"`
-	Sender        *chatUserWire `json:"sender"`
-	Receiver      *chatUserWire `json:"receiver"`
-	Message       ChatMessage   `json:"message"`
+	Timestamp     int64           `json:"timestamp"`
+	MsecTimestamp int64           `json:"msec_timestamp"`
+	Sender        *chatUserWire   `json:"sender"`
+	Receiver      *chatUserWire   `json:"receiver"`
+	Message       chatMessageWire `json:"message"`
 }
 
 // chatUserWire is ChatUser in either documented shape.
@@ -168,7 +168,7 @@ func (p *chatHistoryPage) messages() []*HistoryMessage {
 	for i := range p.Messages.items {
 		it := &p.Messages.items[i]
 		msgs[i] = HistoryMessage{
-			Timestamp: it.Timestamp, MsecTimestamp: it.MsecTimestamp, Message: it.Message,
+			Timestamp: it.Timestamp, MsecTimestamp: it.MsecTimestamp, Message: it.Message.message(),
 			Sender: it.Sender.user(&users[2*i]), Receiver: it.Receiver.user(&users[2*i+1]),
 		}
 		out[i] = &msgs[i]
@@ -176,21 +176,26 @@ func (p *chatHistoryPage) messages() []*HistoryMessage {
 	return out
 }
 
-// List returns one page of a chat's messages. conversationRefID is the chat's
-// amojo id (Chat.ID from Chats.Create, or message.conversation.id in
-// webhooks), not your conversation id. Only chats of this integration can be
-// read. A chat that does not exist or has no messages (204) gives an empty
-// page, not an error.
+// List returns one page of a chat's messages, newest first.
 //
-// Endpoint: GET /v2/origin/custom/{scope_id}/chats/{conversation_id}/history?offset=&limit=
+// amojoChatID is the chat's amojo id: Chat.ID from Chats.Create,
+// SentMessage.ConversationID from Messages.Send, or conversation.id of a
+// webhook (MessageEvent.Conversation.ID). It is not your conversation_id:
+// Kommo answers a conversation_id it does not know as a chat id with 204,
+// an empty page, so passing your own id silently returns nothing
+// (kommotest answers 404 instead, to catch the mistake). Only chats of this
+// integration can be read. A chat that does not exist or has no messages
+// (204) gives an empty page, not an error.
 //
-//	msgs, _, err := client.History.List(ctx, scopeID, chatRefID, &kommo.HistoryOptions{Limit: 50})
+// Endpoint: GET /v2/origin/custom/{scope_id}/chats/{amojo_chat_id}/history?offset=&limit=
+//
+//	msgs, _, err := client.History.List(ctx, scopeID, chat.ID, &kommo.HistoryOptions{Limit: 50})
 //
 // Kommo docs: https://www.kommo.com/developers/content/chats/chats-api-methods/
-func (s *HistoryService) List(ctx context.Context, scopeID, conversationRefID string, opts *HistoryOptions) ([]*HistoryMessage, *Response, error) {
+func (s *HistoryService) List(ctx context.Context, scopeID, amojoChatID string, opts *HistoryOptions) ([]*HistoryMessage, *Response, error) {
 	v := validator{op: "History.List"}
 	v.pathID(scopeID, "scope_id")
-	v.pathID(conversationRefID, "conversation_id")
+	v.pathID(amojoChatID, "amojo_chat_id")
 	var query any
 	if opts != nil {
 		if opts.Offset < 0 {
@@ -211,7 +216,7 @@ func (s *HistoryService) List(ctx context.Context, scopeID, conversationRefID st
 	resp, err := s.client.do(ctx, &call{
 		api:     chatAPI,
 		method:  http.MethodGet,
-		path:    chatScopePath(scopeID, "chats", conversationRefID, "history"),
+		path:    chatScopePath(scopeID, "chats", amojoChatID, "history"),
 		query:   query,
 		out:     &page,
 		maxBody: historyMaxBody,
@@ -222,11 +227,14 @@ func (s *HistoryService) List(ctx context.Context, scopeID, conversationRefID st
 	return page.messages(), resp, nil
 }
 
-// All iterates over a chat's messages from opts.Offset on, fetching pages of
-// opts.Limit (default HistoryMaxLimit) lazily as the loop advances. It stops
-// after a short or empty page (a 204 included). On a failure, including a
-// cancelled ctx, it yields one (nil, err) and stops. The caller's opts are
-// copied, and breaking out of the loop stops the paging.
+// All iterates over a chat's messages, newest first, from opts.Offset on,
+// fetching pages of opts.Limit (default HistoryMaxLimit) lazily as the loop
+// advances. amojoChatID is the chat's amojo id, as for List (Chat.ID,
+// SentMessage.ConversationID or a webhook's conversation.id; your own
+// conversation_id yields nothing). It stops after a short or empty page (a
+// 204 included). On a failure, including a cancelled ctx, it yields one
+// (nil, err) and stops. The caller's
+// opts are copied, and breaking out of the loop stops the paging.
 //
 // Pages are newest first, so messages that arrive during the walk shift
 // older ones to later offsets: a message the previous page already yielded
@@ -234,9 +242,9 @@ func (s *HistoryService) List(ctx context.Context, scopeID, conversationRefID st
 // offset, or more new messages than a page while paging) ends the walk with
 // an error matching ErrHistoryNoProgress.
 //
-// Endpoint: GET /v2/origin/custom/{scope_id}/chats/{conversation_id}/history (one request per page)
+// Endpoint: GET /v2/origin/custom/{scope_id}/chats/{amojo_chat_id}/history (one request per page)
 //
-//	for msg, err := range client.History.All(ctx, scopeID, chatRefID, nil) {
+//	for msg, err := range client.History.All(ctx, scopeID, chat.ID, nil) {
 //		if err != nil {
 //			return err
 //		}
@@ -244,7 +252,7 @@ func (s *HistoryService) List(ctx context.Context, scopeID, conversationRefID st
 //	}
 //
 // Kommo docs: https://www.kommo.com/developers/content/chats/chats-api-methods/
-func (s *HistoryService) All(ctx context.Context, scopeID, conversationRefID string, opts *HistoryOptions) iter.Seq2[*HistoryMessage, error] {
+func (s *HistoryService) All(ctx context.Context, scopeID, amojoChatID string, opts *HistoryOptions) iter.Seq2[*HistoryMessage, error] {
 	var start HistoryOptions
 	if opts != nil {
 		start = *opts
@@ -256,7 +264,7 @@ func (s *HistoryService) All(ctx context.Context, scopeID, conversationRefID str
 		page := start // per walk, so the sequence can be ranged over again
 		var prev map[string]bool
 		return func(ctx context.Context) ([]*HistoryMessage, bool, error) {
-			msgs, _, err := s.List(ctx, scopeID, conversationRefID, &page)
+			msgs, _, err := s.List(ctx, scopeID, amojoChatID, &page)
 			if err != nil || len(msgs) == 0 {
 				return nil, false, err
 			}

@@ -115,6 +115,53 @@ func TestHistoryListDecodesEveryField(t *testing.T) {
 	assert.Equal(t, kommo.MessageTypeContact, msgs[5].Message.Type)
 }
 
+// A page whose sizes are strings (one reference's history table) decodes
+// whole, like one with numbers (history_page.json).
+func TestHistoryListFileSizeNumberOrString(t *testing.T) {
+	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "history_page_file_size_string.json"))))
+	msgs, _, err := c.History.List(t.Context(), chatTestScope, chatTestChatRef, nil)
+	require.NoError(t, err)
+	r := srv.only()
+	assert.Equal(t, "GET", r.Method)
+	assert.Equal(t, chatHistoryPath, r.Path)
+	require.Len(t, msgs, 3)
+	assert.Equal(t, kommo.ChatMessage{
+		ID: "5b0e3c1e-9a43-4b6f-8d0b-2f4f1c7a6e01", ClientID: "skm-5f2836a8ca460", Type: kommo.MessageTypePicture,
+		Media:     "https://amojo.kommo.com/attachments/5b0e3c1e/photo-1.jpg",
+		Thumbnail: "https://amojo.kommo.com/attachments/5b0e3c1e/photo-1-thumb.jpg",
+		FileName:  "photo-1.jpg", FileSize: 183204,
+	}, msgs[0].Message)
+	assert.Equal(t, int64(0), msgs[1].Message.FileSize, `"" is no size`)
+	assert.Equal(t, "Можно ли оплатить заказ при получении ?", msgs[1].Message.Text)
+	assert.Equal(t, int64(48213), msgs[2].Message.FileSize, "a number still decodes")
+
+	// A size that is no number fails the page as a *DecodeError.
+	c, _ = newChatTestClient(t, chatNow, chatReply(200, `{"messages":[{"timestamp":1,"message":{"id":"x","file_size":"big"}}]}`))
+	_, _, err = c.History.List(t.Context(), chatTestScope, chatTestChatRef, nil)
+	var de *kommo.DecodeError
+	assert.ErrorAs(t, err, &de)
+}
+
+// History items may quote a message, in either documented form of
+// reply_to: nested under "message" or flat.
+func TestHistoryListReplyToNestedOrFlat(t *testing.T) {
+	c, _ := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "history_page_reply_to.json"))))
+	msgs, _, err := c.History.List(t.Context(), chatTestScope, chatTestChatRef, nil)
+	require.NoError(t, err)
+	require.Len(t, msgs, 2)
+	assert.Equal(t, &kommo.WebhookReplyTo{Message: kommo.WebhookEmbeddedMessage{
+		ID: "1bf6a765-ec6f-4680-8cd5-6f2d31f78ebc", MsgID: "5f283618af2c8", Type: kommo.MessageTypeText,
+		Text: "Можно ли оплатить заказ при получении ?", Timestamp: 1596470809, MsecTimestamp: 1596470809000,
+		Sender: kommo.ChatUser{ID: "86a0caef-41ec-49ac-814b-b27da2cea267", ClientID: "sk-1376265f-86df-4c49-a0c3-a4816df41af9", Name: "Example Client"},
+	}}, msgs[0].Message.ReplyTo, "nested")
+	assert.Equal(t, &kommo.WebhookReplyTo{Message: kommo.WebhookEmbeddedMessage{
+		ID: "9d2f4c1a-6b3e-4f8a-9c7d-0e1f2a3b4c5d", MsgID: "skm-5f2836a8ca459", Type: kommo.MessageTypeFile,
+		Media: "https://amojo.kommo.com/attachments/5b0e3c1e/price-list.pdf", FileName: "price-list.pdf", FileSize: 48213,
+		Timestamp: 1596470500, Sender: kommo.ChatUser{ID: "86a0caef-41ec-49ac-814b-b27da2cea267", Name: "Example Client"},
+	}}, msgs[1].Message.ReplyTo, "flat")
+	assert.Equal(t, "Вот прайс.", msgs[1].Message.Text)
+}
+
 func TestHistoryListReproducesVector(t *testing.T) {
 	v := testkit.Vectors(t).Request(t, "history")
 	// The vector's path is /v2/origin/custom/{channel}_{account}/chats/{chat}/history.
@@ -144,7 +191,7 @@ func TestHistoryListValidation(t *testing.T) {
 	_, _, err := c.History.List(t.Context(), "", "", &kommo.HistoryOptions{Offset: -1, Limit: 51})
 	assert.Equal(t, []string{
 		"scope_id: required",
-		"conversation_id: required",
+		"amojo_chat_id: required",
 		"offset: must not be negative, got -1",
 		"limit: must be between 0 (server default) and 50, got 51",
 	}, chatValidationProblems(t, err))

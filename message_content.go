@@ -1,6 +1,14 @@
 package kommo
 
-import "time"
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // MessageType is the type of a chat message.
 type MessageType string
@@ -32,18 +40,23 @@ type ContactCard struct {
 
 // MessageContent is the "message" object of a sent or edited message. Use a
 // constructor (TextMessage, PictureMessage, ...) or fill the fields the
-// Type requires: Text for text; Media, FileName and FileSize for picture,
-// video and file; Media for voice and audio; Media or StickerID for sticker;
-// Location for location; Contact for contact.
+// Type requires: Text for text; Media for picture, video, file, voice and
+// audio; Media or StickerID for sticker; Location for location; Contact for
+// contact. FileName and FileSize are optional: Kommo's reference marks them
+// so (an older page lists them as required for picture, video and file).
+// Media must be an absolute http or https URL; anything else is refused
+// before sending.
 type MessageContent struct {
 	Type MessageType `json:"type"`
-	// Text is required for text messages and optional (a caption) otherwise.
+	// Text is required for text messages and optional otherwise, where it
+	// is the caption of the picture, video, file, ... (see WithCaption).
 	Text string `json:"text,omitempty"`
-	// Media is a downloadable URL of the picture, video, file, voice,
-	// audio or sticker.
-	Media    string `json:"media,omitempty"`
+	// Media is an absolute http(s) URL Kommo downloads the picture, video,
+	// file, voice, audio or sticker from.
+	Media string `json:"media,omitempty"`
+	// FileName is the file's name, optional.
 	FileName string `json:"file_name,omitempty"`
-	// FileSize is the size of Media in bytes.
+	// FileSize is the size of Media in bytes, optional (0 is not sent).
 	FileSize int64 `json:"file_size,omitempty"`
 	// MediaDuration is the length of a video, audio or voice message in
 	// seconds.
@@ -60,7 +73,9 @@ type MessageContent struct {
 	// Post makes the message a comment on a social post; each post becomes
 	// its own conversation inside the chat.
 	Post *Post `json:"post,omitempty"`
-	// DeliveryStatus may only be set by Messages.Edit.
+	// DeliveryStatus sets the message's delivery status: on Messages.Edit,
+	// and on Messages.Send when importing a message (Kommo's changelog
+	// added that; older reference pages still say edit only).
 	DeliveryStatus *MessageDeliveryStatus `json:"delivery_status,omitempty"`
 }
 
@@ -101,22 +116,43 @@ func TextMessage(text string) *MessageContent {
 	return &MessageContent{Type: MessageTypeText, Text: text}
 }
 
-// PictureMessage returns a picture message; mediaURL must be downloadable
-// and size is in bytes.
+// PictureMessage returns a picture message. mediaURL must be an absolute
+// http(s) URL Kommo can download; fileName and size (in bytes) are
+// optional: "" and 0 are not sent.
 func PictureMessage(mediaURL, fileName string, size int64) *MessageContent {
 	return &MessageContent{Type: MessageTypePicture, Media: mediaURL, FileName: fileName, FileSize: size}
 }
 
-// VideoMessage returns a video message; mediaURL must be downloadable and
-// size is in bytes.
+// VideoMessage returns a video message. mediaURL must be an absolute
+// http(s) URL Kommo can download; fileName and size (in bytes) are
+// optional: "" and 0 are not sent.
 func VideoMessage(mediaURL, fileName string, size int64) *MessageContent {
 	return &MessageContent{Type: MessageTypeVideo, Media: mediaURL, FileName: fileName, FileSize: size}
 }
 
-// FileMessage returns a file message; mediaURL must be downloadable and
-// size is in bytes.
+// FileMessage returns a file message. mediaURL must be an absolute
+// http(s) URL Kommo can download; fileName and size (in bytes) are
+// optional: "" and 0 are not sent.
 func FileMessage(mediaURL, fileName string, size int64) *MessageContent {
 	return &MessageContent{Type: MessageTypeFile, Media: mediaURL, FileName: fileName, FileSize: size}
+}
+
+// WithCaption returns a copy of m with caption as its text, the caption
+// Kommo shows with a picture, video, file, voice, audio or sticker (the
+// wire has no other caption field: it is message.text). m itself is not
+// changed, so it reads as an option of the constructor:
+//
+//	kommo.PictureMessage("https://example.com/p.png", "p.png", 1024).WithCaption("Our new catalogue")
+//
+// On a text message it replaces the text. The copy is shallow; a nil m
+// gives nil.
+func (m *MessageContent) WithCaption(caption string) *MessageContent {
+	if m == nil {
+		return nil
+	}
+	c := *m
+	c.Text = caption
+	return &c
 }
 
 // VoiceMessage returns a voice message (set MediaDuration for its length).
@@ -217,7 +253,9 @@ type ChatMessage struct {
 	// Thumbnail is a preview URL (pictures and videos).
 	Thumbnail string `json:"thumbnail,omitempty"`
 	FileName  string `json:"file_name,omitempty"`
-	FileSize  int64  `json:"file_size,omitempty"`
+	// FileSize is the size of Media in bytes. Kommo documents it as a
+	// number and, in the history table, as a string; both decode.
+	FileSize int64 `json:"file_size,omitempty"`
 	// MediaGroupID is shared by the hooks of one message with several
 	// attachments (Kommo sends one hook per attachment).
 	MediaGroupID string `json:"media_group_id,omitempty"`
@@ -229,11 +267,91 @@ type ChatMessage struct {
 	Markup *Markup `json:"markup,omitempty"`
 	// Template is set when the manager sent a message template.
 	Template *Template `json:"template,omitempty"`
-	// ReplyTo is the quoted message (quoting must be enabled by support).
+	// ReplyTo is the quoted message, in webhooks (quoting must be enabled
+	// by support) and history items. Kommo's references nest it
+	// differently; both forms decode (see WebhookReplyTo).
 	ReplyTo *WebhookReplyTo `json:"reply_to,omitempty"`
 	// Forwards holds forwarded messages (enabled by support).
 	Forwards *WebhookForwards `json:"forwards,omitempty"`
 	// Post is set when the message replies to a social-post comment
 	//.
 	Post *Post `json:"post,omitempty"`
+}
+
+// chatMessagePlain is ChatMessage without its methods, to embed in
+// chatMessageWire.
+type chatMessagePlain ChatMessage
+
+// chatMessageWire is ChatMessage as Kommo sends it: file_size a number or a
+// string, reply_to nested or flat. Webhooks and history pages decode it in
+// the same single pass as the rest of the body; its fields shadow the
+// embedded ones of the same name.
+type chatMessageWire struct {
+	chatMessagePlain
+	FileSize jsonSize      `json:"file_size,omitempty"`
+	ReplyTo  *replyToWire  `json:"reply_to,omitempty"`
+	Forwards *forwardsWire `json:"forwards,omitempty"`
+}
+
+func chatMessageToWire(m *ChatMessage) *chatMessageWire {
+	return &chatMessageWire{chatMessagePlain: chatMessagePlain(*m), FileSize: jsonSize(m.FileSize),
+		ReplyTo: replyToToWire(m.ReplyTo), Forwards: forwardsToWire(m.Forwards)}
+}
+
+func (w *chatMessageWire) message() ChatMessage {
+	m := ChatMessage(w.chatMessagePlain)
+	m.FileSize = int64(w.FileSize)
+	m.ReplyTo = w.ReplyTo.replyTo()
+	m.Forwards = w.Forwards.forwards()
+	return m
+}
+
+// UnmarshalJSON decodes Kommo's message object, whose file_size may be a
+// number or a string of digits.
+func (m *ChatMessage) UnmarshalJSON(b []byte) error {
+	w := chatMessageToWire(m)
+	if err := json.Unmarshal(b, w); err != nil {
+		return err
+	}
+	*m = w.message()
+	return nil
+}
+
+// jsonSize is a size in bytes that Kommo sends as a JSON number or as a
+// string (the history table of one reference page says string, its example
+// and the other references say int). A number, a string holding one
+// (surrounding spaces allowed) and "" (0) decode; null leaves the value
+// alone; anything else is a *json.UnmarshalTypeError. Numbers must be
+// integers (1024, 1024.0 or 1.024e3).
+type jsonSize int64
+
+func (n *jsonSize) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	text, kind := string(b), "number"
+	if b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		text, kind = strings.TrimSpace(s), "string"
+		if text == "" {
+			*n = 0
+			return nil
+		}
+	} else if c := b[0]; c != '-' && (c < '0' || c > '9') {
+		kind = map[byte]string{'t': "bool", 'f': "bool", '{': "object", '[': "array"}[c]
+		return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[int64]()}
+	}
+	if v, err := strconv.ParseInt(text, 10, 64); err == nil {
+		*n = jsonSize(v)
+		return nil
+	}
+	if f, err := strconv.ParseFloat(text, 64); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+		*n = jsonSize(int64(f))
+		return nil
+	}
+	return &json.UnmarshalTypeError{Value: kind + " " + strconv.Quote(text), Type: reflect.TypeFor[int64]()}
 }

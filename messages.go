@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -115,14 +116,20 @@ const (
 // and appears in the chat after asynchronous processing. Older servers
 // return only the two message ids; the others are then empty.
 type SentMessage struct {
-	// ConversationID identifies the conversation.
+	// ConversationID is the chat's amojo id (new_message.conversation_id
+	// of Kommo's answer), not the ConversationID you sent: it is what
+	// History.List and History.All take, the same id as Chat.ID from
+	// Chats.Create and a webhook's conversation.id. kommotest answers it
+	// so; Kommo's reference only calls it "the dialog's id" and its
+	// example shows a value shaped like an integration's id, which no live
+	// account has confirmed either way. Empty for older servers.
 	ConversationID string `json:"conversation_id"`
-	// SenderID and ReceiverID identify the participants (ReceiverID is empty
-	// for incoming messages, where Kommo returns null).
+	// SenderID and ReceiverID are the participants' amojo ids (ReceiverID
+	// is empty for incoming messages, where Kommo returns null).
 	SenderID   string `json:"sender_id"`
 	ReceiverID string `json:"receiver_id"`
 	// ID is the message's amojo id (the response's new_message.msgid). Use
-	// it for delivery statuses and reactions.
+	// it for reactions (ReactionRequest.ID) and edits (EditMessageRequest.ID).
 	ID string `json:"msgid"`
 	// MsgID is your message id (the response's new_message.ref_id), or the
 	// id Send sent when Kommo does not echo it.
@@ -183,15 +190,31 @@ func (s *MessagesService) Send(ctx context.Context, scopeID string, req *SendMes
 }
 
 // chatContentDefaults returns m, or a copy of it with defaults filled in
-// (the caller's value is never modified).
+// (the caller's value is never modified): a shared post's type, and the
+// error text of a -1 delivery status.
 func chatContentDefaults(m *MessageContent) *MessageContent {
-	if sp := m.SharedPost; sp != nil && sp.Type == "" {
-		c, post := *m, *sp
+	postType := m.SharedPost != nil && m.SharedPost.Type == ""
+	errText := ""
+	if ds := m.DeliveryStatus; ds != nil {
+		if text := deliveryErrorText(ds.StatusCode, ds.ErrorCode, ds.Error); text != ds.Error {
+			errText = text
+		}
+	}
+	if !postType && errText == "" {
+		return m
+	}
+	c := *m
+	if postType {
+		post := *m.SharedPost
 		post.Type = SharedPostTypePost
 		c.SharedPost = &post
-		return &c
 	}
-	return m
+	if errText != "" {
+		st := *m.DeliveryStatus
+		st.Error = errText
+		c.DeliveryStatus = &st
+	}
+	return &c
 }
 
 // chatNewMsgID returns a random message id.
@@ -272,18 +295,54 @@ const (
 	DeliveryErrorOther DeliveryErrorCode = 905
 )
 
-// DeliveryStatusShape selects the body shape of UpdateDeliveryStatus: the
-// docs disagree and it is not known which one Kommo requires.
+// Description returns a short English description of the code: the error
+// text the SDK sends with a -1 status when the caller gives none. It is ""
+// for DeliveryErrorOther, whose text only the caller can give, and for
+// unknown codes.
+func (c DeliveryErrorCode) Description() string {
+	switch c {
+	case DeliveryErrorConversationDeleted:
+		return "The user deleted the conversation or the message"
+	case DeliveryErrorIntegrationDisabled:
+		return "The integration is disabled on the channel side"
+	case DeliveryErrorInternal:
+		return "Internal server error of the channel"
+	case DeliveryErrorCannotCreateConversation:
+		return "The conversation cannot be created on the channel side"
+	}
+	return ""
+}
+
+// deliveryErrorText returns the error text to send: text, or, for a -1
+// status without one, the code's description. Kommo's current reference
+// requires a text with every -1 status, not only with 905.
+func deliveryErrorText(st DeliveryStatus, code DeliveryErrorCode, text string) string {
+	if st == DeliveryStatusError && strings.TrimSpace(text) == "" {
+		if d := code.Description(); d != "" {
+			return d
+		}
+	}
+	return text
+}
+
+// DeliveryStatusShape selects the body of UpdateDeliveryStatus. Kommo's
+// documents disagree on it, and which one the live server requires is not
+// confirmed.
 type DeliveryStatusShape int
 
 const (
-	// DeliveryStatusShapeMsgID sends {"msgid","delivery_status","error_code","error"},
-	// the shape of the signed documentation example and of every known
-	// client (the default).
-	DeliveryStatusShapeMsgID DeliveryStatusShape = iota
 	// DeliveryStatusShapeStatusCode sends {"status_code","error_code","error"},
-	// the shape of the current reference tables.
-	DeliveryStatusShapeStatusCode
+	// without msgid. It is the default because it is the current documented
+	// shape: the reference's request table and example use it, and Kommo's
+	// Chats API changelog says "Renamed delivery_status parameter to
+	// status_code. Removed msgid parameter from the request body."
+	DeliveryStatusShapeStatusCode DeliveryStatusShape = iota
+	// DeliveryStatusShapeMsgID sends the legacy
+	// {"msgid","delivery_status","error_code","error"}, msgid being the
+	// message id of the URL: the shape of the older Kommo page, of the
+	// signed step-by-step example and of the known open-source clients.
+	// Select it for a server that refuses the default.
+	DeliveryStatusShapeMsgID
 )
 
 // DeliveryStatusRequest is the body of Messages.UpdateDeliveryStatus.
@@ -292,13 +351,19 @@ type DeliveryStatusRequest struct {
 	Status DeliveryStatus
 	// ErrorCode is required with DeliveryStatusError.
 	ErrorCode DeliveryErrorCode
-	// Error is shown to the user; required with DeliveryErrorOther.
+	// Error is the error text shown in Kommo. Kommo requires one with
+	// every DeliveryStatusError: when Error is empty, the SDK sends
+	// ErrorCode.Description(); with DeliveryErrorOther, which has none,
+	// Error is required.
 	Error string
-	// Shape selects the body field names (default DeliveryStatusShapeMsgID).
+	// Shape selects the body field names (default
+	// DeliveryStatusShapeStatusCode, the current documented shape).
 	Shape DeliveryStatusShape
 }
 
-// MessageDeliveryStatus is the delivery_status object of an edited message.
+// MessageDeliveryStatus is the delivery_status object of an edited or
+// imported message. As with UpdateDeliveryStatus, a DeliveryStatusError
+// without Error is sent with ErrorCode.Description().
 type MessageDeliveryStatus struct {
 	StatusCode DeliveryStatus    `json:"status_code"`
 	ErrorCode  DeliveryErrorCode `json:"error_code,omitempty"`
@@ -315,11 +380,15 @@ type chatDeliveryMsgIDBody struct {
 
 // UpdateDeliveryStatus reports that a message sent from Kommo was
 // delivered, read, or could not be delivered. amojoMsgID is the message's
-// amojo id from the outgoing-message webhook (message.message.id).
+// amojo id, which comes from the outgoing-message webhook:
+// message.message.id (MessageEvent.Message.ID), not your msgid. The
+// default body is {"status_code","error_code","error"} (see
+// DeliveryStatusShape); a -1 status always carries an error text (see
+// DeliveryStatusRequest.Error).
 //
 // Endpoint: POST /v2/origin/custom/{scope_id}/{msgid}/delivery_status
 //
-//	_, err := client.Messages.UpdateDeliveryStatus(ctx, scopeID, amojoMsgID,
+//	_, err := client.Messages.UpdateDeliveryStatus(ctx, scopeID, ev.Message.ID,
 //		&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead})
 //
 // Kommo docs: https://developers.kommo.com/reference/update-delivery-status
@@ -330,7 +399,11 @@ func (s *MessagesService) UpdateDeliveryStatus(ctx context.Context, scopeID, amo
 	if req == nil {
 		v.addf("request: required")
 	} else {
-		chatCheckDelivery(&v, req.Status, req.ErrorCode, req.Error, "")
+		statusField := "status_code"
+		if req.Shape == DeliveryStatusShapeMsgID {
+			statusField = "delivery_status"
+		}
+		chatCheckDelivery(&v, req.Status, req.ErrorCode, req.Error, "", statusField)
 		if req.Shape != DeliveryStatusShapeMsgID && req.Shape != DeliveryStatusShapeStatusCode {
 			v.addf("shape: unknown shape %d", req.Shape)
 		}
@@ -338,11 +411,12 @@ func (s *MessagesService) UpdateDeliveryStatus(ctx context.Context, scopeID, amo
 	if err := v.err(); err != nil {
 		return nil, err
 	}
+	text := deliveryErrorText(req.Status, req.ErrorCode, req.Error)
 	var body any
-	if req.Shape == DeliveryStatusShapeStatusCode {
-		body = &MessageDeliveryStatus{StatusCode: req.Status, ErrorCode: req.ErrorCode, Error: req.Error}
+	if req.Shape == DeliveryStatusShapeMsgID {
+		body = &chatDeliveryMsgIDBody{MsgID: amojoMsgID, DeliveryStatus: req.Status, ErrorCode: req.ErrorCode, Error: text}
 	} else {
-		body = &chatDeliveryMsgIDBody{MsgID: amojoMsgID, DeliveryStatus: req.Status, ErrorCode: req.ErrorCode, Error: req.Error}
+		body = &MessageDeliveryStatus{StatusCode: req.Status, ErrorCode: req.ErrorCode, Error: text}
 	}
 	return s.client.do(ctx, &call{
 		api:    chatAPI,

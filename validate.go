@@ -2,6 +2,7 @@ package kommo
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -159,8 +160,10 @@ func chatCheckKind(v *validator, field string, typ MessageType, missingType, tex
 	}
 }
 
-// chatCheckContent records every problem of a message object. On edit, an
-// unchanged file's media, file_name and file_size may be left out.
+// chatCheckContent records every problem of a message object. Media, when
+// given, must be an absolute http(s) URL; a file, picture or video needs
+// no file_name or file_size. On edit, an unchanged file's media may be
+// left out.
 func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) {
 	if m == nil {
 		v.addf("%s: required", field)
@@ -168,19 +171,9 @@ func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) 
 	}
 	chatCheckKind(v, field, m.Type, "required", m.Text, m.Location, m.Contact)
 	switch m.Type {
-	case MessageTypePicture, MessageTypeVideo, MessageTypeFile:
-		if !edit {
-			if m.Media == "" {
-				v.addf("%s.media: required for %s messages", field, m.Type)
-			}
-			if m.FileName == "" {
-				v.addf("%s.file_name: required for %s messages", field, m.Type)
-			}
-			if m.FileSize <= 0 {
-				v.addf("%s.file_size: required (bytes, above 0) for %s messages", field, m.Type)
-			}
-		}
-	case MessageTypeVoice, MessageTypeAudio:
+	case MessageTypePicture, MessageTypeVideo, MessageTypeFile, MessageTypeVoice, MessageTypeAudio:
+		// file_name and file_size are optional ([K-REF] marks them so;
+		// the RU reference lists them as required).
 		if !edit && m.Media == "" {
 			v.addf("%s.media: required for %s messages", field, m.Type)
 		}
@@ -188,6 +181,9 @@ func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) 
 		if !edit && m.Media == "" && m.StickerID == "" {
 			v.addf("%s.media or %s.sticker_id: required for sticker messages", field, field)
 		}
+	}
+	if m.Media != "" && !absoluteHTTPURL(m.Media) {
+		v.addf("%s.media: must be an absolute http or https URL that Kommo can download", field)
 	}
 	if m.FileSize < 0 {
 		v.addf("%s.file_size: must not be negative", field)
@@ -206,12 +202,20 @@ func chatCheckContent(v *validator, m *MessageContent, field string, edit bool) 
 		v.require(p.URL, field+".post.url")
 	}
 	if ds := m.DeliveryStatus; ds != nil {
-		if edit {
-			chatCheckDelivery(v, ds.StatusCode, ds.ErrorCode, ds.Error, field+".delivery_status.")
-		} else {
-			v.addf("%s.delivery_status: only allowed when editing a message", field)
-		}
+		// Allowed on edit and, since Kommo's changelog added it, when
+		// importing a new message.
+		chatCheckDelivery(v, ds.StatusCode, ds.ErrorCode, ds.Error, field+".delivery_status.", "status_code")
 	}
+}
+
+// absoluteHTTPURL reports whether s is an absolute http or https URL with a
+// host.
+func absoluteHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https")
 }
 
 // chatCheckContact records missing contact card fields.
@@ -238,12 +242,10 @@ func chatCheckEmbedded(v *validator, m *EmbeddedMessage, field string) {
 	}
 }
 
-// chatCheckDelivery checks a status with its error code and text.
-func chatCheckDelivery(v *validator, st DeliveryStatus, code DeliveryErrorCode, text, prefix string) {
-	statusField, codeField := prefix+"delivery_status", prefix+"error_code"
-	if prefix != "" {
-		statusField = prefix + "status_code"
-	}
+// chatCheckDelivery checks a status with its error code and text. prefix
+// starts every field name; statusField names the status.
+func chatCheckDelivery(v *validator, st DeliveryStatus, code DeliveryErrorCode, text, prefix, statusField string) {
+	statusField, codeField := prefix+statusField, prefix+"error_code"
 	switch st {
 	case DeliveryStatusDelivered, DeliveryStatusRead, DeliveryStatusError:
 	case 0:
@@ -258,6 +260,7 @@ func chatCheckDelivery(v *validator, st DeliveryStatus, code DeliveryErrorCode, 
 		v.addf("%s: unknown error code %d (want 901-905)", codeField, code)
 	}
 	if code == DeliveryErrorOther {
+		// The only code without a description to send in its place.
 		v.require(text, prefix+"error")
 	}
 }

@@ -173,7 +173,10 @@ type TemplateParam struct {
 	Value string `json:"value"`
 }
 
-// WebhookReplyTo is the message a MessageEvent quotes.
+// WebhookReplyTo is the message a webhook or history message quotes.
+// Kommo's references disagree on its shape: {"message":{…}} (RU reference)
+// or the quoted message's fields directly under reply_to
+// (developers.kommo.com). Both decode into Message; it encodes nested.
 type WebhookReplyTo struct {
 	Message WebhookEmbeddedMessage `json:"message"`
 }
@@ -193,13 +196,14 @@ type WebhookEmbeddedMessage struct {
 	ID string `json:"id,omitempty"`
 	// MsgID (msgid) and ClientID (client_id) are your message id, under the
 	// names Kommo uses in quoted and reacted messages respectively.
-	MsgID         string       `json:"msgid,omitempty"`
-	ClientID      string       `json:"client_id,omitempty"`
-	Type          MessageType  `json:"type,omitempty"`
-	Text          string       `json:"text,omitempty"`
-	Media         string       `json:"media,omitempty"`
-	Thumbnail     string       `json:"thumbnail,omitempty"`
-	FileName      string       `json:"file_name,omitempty"`
+	MsgID     string      `json:"msgid,omitempty"`
+	ClientID  string      `json:"client_id,omitempty"`
+	Type      MessageType `json:"type,omitempty"`
+	Text      string      `json:"text,omitempty"`
+	Media     string      `json:"media,omitempty"`
+	Thumbnail string      `json:"thumbnail,omitempty"`
+	FileName  string      `json:"file_name,omitempty"`
+	// FileSize decodes from a number or a string.
 	FileSize      int64        `json:"file_size,omitempty"`
 	Location      *Location    `json:"location,omitempty"`
 	Contact       *ContactCard `json:"contact,omitempty"`
@@ -207,6 +211,112 @@ type WebhookEmbeddedMessage struct {
 	MsecTimestamp int64        `json:"msec_timestamp,omitempty"`
 	Sender        ChatUser     `json:"sender,omitzero"`
 	Receiver      ChatUser     `json:"receiver,omitzero"`
+}
+
+// webhookEmbeddedPlain is WebhookEmbeddedMessage without its methods.
+type webhookEmbeddedPlain WebhookEmbeddedMessage
+
+// embeddedWire is WebhookEmbeddedMessage as Kommo sends it: file_size a
+// number or a string. Its FileSize shadows the embedded one.
+type embeddedWire struct {
+	webhookEmbeddedPlain
+	FileSize jsonSize `json:"file_size,omitempty"`
+}
+
+func embeddedToWire(m *WebhookEmbeddedMessage) embeddedWire {
+	return embeddedWire{webhookEmbeddedPlain(*m), jsonSize(m.FileSize)}
+}
+
+func (w *embeddedWire) message() WebhookEmbeddedMessage {
+	m := WebhookEmbeddedMessage(w.webhookEmbeddedPlain)
+	m.FileSize = int64(w.FileSize)
+	return m
+}
+
+// UnmarshalJSON decodes an embedded message, whose file_size may be a
+// number or a string of digits.
+func (m *WebhookEmbeddedMessage) UnmarshalJSON(b []byte) error {
+	w := embeddedToWire(m)
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*m = w.message()
+	return nil
+}
+
+// replyToWire is reply_to in either documented form: nested,
+// {"message":{…}} (RU reference, what Messages.Send sends), or flat, the
+// embedded message's fields directly under reply_to (developers.kommo.com
+// reference). The flat fields decode into the embedded embeddedWire. It
+// encodes the nested form (the flat fields are all empty then).
+type replyToWire struct {
+	Message *embeddedWire `json:"message,omitempty"`
+	embeddedWire
+}
+
+func replyToToWire(r *WebhookReplyTo) *replyToWire {
+	if r == nil {
+		return nil
+	}
+	m := embeddedToWire(&r.Message)
+	return &replyToWire{Message: &m}
+}
+
+func (w *replyToWire) replyTo() *WebhookReplyTo {
+	if w == nil {
+		return nil
+	}
+	if w.Message != nil {
+		return &WebhookReplyTo{Message: w.Message.message()}
+	}
+	return &WebhookReplyTo{Message: w.embeddedWire.message()}
+}
+
+// UnmarshalJSON decodes both documented forms of reply_to: nested under
+// "message" and flat (the quoted message's fields directly under
+// reply_to). When both are present, the nested one wins.
+func (r *WebhookReplyTo) UnmarshalJSON(b []byte) error {
+	var w replyToWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*r = *w.replyTo()
+	return nil
+}
+
+// forwardsWire is WebhookForwards as Kommo sends it.
+type forwardsWire struct {
+	Messages          []embeddedWire `json:"messages"`
+	ConversationRefID string         `json:"conversation_ref_id,omitempty"`
+	ConversationID    string         `json:"conversation_id,omitempty"`
+}
+
+func forwardsToWire(f *WebhookForwards) *forwardsWire {
+	if f == nil {
+		return nil
+	}
+	w := &forwardsWire{ConversationRefID: f.ConversationRefID, ConversationID: f.ConversationID}
+	if f.Messages != nil {
+		w.Messages = make([]embeddedWire, len(f.Messages))
+		for i := range f.Messages {
+			w.Messages[i] = embeddedToWire(&f.Messages[i])
+		}
+	}
+	return w
+}
+
+func (w *forwardsWire) forwards() *WebhookForwards {
+	if w == nil {
+		return nil
+	}
+	f := &WebhookForwards{ConversationRefID: w.ConversationRefID, ConversationID: w.ConversationID}
+	if w.Messages != nil {
+		f.Messages = make([]WebhookEmbeddedMessage, len(w.Messages))
+		for i := range w.Messages {
+			f.Messages[i] = w.Messages[i].message()
+		}
+	}
+	return f
 }
 
 // Kind returns WebhookKindMessage.
@@ -238,7 +348,7 @@ type hookMessageInner struct {
 	Source        ChatSource          `json:"source,omitzero"`
 	Timestamp     int64               `json:"timestamp"`
 	MsecTimestamp int64               `json:"msec_timestamp"`
-	Message       *ChatMessage        `json:"message"`
+	Message       *chatMessageWire    `json:"message"`
 }
 
 func (m *hookMessageInner) event(env WebhookEnvelope) *MessageEvent {
@@ -248,7 +358,7 @@ func (m *hookMessageInner) event(env WebhookEnvelope) *MessageEvent {
 		Timestamp: m.Timestamp, MsecTimestamp: m.MsecTimestamp,
 	}
 	if m.Message != nil {
-		e.Message = *m.Message
+		e.Message = m.Message.message()
 	}
 	return e
 }
@@ -256,7 +366,7 @@ func (m *hookMessageInner) event(env WebhookEnvelope) *MessageEvent {
 func (e *MessageEvent) inner() hookMessageInner {
 	return hookMessageInner{
 		Receiver: e.Receiver, Sender: e.Sender, Conversation: e.Conversation, Source: e.Source,
-		Timestamp: e.Timestamp, MsecTimestamp: e.MsecTimestamp, Message: &e.Message,
+		Timestamp: e.Timestamp, MsecTimestamp: e.MsecTimestamp, Message: chatMessageToWire(&e.Message),
 	}
 }
 
@@ -409,27 +519,37 @@ type hookReactionWire struct {
 // hookReactionInner is action.reaction. Its event and ReactionEvent.inner
 // are the one mapping between the wire shape and ReactionEvent.
 type hookReactionInner struct {
-	MsgID        string                  `json:"msgid,omitempty"`
-	Message      *WebhookEmbeddedMessage `json:"message,omitempty"`
-	User         ChatUser                `json:"user"`
-	Conversation WebhookConversation     `json:"conversation"`
-	Type         string                  `json:"type"`
-	Emoji        string                  `json:"emoji,omitempty"`
+	MsgID        string              `json:"msgid,omitempty"`
+	Message      *embeddedWire       `json:"message,omitempty"`
+	User         ChatUser            `json:"user"`
+	Conversation WebhookConversation `json:"conversation"`
+	Type         string              `json:"type"`
+	Emoji        string              `json:"emoji,omitempty"`
 }
 
 func (r *hookReactionInner) event(env WebhookEnvelope) *ReactionEvent {
-	return &ReactionEvent{
+	e := &ReactionEvent{
 		WebhookEnvelope: env,
-		MsgID:           r.MsgID, Message: r.Message, User: r.User, Conversation: r.Conversation,
+		MsgID:           r.MsgID, User: r.User, Conversation: r.Conversation,
 		Type: r.Type, Emoji: r.Emoji,
 	}
+	if r.Message != nil {
+		m := r.Message.message()
+		e.Message = &m
+	}
+	return e
 }
 
 func (e *ReactionEvent) inner() hookReactionInner {
-	return hookReactionInner{
-		MsgID: e.MsgID, Message: e.Message, User: e.User, Conversation: e.Conversation,
+	r := hookReactionInner{
+		MsgID: e.MsgID, User: e.User, Conversation: e.Conversation,
 		Type: e.Type, Emoji: e.Emoji,
 	}
+	if e.Message != nil {
+		m := embeddedToWire(e.Message)
+		r.Message = &m
+	}
+	return r
 }
 
 // UnmarshalJSON decodes Kommo's reaction hook. It leaves Raw alone.

@@ -97,6 +97,21 @@ func TestParseWebhookBody_Fixtures(t *testing.T) {
 			assert.Empty(t, msg.Thumbnail)
 			assert.Empty(t, msg.MediaGroupID)
 		}},
+		{"message_file_size_string", func(t *testing.T, ev WebhookEvent) {
+			// file_size as a string (one reference's history table) in the
+			// message, the quoted and the forwarded message; "" is 0.
+			msg := webhookAsMessage(t, ev).Message
+			assert.Equal(t, MessageTypeFile, msg.Type)
+			assert.Equal(t, "invoice.pdf", msg.FileName)
+			assert.Equal(t, int64(48213), msg.FileSize)
+			require.NotNil(t, msg.ReplyTo)
+			assert.Equal(t, int64(2048), msg.ReplyTo.Message.FileSize)
+			assert.Equal(t, "order.png", msg.ReplyTo.Message.FileName)
+			require.NotNil(t, msg.Forwards)
+			require.Len(t, msg.Forwards.Messages, 1)
+			assert.Equal(t, int64(0), msg.Forwards.Messages[0].FileSize)
+			assert.Equal(t, "terms.pdf", msg.Forwards.Messages[0].FileName)
+		}},
 		{"message_inline_buttons", func(t *testing.T, ev WebhookEvent) {
 			mk := webhookAsMessage(t, ev).Message.Markup
 			require.NotNil(t, mk)
@@ -145,6 +160,19 @@ func TestParseWebhookBody_Fixtures(t *testing.T) {
 				Receiver: ChatUser{ID: webhookManagerID, Name: "Manager Anna"},
 			}, msg.ReplyTo.Message)
 			assert.Nil(t, msg.Forwards)
+		}},
+		{"message_reply_flat", func(t *testing.T, ev WebhookEvent) {
+			// developers.kommo.com's form: the quoted message's fields
+			// directly under reply_to. It decodes like message_reply.
+			msg := webhookAsMessage(t, ev).Message
+			nested := webhookAsMessage(t, webhookParseFixture(t, "message_reply")).Message
+			require.NotNil(t, msg.ReplyTo)
+			assert.Equal(t, nested.ReplyTo, msg.ReplyTo)
+			assert.Equal(t, "my-msg-41", msg.ReplyTo.Message.MsgID)
+			assert.Equal(t, ChatUser{ID: webhookClientID, ClientID: "my-user-1", Name: "Client Bob"}, msg.ReplyTo.Message.Sender)
+			out, err := json.Marshal(ev)
+			require.NoError(t, err)
+			assert.Contains(t, string(out), `"reply_to":{"message":{"id":"f1e2d3c4-b5a6-4978-8695-a4b3c2d1e0f9","msgid":"my-msg-41",`, "it encodes nested")
 		}},
 		{"message_forward", func(t *testing.T, ev WebhookEvent) {
 			msg := webhookAsMessage(t, ev).Message
@@ -420,9 +448,10 @@ func TestParseWebhookBody_Malformed(t *testing.T) {
 func TestParseWebhookBody_KnownShapeWrongTypes(t *testing.T) {
 	t.Parallel()
 	tests := map[string]string{
-		"message":  `{"account_id":"acc","time":"1700000000","message":{"conversation":{"id":"c"},"message":{"id":"m1","type":"file","file_size":"12"}}}`,
-		"typing":   `{"account_id":"acc","time":1700000000,"action":{"typing":{"expired_at":"soon"}}}`,
-		"reaction": `{"account_id":"acc","time":1700000000.0,"action":{"reaction":{"msgid":5,"type":"react"}}}`,
+		"message":      `{"account_id":"acc","time":"1700000000","message":{"conversation":{"id":"c"},"message":{"id":"m1","type":"file","file_size":"12 KB"}}}`,
+		"message size": `{"account_id":"acc","time":1700000000,"message":{"conversation":{"id":"c"},"message":{"id":"m1","type":"file","file_size":true}}}`,
+		"typing":       `{"account_id":"acc","time":1700000000,"action":{"typing":{"expired_at":"soon"}}}`,
+		"reaction":     `{"account_id":"acc","time":1700000000.0,"action":{"reaction":{"msgid":5,"type":"react"}}}`,
 	}
 	for kind, body := range tests {
 		t.Run(kind, func(t *testing.T) {
@@ -438,7 +467,7 @@ func TestParseWebhookBody_KnownShapeWrongTypes(t *testing.T) {
 			assert.ErrorIs(t, u.Err, ErrWebhookMalformed)
 			var te *json.UnmarshalTypeError
 			assert.ErrorAs(t, u.Err, &te)
-			assert.Contains(t, u.Err.Error(), kind)
+			assert.Contains(t, u.Err.Error(), strings.Fields(kind)[0])
 		})
 	}
 	t.Run("dispatch needs message.message", func(t *testing.T) {
@@ -1111,4 +1140,72 @@ func BenchmarkParseWebhookBody(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// file_size arrives as a number or a string (spec §10.1); both decode
+// wherever a message is decoded, and nothing else does.
+func TestJSONSizeNumberOrString(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int64{
+		`48213`: 48213, `"48213"`: 48213, `" 48213 "`: 48213, `""`: 0, `0`: 0, `"0"`: 0,
+		`1024.0`: 1024, `1.024e3`: 1024, `"1.5e3"`: 1500, `-1`: -1, `9223372036854775807`: 9223372036854775807,
+	} {
+		var n jsonSize
+		require.NoError(t, json.Unmarshal([]byte(in), &n), in)
+		assert.Equal(t, want, int64(n), in)
+	}
+	n := jsonSize(7)
+	require.NoError(t, json.Unmarshal([]byte(`null`), &n))
+	assert.Equal(t, jsonSize(7), n, "null leaves the value")
+	for _, in := range []string{`"12 KB"`, `1.5`, `"1.5"`, `true`, `{}`, `[1]`, `1e30`, `"0x10"`} {
+		var n jsonSize
+		err := json.Unmarshal([]byte(in), &n)
+		var te *json.UnmarshalTypeError
+		assert.ErrorAs(t, err, &te, in)
+	}
+
+	// Every public type that carries a size, decoded directly.
+	var cm ChatMessage
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"m","type":"file","file_name":"a.pdf","file_size":"77"}`), &cm))
+	assert.Equal(t, ChatMessage{ID: "m", Type: MessageTypeFile, FileName: "a.pdf", FileSize: 77}, cm)
+	var em WebhookEmbeddedMessage
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"q","file_size":"78","sender":{"id":"u"}}`), &em))
+	assert.Equal(t, WebhookEmbeddedMessage{ID: "q", FileSize: 78, Sender: ChatUser{ID: "u"}}, em)
+	var hm HistoryMessage
+	require.NoError(t, json.Unmarshal([]byte(`{"timestamp":1,"message":{"id":"h","file_size":"79"}}`), &hm))
+	assert.Equal(t, int64(79), hm.Message.FileSize)
+	var me MessageEvent
+	require.NoError(t, json.Unmarshal([]byte(`{"account_id":"a","time":1,"message":{"conversation":{"id":"c"},"message":{"id":"w","file_size":"80"}}}`), &me))
+	assert.Equal(t, int64(80), me.Message.FileSize)
+	out, err := json.Marshal(&me)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), `"file_size":80`, "sizes encode as numbers")
+}
+
+// reply_to decodes in both forms also when a ChatMessage or
+// WebhookReplyTo is decoded directly; the nested form wins when both are
+// there.
+func TestReplyToNestedOrFlat(t *testing.T) {
+	t.Parallel()
+	want := &WebhookReplyTo{Message: WebhookEmbeddedMessage{ID: "q1", MsgID: "my-1", Type: MessageTypeText, Text: "Hi", FileSize: 5, Sender: ChatUser{ID: "u"}}}
+	for name, body := range map[string]string{
+		"nested": `{"id":"m","reply_to":{"message":{"id":"q1","msgid":"my-1","type":"text","text":"Hi","file_size":5,"sender":{"id":"u"}}}}`,
+		"flat":   `{"id":"m","reply_to":{"id":"q1","msgid":"my-1","type":"text","text":"Hi","file_size":"5","sender":{"id":"u"}}}`,
+		"both":   `{"id":"m","reply_to":{"id":"other","message":{"id":"q1","msgid":"my-1","type":"text","text":"Hi","file_size":5,"sender":{"id":"u"}}}}`,
+	} {
+		var m ChatMessage
+		require.NoError(t, json.Unmarshal([]byte(body), &m), name)
+		assert.Equal(t, want, m.ReplyTo, name)
+		var r WebhookReplyTo
+		var top map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal([]byte(body), &top))
+		require.NoError(t, json.Unmarshal(top["reply_to"], &r), name)
+		assert.Equal(t, *want, r, name)
+	}
+	var m ChatMessage
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"m","reply_to":null}`), &m))
+	assert.Nil(t, m.ReplyTo)
+	out, err := json.Marshal(&ChatMessage{ID: "m", ReplyTo: want})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id":"m","type":"","text":"","reply_to":{"message":{"id":"q1","msgid":"my-1","type":"text","text":"Hi","file_size":5,"sender":{"id":"u"}}}}`, string(out))
 }

@@ -204,6 +204,12 @@ func (s *Server) chatCreate(r *http.Request) reply {
 		probs = append(probs, "conversation_id is required")
 	}
 	probs = checkUser(req.User, "user", true, probs)
+	if req.User != nil && req.User.RefID != "" {
+		// Kommo's changelog: "Removed the user[ref_id] parameter from the
+		// Create New Chat request". The fake refuses it so that a client
+		// still sending it notices.
+		probs = append(probs, "user.ref_id is not a parameter of create chat (Kommo removed it)")
+	}
 	probs = checkSourceRef(req.Source, "source", probs)
 	if len(probs) > 0 {
 		return badRequest(probs)
@@ -224,7 +230,8 @@ func (s *Server) chatCreate(r *http.Request) reply {
 }
 
 // GET /v2/origin/custom/{scope_id}/chats/{chat_id}/history — newest first
-// by message timestamp.
+// by message timestamp. chat_id is the amojo chat id; a conversation_id of
+// the scope is answered 404 (Kommo answers 204).
 func (s *Server) chatHistory(r *http.Request) reply {
 	sc, fail := s.scopeLocked(r)
 	if fail != nil {
@@ -250,8 +257,19 @@ func (s *Server) chatHistory(r *http.Request) reply {
 	if len(probs) > 0 {
 		return badRequest(probs)
 	}
-	c := s.chats[r.PathValue("chat")]
-	if c == nil || c.scopeID != sc.id || offset >= len(c.messages) {
+	chatID := r.PathValue("chat")
+	c := s.chats[chatID]
+	if c == nil || c.scopeID != sc.id {
+		if conv := sc.chatsByConv[chatID]; conv != nil {
+			// Kommo would answer 204, an empty history, which hides the
+			// mistake: the fake says what went wrong.
+			return chatFail(http.StatusNotFound, "not_found", fmt.Sprintf(
+				"chat %q is the integration's conversation_id; history takes the amojo chat id, here %q "+
+					"(create chat's id, new_message.conversation_id, a webhook's conversation.id)", chatID, conv.id))
+		}
+		return reply{status: http.StatusNoContent}
+	}
+	if offset >= len(c.messages) {
 		return reply{status: http.StatusNoContent}
 	}
 	items := make([]historyItem, 0, limit)
@@ -262,6 +280,9 @@ func (s *Server) chatHistory(r *http.Request) reply {
 			Message: historyMessage{ID: m.id, ClientID: m.msgID, Type: m.body.Type, Text: m.body.Text,
 				Media: m.body.Media, Thumbnail: m.body.Thumbnail, FileName: m.body.FileName, FileSize: m.body.FileSize,
 				MediaGroupID: m.body.MediaGroupID, Location: m.body.Location, Contact: m.body.Contact},
+		}
+		if m.replyTo != nil {
+			it.Message.ReplyTo = &historyReplyTo{Message: *m.replyTo}
 		}
 		if m.receiver != nil {
 			u := toHistoryUser(*m.receiver)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -35,19 +36,25 @@ func checkMessage(m *wireMessage, probs []string) []string {
 		if !mediaTypes[m.Type] {
 			return append(probs, fmt.Sprintf("payload.message.type %q is not supported", m.Type))
 		}
+		// file_name and file_size are optional, as Kommo's reference marks
+		// them.
 		if m.Media == "" && !(m.Type == "sticker" && m.StickerID != "") {
 			probs = append(probs, "payload.message.media is required for "+m.Type+" messages")
 		}
-		if m.Type == "file" || m.Type == "video" || m.Type == "picture" {
-			if m.FileName == "" {
-				probs = append(probs, "payload.message.file_name is required for "+m.Type+" messages")
-			}
-			if m.FileSize <= 0 {
-				probs = append(probs, "payload.message.file_size is required for "+m.Type+" messages")
-			}
-		}
+	}
+	if m.Media != "" && !downloadableURL(m.Media) {
+		probs = append(probs, "payload.message.media must be an absolute http or https URL")
+	}
+	if m.FileSize < 0 {
+		probs = append(probs, "payload.message.file_size must not be negative")
 	}
 	return probs
+}
+
+// downloadableURL reports whether s is an absolute http(s) URL.
+func downloadableURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Host != "" && (strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https"))
 }
 
 func (s *Server) storeMessageLocked(m *msgState) {
@@ -117,6 +124,11 @@ func (s *Server) newMessageLocked(sc *scopeState, p *wirePayload, raw json.RawMe
 	}
 	probs = checkSourceRef(p.Source, "payload.source", probs)
 	probs = checkMessage(p.Message, probs)
+	if p.Message != nil && p.Message.DeliveryStatus != nil {
+		// Allowed on import too, since Kommo's changelog added it.
+		ds := p.Message.DeliveryStatus
+		probs = checkDelivery(ds.StatusCode, ds.ErrorCode, ds.Error, "payload.message.delivery_status.", probs)
+	}
 	if len(probs) > 0 {
 		return badRequest(probs)
 	}
@@ -151,9 +163,18 @@ func (s *Server) newMessageLocked(sc *scopeState, p *wirePayload, raw json.RawMe
 	} else {
 		c = sc.chatsByConv[p.ConversationID]
 	}
-	if p.ReplyTo != nil && p.ReplyTo.Message != nil && c != nil {
-		if q := p.ReplyTo.Message; (q.ID != "" || q.MsgID != "") && findInChat(c, q.ID, q.MsgID) == nil {
-			return badRequest([]string{"payload.reply_to.message: message not found in this chat"})
+	var quoted *historyEmbedded
+	if p.ReplyTo != nil && p.ReplyTo.Message != nil {
+		q := p.ReplyTo.Message
+		switch {
+		case q.ID == "" && q.MsgID == "":
+			quoted = quoteOf(q)
+		case c != nil:
+			qm := findInChat(c, q.ID, q.MsgID)
+			if qm == nil {
+				return badRequest([]string{"payload.reply_to.message: message not found in this chat"})
+			}
+			quoted = qm.quote()
 		}
 	}
 
@@ -174,7 +195,11 @@ func (s *Server) newMessageLocked(sc *scopeState, p *wirePayload, raw json.RawMe
 	}
 	m := &msgState{id: s.newID(), msgID: p.MsgID, scopeID: sc.id, chat: c, incoming: incoming,
 		sender: *sender, body: *p.Message, silent: p.Silent, ts: msgTime(p, s.now()), payload: clone(raw), sent: sent}
+	if ds := m.body.DeliveryStatus; ds != nil {
+		m.status, m.errCode, m.errText = ds.StatusCode, ds.ErrorCode, ds.Error
+	}
 	m.body.DeliveryStatus = nil
+	m.replyTo = quoted
 	m.resp = newMessageResult{ConversationID: c.id, SenderID: sender.ID, MsgID: m.id, RefID: p.MsgID}
 	if receiver != nil {
 		rc := *receiver
@@ -189,6 +214,23 @@ func (s *Server) newMessageLocked(sc *scopeState, p *wirePayload, raw json.RawMe
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// quote is m as a message quoting it shows it in history.
+func (m *msgState) quote() *historyEmbedded {
+	u := toHistoryUser(m.sender)
+	return &historyEmbedded{ID: m.id, MsgID: m.msgID, Type: m.body.Type, Text: m.body.Text, Media: m.body.Media,
+		FileName: m.body.FileName, FileSize: m.body.FileSize, Timestamp: m.ts.Unix(), MsecTimestamp: m.ts.UnixMilli(), Sender: &u}
+}
+
+// quoteOf is a quoted message given by its content (no id or msgid).
+func quoteOf(q *wireEmbedded) *historyEmbedded {
+	h := &historyEmbedded{Type: q.Type, Text: q.Text, FileName: q.FileName, FileSize: q.FileSize,
+		Timestamp: q.Timestamp, MsecTimestamp: q.MsecTimestamp}
+	if q.Sender != nil {
+		h.Sender = &historyUser{ID: q.Sender.RefID, ClientID: q.Sender.ID, Name: q.Sender.Name}
+	}
+	return h
+}
 
 // sentMessage is what makes a new_message the same message as another with
 // its msgid: the conversation, and the message content, sender and receiver
@@ -322,6 +364,10 @@ func (s *Server) editMessageLocked(sc *scopeState, p *wirePayload, raw json.RawM
 	if p.Message != nil && p.Message.Type != "" {
 		probs = checkMessage(p.Message, probs)
 	}
+	if p.Message != nil && p.Message.DeliveryStatus != nil {
+		ds := p.Message.DeliveryStatus
+		probs = checkDelivery(ds.StatusCode, ds.ErrorCode, ds.Error, "payload.message.delivery_status.", probs)
+	}
 	if p.ID != "" && p.MsgID != "" && p.MsgID != m.msgID {
 		if other := sc.msgsByMsgID[p.MsgID]; other != nil && other != m {
 			probs = append(probs, "payload.msgid is already used by another message")
@@ -354,8 +400,34 @@ func (s *Server) editMessageLocked(sc *scopeState, p *wirePayload, raw json.RawM
 	return chatOK(http.StatusOK, map[string]any{"new_message": m.resp})
 }
 
+// checkDelivery checks a status with its error code and text, as the
+// current reference says: -1 needs an error code from 901 to 905 and, with
+// every code, an error text. prefix starts the field names; an empty
+// prefix is the delivery-status endpoint, whose status field has two names.
+func checkDelivery(status, code int, text, prefix string, probs []string) []string {
+	statusField := "status"
+	if prefix != "" {
+		statusField = prefix + "status_code"
+	}
+	switch status {
+	case 1, 2:
+	case -1:
+		if code < 901 || code > 905 {
+			probs = append(probs, prefix+"error_code from 901 to 905 is required with status -1")
+		}
+		if strings.TrimSpace(text) == "" {
+			probs = append(probs, prefix+"error is required with status -1")
+		}
+	default:
+		probs = append(probs, statusField+" must be 1 (delivered), 2 (read) or -1 (error)")
+	}
+	return probs
+}
+
 // POST /v2/origin/custom/{scope_id}/{msgid}/delivery_status — accepts both
-// documented bodies: {"msgid","delivery_status",…} and {"status_code",…}.
+// documented bodies: the current {"status_code",…} (Kommo's changelog
+// removed msgid and renamed delivery_status) and the legacy
+// {"msgid","delivery_status",…}.
 func (s *Server) chatDelivery(r *http.Request) reply {
 	sc, fail := s.scopeLocked(r)
 	if fail != nil {
@@ -390,18 +462,7 @@ func (s *Server) chatDelivery(r *http.Request) reply {
 		status = req.DeliveryStatus
 	}
 	if status != nil {
-		switch *status {
-		case 1, 2:
-		case -1:
-			if req.ErrorCode < 901 || req.ErrorCode > 905 {
-				probs = append(probs, "error_code from 901 to 905 is required with status -1")
-			}
-			if req.ErrorCode == 905 && req.Error == "" {
-				probs = append(probs, "error is required with error_code 905")
-			}
-		default:
-			probs = append(probs, "status must be 1 (delivered), 2 (read) or -1 (error)")
-		}
+		probs = checkDelivery(*status, req.ErrorCode, req.Error, "", probs)
 	}
 	if len(probs) > 0 {
 		return badRequest(probs)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kommo-go/kommo"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
@@ -135,7 +136,7 @@ func TestSendMessageIsIdempotentOnMsgID(t *testing.T) {
 	assert.Equal(t, "my-msg-1", m.MsgID)
 	assert.True(t, m.Incoming)
 	assert.False(t, m.FromKommo)
-	assert.Equal(t, "text", m.Type)
+	assert.Equal(t, kommo.MessageTypeText, m.Type)
 	assert.Equal(t, "Hi", m.Text)
 	assert.Equal(t, e.clock.Now(), m.Timestamp.UTC())
 	assert.Equal(t, "+15550001111", m.Sender.Phone)
@@ -226,17 +227,21 @@ func TestSendMessageValidation(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	desc := decode(t, data)["error_description"].(string)
 	for _, want := range []string{"payload.conversation_id is required", "payload.msgid is required", "payload.sender is required",
-		"payload.message.media is required", "payload.message.file_name is required", "payload.message.file_size is required"} {
+		"payload.message.media is required"} {
 		assert.Contains(t, desc, want)
 	}
+	assert.NotContains(t, desc, "file_name", "file_name and file_size are optional")
+	assert.NotContains(t, desc, "file_size")
 	cases := map[string]any{
-		"event_type must be new_message or edit_message": map[string]any{"event_type": "delete_message", "payload": map[string]any{}},
-		"payload is required":                            map[string]any{"event_type": "new_message"},
-		"payload.message.text is required":               msgBody("text", map[string]any{"type": "text"}),
-		"payload.message.location is required":           msgBody("location", map[string]any{"type": "location"}),
-		"payload.message.contact":                        msgBody("contact", map[string]any{"type": "contact"}),
-		`type "gif" is not supported`:                    msgBody("gif", map[string]any{"type": "gif"}),
-		"malformed JSON":                                 "{",
+		"event_type must be new_message or edit_message":              map[string]any{"event_type": "delete_message", "payload": map[string]any{}},
+		"payload is required":                                         map[string]any{"event_type": "new_message"},
+		"payload.message.text is required":                            msgBody("text", map[string]any{"type": "text"}),
+		"payload.message.location is required":                        msgBody("location", map[string]any{"type": "location"}),
+		"payload.message.contact":                                     msgBody("contact", map[string]any{"type": "contact"}),
+		`type "gif" is not supported`:                                 msgBody("gif", map[string]any{"type": "gif"}),
+		"payload.message.media must be an absolute http or https URL": msgBody("file", map[string]any{"type": "file", "media": "/files/a.pdf"}),
+		"payload.message.file_size must not be negative":              msgBody("file", map[string]any{"type": "file", "media": "https://example.com/a.pdf", "file_size": -1}),
+		"malformed JSON":                                              "{",
 	}
 	for want, body := range cases {
 		resp, data := e.chat(http.MethodPost, e.scopePath(""), body)
@@ -248,6 +253,8 @@ func TestSendMessageValidation(t *testing.T) {
 	// Valid non-text types.
 	for i, msg := range []map[string]any{
 		{"type": "picture", "media": "https://example.com/p.png", "file_name": "p.png", "file_size": 100},
+		{"type": "file", "media": "https://example.com/terms.pdf"},
+		{"type": "video", "media": "http://example.com/v.mp4", "file_size": 2048},
 		{"type": "voice", "media": "https://example.com/v.ogg"},
 		{"type": "sticker", "sticker_id": "st-1"},
 		{"type": "location", "location": map[string]any{"lon": 37.6, "lat": 55.7}},
@@ -350,7 +357,7 @@ func TestEditMessage(t *testing.T) {
 	m, _ = e.srv.FindMessage(amojoID)
 	assert.Equal(t, "m1-new", m.MsgID)
 	assert.Equal(t, "Hi (edited)", m.Text, "an edit without a type keeps the content")
-	assert.Equal(t, []any{-1, 905, "blocked"}, []any{m.DeliveryStatus, m.DeliveryErrorCode, m.DeliveryError})
+	assert.Equal(t, []any{kommo.DeliveryStatusError, kommo.DeliveryErrorOther, "blocked"}, []any{m.DeliveryStatus, m.DeliveryErrorCode, m.DeliveryError})
 
 	resp, _ = edit(map[string]any{"msgid": "unknown", "message": map[string]any{"type": "text", "text": "x"}})
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
@@ -401,6 +408,14 @@ func TestHistoryPaging(t *testing.T) {
 	assert.Empty(t, data)
 	resp, _ = e.chat(http.MethodGet, e.scopePath("/chats/00000000-0000-4000-8000-000000000000/history"), nil)
 	assert.Equal(t, http.StatusNoContent, resp.StatusCode, "unknown chat")
+	// The integration's conversation_id instead of the amojo id: 404 with
+	// a body that says so (Kommo would answer 204).
+	resp, data = e.chat(http.MethodGet, e.scopePath("/chats/c1/history"), nil)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	assert.Equal(t, map[string]any{"error_code": float64(404), "error_type": "not_found",
+		"error_description": `chat "c1" is the integration's conversation_id; history takes the amojo chat id, here "` + chat.ID +
+			`" (create chat's id, new_message.conversation_id, a webhook's conversation.id)`}, decode(t, data))
 
 	for _, q := range []string{"?limit=51", "?limit=0", "?limit=x", "?offset=-1"} {
 		resp, _ = history(q)
@@ -432,24 +447,28 @@ func TestDeliveryStatusTypingAndReactions(t *testing.T) {
 	resp, data := status(map[string]any{"status_code": 1})
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
 	m, _ := e.srv.FindMessage(id)
-	assert.Equal(t, 1, m.DeliveryStatus)
+	assert.Equal(t, kommo.DeliveryStatusDelivered, m.DeliveryStatus)
 	// The older shape with msgid + delivery_status.
 	resp, data = status(map[string]any{"msgid": id, "delivery_status": -1, "error_code": 905, "error": "User blocked"})
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
 	m, _ = e.srv.FindMessage(id)
-	assert.Equal(t, []any{-1, 905, "User blocked"}, []any{m.DeliveryStatus, m.DeliveryErrorCode, m.DeliveryError})
+	assert.Equal(t, []any{kommo.DeliveryStatusError, kommo.DeliveryErrorOther, "User blocked"}, []any{m.DeliveryStatus, m.DeliveryErrorCode, m.DeliveryError})
 
-	for want, body := range map[string]any{
-		"status_code (or delivery_status) is required": map[string]any{},
-		"error_code from 901 to 905":                   map[string]any{"status_code": -1},
-		"error is required with error_code 905":        map[string]any{"status_code": -1, "error_code": 905},
-		"status must be":                               map[string]any{"status_code": 7},
-		"msgid must match":                             map[string]any{"msgid": "other", "delivery_status": 2},
-		"disagree":                                     map[string]any{"status_code": 1, "delivery_status": 2},
+	for _, tc := range []struct {
+		want string
+		body any
+	}{
+		{"status_code (or delivery_status) is required", map[string]any{}},
+		{"error_code from 901 to 905", map[string]any{"status_code": -1, "error": "x"}},
+		{"error is required with status -1", map[string]any{"status_code": -1, "error_code": 905}},
+		{"error is required with status -1", map[string]any{"status_code": -1, "error_code": 901, "error": " "}},
+		{"status must be", map[string]any{"status_code": 7}},
+		{"msgid must match", map[string]any{"msgid": "other", "delivery_status": 2}},
+		{"disagree", map[string]any{"status_code": 1, "delivery_status": 2}},
 	} {
-		resp, data := status(body)
-		require.Equal(t, http.StatusBadRequest, resp.StatusCode, want)
-		assert.Contains(t, decode(t, data)["error_description"], want)
+		resp, data := status(tc.body)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, tc.want)
+		assert.Contains(t, decode(t, data)["error_description"], tc.want)
 	}
 	resp, _ = e.chat(http.MethodPost, e.scopePath("/00000000-0000-4000-8000-000000000000/delivery_status"), map[string]any{"status_code": 2})
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
@@ -537,4 +556,254 @@ func TestImportedHistoryIsOrderedByTimestamp(t *testing.T) {
 	assert.Equal(t, old, msgs[0].Timestamp.UTC())
 	all := e.srv.AllMessages()
 	assert.Equal(t, []string{"live", "old"}, []string{all[0].MsgID, all[1].MsgID}, "AllMessages is in storing order")
+}
+
+// The SDK's delivery statuses against the fake: the default (current) body,
+// the legacy one, and a -1 without a text, which the SDK fills with the
+// code's description (the fake, like the reference, wants a text with
+// every -1).
+func TestDeliveryStatusFromTheSDK(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	_, out := e.send("c1", "m1", "Hi")
+	chatID := newMessage(t, out)["conversation_id"].(string)
+	body, _, err := e.srv.WebhookBody(kommotest.ManagerMessage(chatID, "Hello from Kommo"))
+	require.NoError(t, err)
+	var hook struct {
+		Message struct {
+			Message struct{ ID string } `json:"message"`
+		} `json:"message"`
+	}
+	require.NoError(t, json.Unmarshal(body, &hook))
+	id := hook.Message.Message.ID
+	path := e.scopePath("/" + id + "/delivery_status")
+
+	lastBody := func() string {
+		reqs := e.srv.Requests()
+		last := reqs[len(reqs)-1]
+		require.Equal(t, path, last.Path)
+		return string(last.Body)
+	}
+	_, err = client.Messages.UpdateDeliveryStatus(t.Context(), scope, id, &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead})
+	require.NoError(t, err)
+	assert.Equal(t, `{"status_code":2}`, lastBody())
+	m, _ := e.srv.FindMessage(id)
+	assert.Equal(t, kommo.DeliveryStatusRead, m.DeliveryStatus)
+
+	_, err = client.Messages.UpdateDeliveryStatus(t.Context(), scope, id, &kommo.DeliveryStatusRequest{
+		Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorCannotCreateConversation})
+	require.NoError(t, err)
+	assert.Equal(t, `{"status_code":-1,"error_code":904,"error":"The conversation cannot be created on the channel side"}`, lastBody())
+	m, _ = e.srv.FindMessage(id)
+	assert.Equal(t, kommo.DeliveryStatusError, m.DeliveryStatus)
+	assert.Equal(t, kommo.DeliveryErrorCannotCreateConversation, m.DeliveryErrorCode)
+	assert.Equal(t, kommo.DeliveryErrorCannotCreateConversation.Description(), m.DeliveryError)
+
+	_, err = client.Messages.UpdateDeliveryStatus(t.Context(), scope, id, &kommo.DeliveryStatusRequest{
+		Status: kommo.DeliveryStatusDelivered, Shape: kommo.DeliveryStatusShapeMsgID})
+	require.NoError(t, err)
+	assert.Equal(t, `{"msgid":"`+id+`","delivery_status":1}`, lastBody())
+	m, _ = e.srv.FindMessage(id)
+	assert.Equal(t, kommo.DeliveryStatusDelivered, m.DeliveryStatus)
+	assert.Zero(t, m.DeliveryErrorCode)
+	assert.Empty(t, m.DeliveryError)
+
+	// Edit's delivery_status is checked the same way.
+	resp, data := e.chat(http.MethodPost, e.scopePath(""), map[string]any{"event_type": "edit_message", "payload": map[string]any{
+		"msgid": "m1", "conversation_id": "c1", "message": map[string]any{"delivery_status": map[string]any{"status_code": -1, "error_code": 903}}}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, decode(t, data)["error_description"], "payload.message.delivery_status.error is required with status -1")
+}
+
+// An imported message keeps the delivery status it was sent with; a bad
+// one is refused like an edit's.
+func TestImportWithDeliveryStatus(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	msg := kommo.TextMessage("Your order has shipped")
+	msg.DeliveryStatus = &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorCannotCreateConversation}
+	sent, _, err := client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{
+		MsgID: "imp-1", ConversationID: "c1", Silent: true,
+		Sender:   &kommo.Participant{ID: "bot", RefID: e.srv.BotID(), Name: "Bot"},
+		Receiver: &kommo.Participant{ID: "user-1", Name: "Client"},
+		Message:  msg,
+	})
+	require.NoError(t, err)
+	m, ok := e.srv.FindMessage(sent.ID)
+	require.True(t, ok)
+	assert.Equal(t, kommo.DeliveryStatusError, m.DeliveryStatus)
+	assert.Equal(t, kommo.DeliveryErrorCannotCreateConversation, m.DeliveryErrorCode)
+	assert.Equal(t, kommo.DeliveryErrorCannotCreateConversation.Description(), m.DeliveryError)
+
+	body := msgBody("", map[string]any{"type": "text", "text": "x", "delivery_status": map[string]any{"status_code": 3}})
+	resp, data := e.chat(http.MethodPost, e.scopePath(""), body)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, decode(t, data)["error_description"], "payload.message.delivery_status.status_code must be 1 (delivered), 2 (read) or -1 (error)")
+	assert.Len(t, e.srv.AllMessages(), 1)
+}
+
+// A file without a name or size goes through the SDK and the fake alike.
+func TestFileWithoutNameOrSize(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	sent, _, err := client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{
+		ConversationID: "c1", Sender: &kommo.Participant{ID: "user-1", Name: "Client"},
+		Message: kommo.FileMessage("https://example.com/terms.pdf", "", 0),
+	})
+	require.NoError(t, err)
+	m, ok := e.srv.FindMessage(sent.ID)
+	require.True(t, ok)
+	assert.Equal(t, kommo.MessageTypeFile, m.Type)
+	assert.Equal(t, "https://example.com/terms.pdf", m.Media)
+	assert.Empty(t, m.FileName)
+	assert.Zero(t, m.FileSize)
+	assert.JSONEq(t, `{"type":"file","media":"https://example.com/terms.pdf"}`, mustJSON(t, decodeRaw(t, m.Payload)["message"]))
+}
+
+// A message sent with reply_to (the SDK sends the nested form) comes back
+// from history with the quoted message, which the SDK decodes.
+func TestReplyToInHistory(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	first, _, err := client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{
+		MsgID: "q-1", ConversationID: "c1", Sender: &kommo.Participant{ID: "user-1", Name: "Client"},
+		Message: kommo.TextMessage("Do you deliver on Sundays?"),
+	})
+	require.NoError(t, err)
+	e.clock.Advance(time.Second)
+	_, _, err = client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{
+		MsgID: "r-1", ConversationID: "c1", Sender: &kommo.Participant{ID: "user-1", Name: "Client"},
+		Message: kommo.TextMessage("I mean this one"),
+		ReplyTo: &kommo.ReplyTo{Message: kommo.EmbeddedMessage{MsgID: "q-1"}},
+	})
+	require.NoError(t, err)
+	e.clock.Advance(time.Second)
+	_, _, err = client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{
+		MsgID: "r-2", ConversationID: "c1", Sender: &kommo.Participant{ID: "user-1", Name: "Client"},
+		Message: kommo.TextMessage("and that"),
+		ReplyTo: &kommo.ReplyTo{Message: kommo.EmbeddedMessage{Type: kommo.MessageTypeText, Text: "an old one",
+			Time: time.UnixMilli(1690000000456), Sender: &kommo.EmbeddedUser{Name: "Someone"}}},
+	})
+	require.NoError(t, err)
+
+	msgs, _, err := client.History.List(t.Context(), scope, first.ConversationID, nil)
+	require.NoError(t, err)
+	require.Len(t, msgs, 3)
+	chat, _ := e.srv.FindChat("", "c1")
+	q := e.srv.Messages("", "c1")[0]
+	assert.Equal(t, &kommo.WebhookReplyTo{Message: kommo.WebhookEmbeddedMessage{
+		ID: first.ID, MsgID: "q-1", Type: kommo.MessageTypeText, Text: "Do you deliver on Sundays?",
+		Timestamp: q.Timestamp.Unix(), MsecTimestamp: q.Timestamp.UnixMilli(),
+		Sender: kommo.ChatUser{ID: chat.User.ID, ClientID: "user-1", Name: "Client"},
+	}}, msgs[1].Message.ReplyTo, "newest first: the reply by msgid is second")
+	assert.Equal(t, &kommo.WebhookReplyTo{Message: kommo.WebhookEmbeddedMessage{
+		Type: kommo.MessageTypeText, Text: "an old one", Timestamp: 1690000000, MsecTimestamp: 1690000000456,
+		Sender: kommo.ChatUser{Name: "Someone"},
+	}}, msgs[0].Message.ReplyTo)
+	assert.Nil(t, msgs[2].Message.ReplyTo)
+
+	// The history body carries the nested form.
+	resp, data := e.chat(http.MethodGet, e.scopePath("/chats/"+chat.ID+"/history?offset=1&limit=1"), nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(data), `"reply_to":{"message":{"id":"`+first.ID+`","msgid":"q-1","type":"text"`)
+}
+
+// Create chat without user.ref_id: the SDK leaves it out; the fake refuses
+// a raw request that still sends it.
+func TestCreateChatWithoutRefID(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	chat, _, err := client.Chats.Create(t.Context(), scope, &kommo.CreateChatRequest{ConversationID: "c1",
+		User: kommo.Participant{ID: "user-1", RefID: e.srv.ManagerAmojoID(), Name: "Client"}})
+	require.NoError(t, err)
+	reqs := e.srv.Requests()
+	assert.Equal(t, `{"conversation_id":"c1","user":{"id":"user-1","name":"Client"}}`, string(reqs[len(reqs)-1].Body))
+	stored, ok := e.srv.FindChat(scope, "c1")
+	require.True(t, ok)
+	assert.Equal(t, chat.ID, stored.ID)
+	assert.Equal(t, "user-1", stored.User.ClientID)
+	assert.NotEqual(t, e.srv.ManagerAmojoID(), stored.User.ID)
+
+	resp, data := e.chat(http.MethodPost, e.scopePath("/chats"), map[string]any{"conversation_id": "c2",
+		"user": map[string]any{"id": "user-2", "ref_id": e.srv.ManagerAmojoID(), "name": "Client"}})
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, decode(t, data)["error_description"], "user.ref_id is not a parameter of create chat")
+	_, ok = e.srv.FindChat(scope, "c2")
+	assert.False(t, ok)
+}
+
+// History with the ids an integration has: the amojo chat id from create
+// chat, from a send's answer and from a webhook all read the chat; its own
+// conversation_id is a 404 APIError naming the amojo id.
+func TestHistoryTakesTheAmojoChatID(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	chat, _, err := client.Chats.Create(t.Context(), scope, &kommo.CreateChatRequest{ConversationID: "my-chat-1",
+		User: kommo.Participant{ID: "user-1", Name: "Client"}})
+	require.NoError(t, err)
+	sent, _, err := client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{ConversationID: "my-chat-1",
+		Sender: &kommo.Participant{ID: "user-1", Name: "Client"}, Message: kommo.TextMessage("first")})
+	require.NoError(t, err)
+	e.clock.Advance(time.Second)
+	body, _, err := e.srv.WebhookBody(kommotest.ManagerMessage("my-chat-1", "second"))
+	require.NoError(t, err)
+	ev, err := kommo.ParseWebhookBody(body, kommo.SignWebhookBody(body, e.srv.ChannelSecret()), e.srv.ChannelSecret())
+	require.NoError(t, err)
+	hookChat := ev.(*kommo.MessageEvent).Conversation.ID
+
+	assert.Equal(t, chat.ID, sent.ConversationID)
+	assert.Equal(t, chat.ID, hookChat)
+	for _, id := range []string{chat.ID, sent.ConversationID, hookChat} {
+		msgs, _, err := client.History.List(t.Context(), scope, id, nil)
+		require.NoError(t, err)
+		require.Len(t, msgs, 2)
+		assert.Equal(t, []string{"second", "first"}, []string{msgs[0].Message.Text, msgs[1].Message.Text}, "newest first")
+	}
+
+	_, _, err = client.History.List(t.Context(), scope, "my-chat-1", nil)
+	require.ErrorIs(t, err, kommo.ErrNotFound)
+	var apiErr *kommo.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, "not_found", apiErr.ErrorType)
+	assert.Contains(t, apiErr.ErrorDescription, `chat "my-chat-1" is the integration's conversation_id; history takes the amojo chat id, here "`+chat.ID+`"`)
+	var errs []error
+	for _, err := range client.History.All(t.Context(), scope, "my-chat-1", nil) {
+		errs = append(errs, err)
+	}
+	require.Len(t, errs, 1)
+	assert.ErrorIs(t, errs[0], kommo.ErrNotFound)
+}
+
+// A captioned picture: the caption is the message's text, stored and read
+// back from history.
+func TestCaptionedPicture(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	scope := e.connect()
+	client := e.srv.MustClient()
+	sent, _, err := client.Messages.Send(t.Context(), scope, &kommo.SendMessageRequest{
+		ConversationID: "c1", Sender: &kommo.Participant{ID: "user-1", Name: "Client"},
+		Message: kommo.PictureMessage("https://example.com/p.png", "p.png", 1024).WithCaption("Is this one in stock?"),
+	})
+	require.NoError(t, err)
+	m, _ := e.srv.FindMessage(sent.ID)
+	assert.Equal(t, kommo.MessageTypePicture, m.Type)
+	assert.Equal(t, "Is this one in stock?", m.Text)
+	msgs, _, err := client.History.List(t.Context(), scope, sent.ConversationID, nil)
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	assert.Equal(t, kommo.ChatMessage{ID: sent.ID, ClientID: sent.MsgID, Type: kommo.MessageTypePicture, Text: "Is this one in stock?",
+		Media: "https://example.com/p.png", FileName: "p.png", FileSize: 1024}, msgs[0].Message)
 }

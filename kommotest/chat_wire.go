@@ -49,8 +49,15 @@ type wireMessage struct {
 }
 
 type wireEmbedded struct {
-	ID    string `json:"id"`
-	MsgID string `json:"msgid"`
+	ID            string    `json:"id"`
+	MsgID         string    `json:"msgid"`
+	Type          string    `json:"type"`
+	Text          string    `json:"text"`
+	FileName      string    `json:"file_name"`
+	FileSize      int64     `json:"file_size"`
+	Timestamp     int64     `json:"timestamp"`
+	MsecTimestamp int64     `json:"msec_timestamp"`
+	Sender        *wireUser `json:"sender"`
 }
 
 type wirePayload struct {
@@ -108,6 +115,26 @@ type historyMessage struct {
 	MediaGroupID string        `json:"media_group_id,omitempty"`
 	Location     *wireLocation `json:"location,omitempty"`
 	Contact      *wireContact  `json:"contact,omitempty"`
+	// ReplyTo is the quoted message, in the nested form.
+	ReplyTo *historyReplyTo `json:"reply_to,omitempty"`
+}
+
+type historyReplyTo struct {
+	Message historyEmbedded `json:"message"`
+}
+
+// historyEmbedded is a quoted message as history items carry it.
+type historyEmbedded struct {
+	ID            string       `json:"id,omitempty"`
+	MsgID         string       `json:"msgid,omitempty"`
+	Type          string       `json:"type,omitempty"`
+	Text          string       `json:"text,omitempty"`
+	Media         string       `json:"media,omitempty"`
+	FileName      string       `json:"file_name,omitempty"`
+	FileSize      int64        `json:"file_size,omitempty"`
+	Timestamp     int64        `json:"timestamp,omitempty"`
+	MsecTimestamp int64        `json:"msec_timestamp,omitempty"`
+	Sender        *historyUser `json:"sender,omitempty"`
 }
 
 type historyItem struct {

@@ -17,8 +17,11 @@
 //     conversation_id); new_message (incoming, import, outgoing by a manager
 //     or the bot; idempotent on msgid within the scope, so a retried send
 //     is stored once, while a msgid reused for another message is refused
-//     with 409, see Assumptions) and edit_message; delivery status (both documented bodies); typing (204);
-//     reactions; history (newest first, offset/limit ≤ 50, 204 when empty).
+//     with 409, see Assumptions) and edit_message; delivery status (both documented bodies; a -1 needs an
+//     error code and an error text); typing (204);
+//     reactions; history (newest first, offset/limit ≤ 50, 204 when empty;
+//     by amojo chat id: an integration's conversation_id is answered 404,
+//     see Assumptions).
 //     The scope id is "{channel_id}_{account_amojo_id}" and must be connected
 //     (404 otherwise).
 //   - CRM API: talks (a talk opens when a client's non-silent message arrives
@@ -62,7 +65,20 @@
 // {"new_message":{conversation_id (amojo chat id), sender_id, receiver_id,
 // msgid (amojo id), ref_id (your msgid)}} and edit_message answers the same
 // shape; an edit or delivery status for an unknown message is 404; history
-// is newest first.
+// is newest first. History takes the amojo chat id; Kommo answers an id it
+// does not know with 204, so an integration that passes its own
+// conversation_id silently reads nothing. The fake answers such a request,
+// for a conversation_id it knows in that scope, with 404 and a body naming
+// the amojo id to use:
+//
+//	{"error_code":404,"error_type":"not_found","error_description":"chat \"my-chat-1\" is the integration's conversation_id; history takes the amojo chat id, here \"{amojo id}\" (…)"}
+//
+// Where Kommo's documents changed, the fake follows the current ones
+// strictly: a create chat with user.ref_id (removed by Kommo's changelog)
+// is answered 400; a -1 delivery status needs an error code and an error
+// text; a message's media must be an absolute http(s) URL, while file_name
+// and file_size are optional; a new message may carry
+// message.delivery_status.
 //
 // Kommo does not document what happens when a new_message reuses a msgid.
 // The fake is careful rather than forgiving: a resend with the same

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"slices"
 	"time"
+
+	"github.com/kommo-go/kommo"
 )
 
 // Participant is a chat participant as the server knows it.
@@ -66,7 +68,7 @@ type Message struct {
 	Sender    Participant
 	// Receiver is nil for incoming messages.
 	Receiver *Participant
-	Type     string
+	Type     kommo.MessageType
 	Text     string
 	Media    string
 	FileName string
@@ -78,10 +80,11 @@ type Message struct {
 	Timestamp time.Time
 	// Edited is true once an edit_message changed the message.
 	Edited bool
-	// DeliveryStatus is the last delivery status set (0 = sent, 1
-	// delivered, 2 read, -1 error) with its error code and text.
-	DeliveryStatus    int
-	DeliveryErrorCode int
+	// DeliveryStatus is the last delivery status set (0 = sent, else
+	// kommo.DeliveryStatusDelivered, kommo.DeliveryStatusRead or
+	// kommo.DeliveryStatusError) with its error code and text.
+	DeliveryStatus    kommo.DeliveryStatus
+	DeliveryErrorCode kommo.DeliveryErrorCode
 	DeliveryError     string
 	Reactions         []Reaction
 	// Payload is the last payload object received for the message
@@ -154,7 +157,9 @@ type msgState struct {
 	status, errCode    int
 	errText            string
 	reactions          []Reaction
-	payload            json.RawMessage
+	// replyTo is the message it quotes, as history shows it.
+	replyTo *historyEmbedded
+	payload json.RawMessage
 	// resp is the new_message answer, replayed for a repeated msgid.
 	resp newMessageResult
 	// sent is the first new_message in canonical form, what a repeated
@@ -196,9 +201,9 @@ func (m *msgState) snapshot() Message {
 	out := Message{
 		ID: m.id, MsgID: m.msgID, ScopeID: m.scopeID, ChatID: m.chat.id, ConversationID: m.chat.conversationID,
 		Incoming: m.incoming, FromKommo: m.fromKommo, Sender: m.sender,
-		Type: m.body.Type, Text: m.body.Text, Media: m.body.Media, FileName: m.body.FileName, FileSize: m.body.FileSize,
+		Type: kommo.MessageType(m.body.Type), Text: m.body.Text, Media: m.body.Media, FileName: m.body.FileName, FileSize: m.body.FileSize,
 		Silent: m.silent, Timestamp: m.ts, Edited: m.edited,
-		DeliveryStatus: m.status, DeliveryErrorCode: m.errCode, DeliveryError: m.errText,
+		DeliveryStatus: kommo.DeliveryStatus(m.status), DeliveryErrorCode: kommo.DeliveryErrorCode(m.errCode), DeliveryError: m.errText,
 		Reactions: slices.Clone(m.reactions), Payload: slices.Clone(m.payload),
 	}
 	if m.receiver != nil {

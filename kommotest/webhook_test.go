@@ -93,7 +93,7 @@ func TestDeliverManagerMessage(t *testing.T) {
 	resp, data := e.chat(http.MethodPost, e.scopePath("/"+mgr.ID+"/delivery_status"), map[string]any{"status_code": 2})
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
 	got, _ := e.srv.FindMessage(mgr.ID)
-	assert.Equal(t, 2, got.DeliveryStatus)
+	assert.Equal(t, kommo.DeliveryStatusRead, got.DeliveryStatus)
 
 	// History shows it with a receiver.
 	_, data = e.chat(http.MethodGet, e.scopePath("/chats/"+chat.ID+"/history?limit=1"), nil)

@@ -58,7 +58,7 @@ func demoCounts(srv *kommotest.Server, botID string) (echoes, delivered int) {
 		switch {
 		case m.Sender.ID == botID:
 			echoes++
-		case m.FromKommo && m.DeliveryStatus == int(kommo.DeliveryStatusDelivered):
+		case m.FromKommo && m.DeliveryStatus == kommo.DeliveryStatusDelivered:
 			delivered++
 		}
 	}

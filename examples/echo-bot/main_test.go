@@ -50,7 +50,7 @@ func TestEchoBotDemo(t *testing.T) {
 	for i, m := range managerMsgs {
 		text := fmt.Sprintf("Hello #%d", i+1)
 		assert.Equal(t, text, m.Text)
-		assert.Equal(t, int(kommo.DeliveryStatusDelivered), m.DeliveryStatus, "%s marked delivered", text)
+		assert.Equal(t, kommo.DeliveryStatusDelivered, m.DeliveryStatus, "%s marked delivered", text)
 
 		echo, ok := echoes["echo-"+m.ID]
 		require.True(t, ok, "no echo of %s", text)
@@ -121,7 +121,7 @@ func TestEchoWriteFirstChat(t *testing.T) {
 	msgs := srv.Messages(j.scopeID, chat.ID)
 	require.Len(t, msgs, 2)
 	assert.Equal(t, "echo: We have your parcel", msgs[1].Text)
-	assert.Equal(t, int(kommo.DeliveryStatusDelivered), msgs[0].DeliveryStatus)
+	assert.Equal(t, kommo.DeliveryStatusDelivered, msgs[0].DeliveryStatus)
 }
 
 func TestEchoFailuresAreCountedAndLogged(t *testing.T) {

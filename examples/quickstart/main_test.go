@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kommo-go/kommo"
 	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
@@ -60,7 +61,7 @@ func TestQuickstartEmbedded(t *testing.T) {
 	assert.True(t, question.Incoming)
 	assert.Equal(t, "quickstart-client-1", question.Sender.ClientID)
 	assert.True(t, reply.FromKommo)
-	assert.Equal(t, 2, reply.DeliveryStatus, "delivered, then read")
+	assert.Equal(t, kommo.DeliveryStatusRead, reply.DeliveryStatus, "delivered, then read")
 	contact, ok := srv.ContactForChat(chat.ID)
 	require.True(t, ok)
 	assert.Equal(t, demoContactID, contact)
