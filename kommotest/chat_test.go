@@ -57,7 +57,8 @@ func TestConnectDisconnect(t *testing.T) {
 
 	// Connect (the helper) reconnects without a request.
 	assert.Equal(t, e.srv.ScopeID(), e.srv.Connect(e.srv.AccountAmojoID()))
-	assert.Empty(t, e.srv.Connect("unknown"))
+	assert.PanicsWithValue(t, `kommotest: Connect: the server knows no account "unknown" (add it with WithAccount or WithExtraAccounts)`,
+		func() { e.srv.Connect("unknown") }, "an unknown account fails visibly, not with an empty scope id")
 	assert.True(t, e.srv.IsConnected(e.srv.ScopeID()))
 }
 

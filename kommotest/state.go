@@ -2,6 +2,7 @@ package kommotest
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
@@ -231,13 +232,15 @@ func (src *sourceState) snapshot() Source {
 
 // Connect marks the channel as connected to the account with the given amojo
 // id, as a successful POST /v2/origin/custom/{channel_id}/connect would,
-// and returns the scope id. Use it to skip the connect call in tests. It
-// reports "" when the server does not know the account.
+// and returns the scope id. Use it to skip the connect call in tests. An
+// account the server does not know (see WithAccount and WithExtraAccounts)
+// is a mistake in the test: Connect panics, saying so, rather than return
+// a scope id no call could use.
 func (s *Server) Connect(accountAmojoID string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.accounts[accountAmojoID] {
-		return ""
+		panic(fmt.Sprintf("kommotest: Connect: the server knows no account %q (add it with WithAccount or WithExtraAccounts)", accountAmojoID))
 	}
 	return s.connectLocked(accountAmojoID, s.channelTitle, "v2", false).id
 }
