@@ -1,55 +1,21 @@
 package chatsign
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
-// requestVector is one entry of "requests" in testdata/signatures.json.
-type requestVector struct {
-	Name        string `json:"name"`
-	Secret      string `json:"secret"`
-	Method      string `json:"method"`
-	Path        string `json:"path"`
-	Query       string `json:"query"`
-	ContentType string `json:"content_type"`
-	Date        string `json:"date"`
-	Body        string `json:"body"`
-	ContentMD5  string `json:"content_md5"`
-	Signature   string `json:"signature"`
-}
-
-// webhookVector is one entry of "webhooks" in testdata/signatures.json.
-type webhookVector struct {
-	Name      string `json:"name"`
-	Secret    string `json:"secret"`
-	Body      string `json:"body"`
-	Signature string `json:"signature"`
-	Valid     bool   `json:"valid"`
-}
-
-// loadVectors reads the module's known-answer vectors.
-func loadVectors(t testing.TB) ([]requestVector, []webhookVector) {
+// loadVectors reads the module's known-answer vectors through testkit.
+func loadVectors(t testing.TB) ([]testkit.RequestVector, []testkit.WebhookVector) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "signatures.json"))
-	require.NoError(t, err)
-	var v struct {
-		Requests []requestVector `json:"requests"`
-		Webhooks []webhookVector `json:"webhooks"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &v))
-	require.NotEmpty(t, v.Requests)
-	require.NotEmpty(t, v.Webhooks)
+	v := testkit.Vectors(t)
 	return v.Requests, v.Webhooks
 }
 
