@@ -273,8 +273,7 @@ type ChatMessage struct {
 	ReplyTo *WebhookReplyTo `json:"reply_to,omitempty"`
 	// Forwards holds forwarded messages (enabled by support).
 	Forwards *WebhookForwards `json:"forwards,omitempty"`
-	// Post is set when the message replies to a social-post comment
-	//.
+	// Post is set when the message replies to a social-post comment.
 	Post *Post `json:"post,omitempty"`
 }
 
