@@ -75,18 +75,7 @@ func hookTestSlowClient(t *testing.T, addr, path string, body []byte, interval t
 	go func() {
 		defer wg.Done()
 		defer conn.Close()
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for i := range body {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			if _, err := conn.Write(body[i : i+1]); err != nil {
-				return
-			}
-		}
+		trickle(conn, body, interval, stop)
 	}()
 }
 
@@ -161,18 +150,7 @@ func hookTestSlowH2Client(t *testing.T, srv *httptest.Server, path string, body 
 	go func() {
 		defer wg.Done()
 		defer pw.Close()
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for i := range body {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			if _, err := pw.Write(body[i : i+1]); err != nil {
-				return
-			}
-		}
+		trickle(pw, body, interval, stop)
 	}()
 	go func() {
 		defer wg.Done()
@@ -286,4 +264,21 @@ func TestWebhookHandler_ReadTimeoutOption(t *testing.T) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	assert.Equal(t, http.StatusOK, w.Code)
+}
+
+// trickle writes body to w one byte per interval, until it is written, a
+// write fails or stop is closed.
+func trickle(w io.Writer, body []byte, interval time.Duration, stop <-chan struct{}) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for i := range body {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		if _, err := w.Write(body[i : i+1]); err != nil {
+			return
+		}
+	}
 }
