@@ -135,7 +135,7 @@ func (s *AccountService) Get(ctx context.Context, opts *AccountOptions) (*Accoun
 		return nil, nil, err
 	}
 	acc := new(AccountInfo)
-	resp, err := s.client.do(ctx, &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account", query: q, out: acc})
+	resp, err := s.client.do(ctx, &call{op: "Account.Get", api: crmAPI, method: http.MethodGet, path: "api/v4/account", query: q, out: acc})
 	if err != nil {
 		return nil, resp, err
 	}

@@ -63,6 +63,7 @@ func (s *ChannelsService) Connect(ctx context.Context, req *ConnectRequest) (*Ch
 	}
 	out := new(ChannelConnection)
 	resp, err := s.client.do(ctx, &call{
+		op:     "Channels.Connect",
 		api:    chatAPI,
 		method: http.MethodPost,
 		path:   chatPathPrefix + url.PathEscape(s.client.ChannelID()) + "/connect",
@@ -97,6 +98,7 @@ func (s *ChannelsService) Disconnect(ctx context.Context, accountAmojoID string)
 		return nil, err
 	}
 	return s.client.do(ctx, &call{
+		op:     "Channels.Disconnect",
 		api:    chatAPI,
 		method: http.MethodDelete,
 		path:   chatPathPrefix + url.PathEscape(s.client.ChannelID()) + "/disconnect",

@@ -153,6 +153,8 @@ func (s *ChatsService) Create(ctx context.Context, scopeID string, req *CreateCh
 	}
 	out := new(Chat)
 	resp, err := s.client.do(ctx, &call{
+		op:     "Chats.Create",
+		scope:  scopeID,
 		api:    chatAPI,
 		method: http.MethodPost,
 		path:   chatScopePath(scopeID, "chats"),

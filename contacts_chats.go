@@ -115,7 +115,7 @@ func (s *ContactsChatsService) List(ctx context.Context, opts *ContactChatListOp
 	if err := v.err(); err != nil {
 		return nil, nil, err
 	}
-	items, _, resp, err := crmListPage[*ContactChat](ctx, s.client, "api/v4/contacts/chats", q, "chats")
+	items, _, resp, err := crmListPage[*ContactChat](ctx, s.client, "ContactsChats.List", "api/v4/contacts/chats", q, "chats")
 	if err != nil {
 		return nil, resp, err
 	}
@@ -157,7 +157,7 @@ func (s *ContactsChatsService) Link(ctx context.Context, links []*ContactChatLin
 		return nil, nil, err
 	}
 	var page crmHALPage
-	resp, err := s.client.do(ctx, &call{api: crmAPI, method: http.MethodPost, path: "api/v4/contacts/chats", body: links, out: &page})
+	resp, err := s.client.do(ctx, &call{op: "ContactsChats.Link", api: crmAPI, method: http.MethodPost, path: "api/v4/contacts/chats", body: links, out: &page})
 	if err != nil {
 		return nil, resp, err
 	}

@@ -214,6 +214,8 @@ func (s *HistoryService) List(ctx context.Context, scopeID, amojoChatID string, 
 		page.Messages.max = opts.Limit
 	}
 	resp, err := s.client.do(ctx, &call{
+		op:      "History.List",
+		scope:   scopeID,
 		api:     chatAPI,
 		method:  http.MethodGet,
 		path:    chatScopePath(scopeID, "chats", amojoChatID, "history"),

@@ -173,6 +173,8 @@ func (s *MessagesService) Send(ctx context.Context, scopeID string, req *SendMes
 		NewMessage SentMessage `json:"new_message"`
 	}
 	resp, err := s.client.do(ctx, &call{
+		op:     "Messages.Send",
+		scope:  scopeID,
 		api:    chatAPI,
 		method: http.MethodPost,
 		path:   chatScopePath(scopeID),
@@ -255,6 +257,8 @@ func (s *MessagesService) Edit(ctx context.Context, scopeID string, req *EditMes
 	}
 	p.Message = chatContentDefaults(p.Message)
 	return s.client.do(ctx, &call{
+		op:     "Messages.Edit",
+		scope:  scopeID,
 		api:    chatAPI,
 		method: http.MethodPost,
 		path:   chatScopePath(scopeID),
@@ -419,6 +423,8 @@ func (s *MessagesService) UpdateDeliveryStatus(ctx context.Context, scopeID, amo
 		body = &MessageDeliveryStatus{StatusCode: req.Status, ErrorCode: req.ErrorCode, Error: text}
 	}
 	return s.client.do(ctx, &call{
+		op:     "Messages.UpdateDeliveryStatus",
+		scope:  scopeID,
 		api:    chatAPI,
 		method: http.MethodPost,
 		path:   chatScopePath(scopeID, amojoMsgID, "delivery_status"),
@@ -477,6 +483,8 @@ func (s *MessagesService) Typing(ctx context.Context, scopeID string, req *Typin
 		return nil, err
 	}
 	return s.client.do(ctx, &call{
+		op:     "Messages.Typing",
+		scope:  scopeID,
 		api:    chatAPI,
 		method: http.MethodPost,
 		path:   chatScopePath(scopeID, "typing"),
@@ -566,6 +574,8 @@ func (s *MessagesService) react(ctx context.Context, op, typ, scopeID string, re
 		return nil, err
 	}
 	return s.client.do(ctx, &call{
+		op:     op,
+		scope:  scopeID,
 		api:    chatAPI,
 		method: http.MethodPost,
 		path:   chatScopePath(scopeID, "react"),

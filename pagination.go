@@ -40,9 +40,9 @@ type crmHALPage struct {
 // crmListPage fetches one page of a HAL list at path and decodes
 // _embedded.{key}. A 204 (Kommo's "nothing found") is an empty page.
 // next is the _links.next href, "" on the last page.
-func crmListPage[T any](ctx context.Context, c *Client, path string, q url.Values, key string) (items []T, next string, resp *Response, err error) {
+func crmListPage[T any](ctx context.Context, c *Client, op, path string, q url.Values, key string) (items []T, next string, resp *Response, err error) {
 	var raw json.RawMessage
-	resp, err = c.do(ctx, &call{api: crmAPI, method: http.MethodGet, path: path, query: q, out: &raw})
+	resp, err = c.do(ctx, &call{op: op, api: crmAPI, method: http.MethodGet, path: path, query: q, out: &raw})
 	if err != nil {
 		return nil, "", resp, err
 	}
@@ -146,9 +146,9 @@ func paginate[T any](ctx context.Context, op string, newPage func() func(ctx con
 
 // crmAll iterates over every item of a HAL list, following _links.next,
 // and refuses to request the same page twice.
-func crmAll[T any](ctx context.Context, c *Client, path string, q url.Values, key string) iter.Seq2[T, error] {
+func crmAll[T any](ctx context.Context, c *Client, op, path string, q url.Values, key string) iter.Seq2[T, error] {
 	first := crmCloneValues(q)
-	return paginate(ctx, "GET "+path, func() func(context.Context) ([]T, bool, error) {
+	return paginate(ctx, op, func() func(context.Context) ([]T, bool, error) {
 		q := crmCloneValues(first)
 		seen := map[string]bool{}
 		return func(ctx context.Context) ([]T, bool, error) {
@@ -157,7 +157,7 @@ func crmAll[T any](ctx context.Context, c *Client, path string, q url.Values, ke
 				return nil, false, fmt.Errorf("kommo: GET %s: _links.next repeats an already fetched page (%s)", path, enc)
 			}
 			seen[enc] = true
-			items, next, _, err := crmListPage[T](ctx, c, path, q, key)
+			items, next, _, err := crmListPage[T](ctx, c, op, path, q, key)
 			if err != nil || len(items) == 0 || next == "" {
 				return items, false, err
 			}

@@ -41,6 +41,12 @@ const (
 
 // call describes one API call; body is marshalled once.
 type call struct {
+	// op names the operation after its service method ("Messages.Send"),
+	// for logs, middleware and metrics.
+	op string
+	// scope is the Chat API scope id the call acts for ("" for channel-level
+	// and CRM calls); with the CRM base domain it keys the account.
+	scope  string
 	api    apiKind
 	method string
 	path   string // relative to the base URL, escaped, no leading slash

@@ -153,7 +153,7 @@ func (s *SourcesService) List(ctx context.Context, opts *SourceListOptions) ([]*
 	if err := v.err(); err != nil {
 		return nil, nil, err
 	}
-	items, _, resp, err := crmListPage[*Source](ctx, s.client, "api/v4/sources", q, "sources")
+	items, _, resp, err := crmListPage[*Source](ctx, s.client, "Sources.List", "api/v4/sources", q, "sources")
 	if err != nil {
 		return nil, resp, err
 	}
@@ -178,7 +178,7 @@ func (s *SourcesService) All(ctx context.Context, opts *SourceListOptions) iter.
 	if err := v.err(); err != nil {
 		return func(yield func(*Source, error) bool) { yield(nil, err) }
 	}
-	return crmAll[*Source](ctx, s.client, "api/v4/sources", q, "sources")
+	return crmAll[*Source](ctx, s.client, "Sources.All", "api/v4/sources", q, "sources")
 }
 
 // Get returns one source. Kommo answers 204 when the source does not exist
@@ -198,7 +198,7 @@ func (s *SourcesService) Get(ctx context.Context, id int) (*Source, *Response, e
 		return nil, nil, err
 	}
 	var raw json.RawMessage
-	resp, err := s.client.do(ctx, &call{api: crmAPI, method: http.MethodGet, path: crmSourcePath(id), out: &raw})
+	resp, err := s.client.do(ctx, &call{op: "Sources.Get", api: crmAPI, method: http.MethodGet, path: crmSourcePath(id), out: &raw})
 	if err != nil {
 		return nil, resp, err
 	}
@@ -237,7 +237,7 @@ func (s *SourcesService) Create(ctx context.Context, sources []*Source) ([]*Sour
 	for i, src := range sources {
 		body[i] = crmSourceBodyOf(src, true)
 	}
-	return s.write(ctx, http.MethodPost, "api/v4/sources", body)
+	return s.write(ctx, "Sources.Create", http.MethodPost, "api/v4/sources", body)
 }
 
 // Update changes up to SourcesBatchLimit sources, each identified by its
@@ -261,7 +261,7 @@ func (s *SourcesService) Update(ctx context.Context, sources []*Source) ([]*Sour
 	for i, src := range sources {
 		body[i] = crmSourceBodyOf(src, false)
 	}
-	return s.write(ctx, http.MethodPatch, "api/v4/sources", body)
+	return s.write(ctx, "Sources.Update", http.MethodPatch, "api/v4/sources", body)
 }
 
 // UpdateOne changes one source, identified by src.ID, and returns it.
@@ -285,7 +285,7 @@ func (s *SourcesService) UpdateOne(ctx context.Context, src *Source) (*Source, *
 		return nil, nil, err
 	}
 	var raw json.RawMessage
-	resp, err := s.client.do(ctx, &call{api: crmAPI, method: http.MethodPatch, path: crmSourcePath(src.ID), body: crmSourceBodyOf(src, false), out: &raw})
+	resp, err := s.client.do(ctx, &call{op: "Sources.UpdateOne", api: crmAPI, method: http.MethodPatch, path: crmSourcePath(src.ID), body: crmSourceBodyOf(src, false), out: &raw})
 	if err != nil {
 		return nil, resp, err
 	}
@@ -337,7 +337,7 @@ func (s *SourcesService) Delete(ctx context.Context, ids []int) (*Response, erro
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	return s.client.do(ctx, &call{api: crmAPI, method: http.MethodDelete, path: "api/v4/sources", body: body})
+	return s.client.do(ctx, &call{op: "Sources.Delete", api: crmAPI, method: http.MethodDelete, path: "api/v4/sources", body: body})
 }
 
 // DeleteOne deletes one source. A missing source fails with an error
@@ -356,13 +356,13 @@ func (s *SourcesService) DeleteOne(ctx context.Context, id int) (*Response, erro
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	return s.client.do(ctx, &call{api: crmAPI, method: http.MethodDelete, path: crmSourcePath(id)})
+	return s.client.do(ctx, &call{op: "Sources.DeleteOne", api: crmAPI, method: http.MethodDelete, path: crmSourcePath(id)})
 }
 
 // write sends a batch and decodes the returned _embedded.sources.
-func (s *SourcesService) write(ctx context.Context, method, path string, body any) ([]*Source, *Response, error) {
+func (s *SourcesService) write(ctx context.Context, op, method, path string, body any) ([]*Source, *Response, error) {
 	var page crmHALPage
-	resp, err := s.client.do(ctx, &call{api: crmAPI, method: method, path: path, body: body, out: &page})
+	resp, err := s.client.do(ctx, &call{op: op, api: crmAPI, method: method, path: path, body: body, out: &page})
 	if err != nil {
 		return nil, resp, err
 	}

@@ -89,7 +89,7 @@ func (s *TalksService) Get(ctx context.Context, id int) (*Talk, *Response, error
 		return nil, nil, err
 	}
 	t := new(Talk)
-	resp, err := s.client.do(ctx, &call{api: crmAPI, method: http.MethodGet, path: "api/v4/talks/" + strconv.Itoa(id), out: t})
+	resp, err := s.client.do(ctx, &call{op: "Talks.Get", api: crmAPI, method: http.MethodGet, path: "api/v4/talks/" + strconv.Itoa(id), out: t})
 	if err != nil {
 		return nil, resp, err
 	}
@@ -119,7 +119,7 @@ func (s *TalksService) Close(ctx context.Context, id int, opts *CloseTalkRequest
 	if opts != nil {
 		body = *opts
 	}
-	resp, err := s.client.do(ctx, &call{api: crmAPI, method: http.MethodPost, path: "api/v4/talks/" + strconv.Itoa(id) + "/close", body: body})
+	resp, err := s.client.do(ctx, &call{op: "Talks.Close", api: crmAPI, method: http.MethodPost, path: "api/v4/talks/" + strconv.Itoa(id) + "/close", body: body})
 	var ae *APIError
 	if errors.As(err, &ae) && ae.StatusCode == http.StatusUnprocessableEntity {
 		ae.talkClosed = true // Kommo answers 422 for a talk that is already closed
