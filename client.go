@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-	"golang.org/x/time/rate"
 )
 
 // Default hosts.
@@ -57,8 +56,8 @@ type Client struct {
 	httpClient  *http.Client
 	userAgent   string
 	retry       RetryPolicy
-	crmLimiter  *rate.Limiter
-	chatLimiter *rate.Limiter
+	crmLimiter  Limiter // nil: no client-side limit
+	chatLimiter Limiter
 	logger      *slog.Logger
 	clock       Clock
 	timeout     time.Duration
@@ -140,7 +139,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		}
 	}
 	if cfg.rps != nil && *cfg.rps > 0 && cfg.crmLimiter != nil && cfg.chatLimiter != nil {
-		errs = append(errs, optionErr("WithRateLimit", "has no effect with both WithCRMRateLimiter and WithChatRateLimiter"))
+		errs = append(errs, optionErr("WithRateLimit", "has no effect with both WithCRMRateLimiter and WithChatRateLimiter (or WithLimiter)"))
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("kommo: invalid options: %w", errors.Join(errs...))
@@ -196,18 +195,19 @@ func NewClient(opts ...Option) (*Client, error) {
 	if cfg.rps != nil {
 		rps, burst = *cfg.rps, cfg.burst
 	}
-	newLimiter := func() *rate.Limiter {
-		if rps == 0 {
-			return nil
-		}
-		return rate.NewLimiter(rate.Limit(rps), burst)
-	}
 	c.crmLimiter, c.chatLimiter = cfg.crmLimiter, cfg.chatLimiter
-	if c.crmLimiter == nil {
-		c.crmLimiter = newLimiter()
-	}
-	if c.chatLimiter == nil {
-		c.chatLimiter = newLimiter()
+	if rps > 0 && (c.crmLimiter == nil || c.chatLimiter == nil) {
+		// One per-account limiter for both APIs: their keys differ.
+		def, err := NewMemoryLimiter(rps, burst, 0)
+		if err != nil {
+			return nil, fmt.Errorf("kommo: invalid options: %w", err)
+		}
+		if c.crmLimiter == nil {
+			c.crmLimiter = def
+		}
+		if c.chatLimiter == nil {
+			c.chatLimiter = def
+		}
 	}
 
 	ua := "kommo-go/" + Version + " (" + runtime.Version() + ")"

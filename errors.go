@@ -686,3 +686,38 @@ func (e *WebhookLateError) Unwrap() error { return e.Err }
 // 408 and closed the connection without running the callback. It comes
 // with ErrWebhookBodyRead and os.ErrDeadlineExceeded.
 var ErrWebhookReadTimeout = errors.New("kommo: webhook body read timed out")
+
+// ErrStoreUnavailable: a shared store the call depends on (a Limiter, an
+// AccountTokenStore, a WebhookQueue) failed. It comes as a *StoreError.
+var ErrStoreUnavailable = errors.New("kommo: store unavailable")
+
+// StoreError is a failure of a store the SDK depends on: the limiter, the
+// token store or the webhook queue. Calls fail with it at once instead of
+// going ahead without the store (a request the limiter did not allow, a
+// refresh without the account's lock). It matches ErrStoreUnavailable and
+// wraps the store's error.
+type StoreError struct {
+	// Store names the store: "limiter", "token store" or "webhook queue".
+	Store string
+	// Op is the operation that failed ("Take", "Lock", "Enqueue", …).
+	Op string
+	// Key is the account or entry the operation was for.
+	Key string
+	// Err is the store's error.
+	Err error
+}
+
+// Error names the store, the operation and its key.
+func (e *StoreError) Error() string {
+	s := "kommo: " + e.Store + " " + e.Op
+	if e.Key != "" {
+		s += " " + strconv.Quote(e.Key)
+	}
+	return s + ": " + e.Err.Error()
+}
+
+// Is matches ErrStoreUnavailable.
+func (e *StoreError) Is(target error) bool { return target == ErrStoreUnavailable }
+
+// Unwrap returns Err.
+func (e *StoreError) Unwrap() error { return e.Err }

@@ -57,7 +57,7 @@ func TestLimiterDoesNotBurstAfterAStall(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := c.waitLimiter(t.Context(), l, nil); err != nil {
+			if err := c.waitLimiter(t.Context(), sharedRateLimiter{l}, "chat:test", nil); err != nil {
 				t.Error(err)
 				return
 			}

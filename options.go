@@ -45,7 +45,7 @@ type config struct {
 	retry                    *RetryPolicy
 	rps                      *float64
 	burst                    int
-	crmLimiter, chatLimiter  *rate.Limiter
+	crmLimiter, chatLimiter  Limiter
 	logger                   *slog.Logger
 	appName, appVersion      string
 	appURL                   string
@@ -227,9 +227,10 @@ func WithRetryPolicy(p RetryPolicy) Option {
 }
 
 // WithRateLimit sets the client-side request rate (requests per second) and
-// burst, applied to every attempt, separately for CRM and Chat API calls.
-// The default is DefaultRateLimit with a burst of 1. rps 0 turns client-side
-// limiting off.
+// burst of each account, applied to every attempt, separately for CRM and
+// Chat API calls: the client's default MemoryLimiter keeps one bucket per
+// account (see Limiter for the keys). The default is DefaultRateLimit with
+// a burst of 1. rps 0 turns client-side limiting off.
 func WithRateLimit(rps float64, burst int) Option {
 	return func(c *config) error {
 		if rps < 0 {
@@ -243,27 +244,44 @@ func WithRateLimit(rps float64, burst int) Option {
 	}
 }
 
-// WithCRMRateLimiter makes CRM calls wait on l, which may be shared by every
-// client of the same account so that together they stay under Kommo's
-// limit.
+// WithLimiter makes every call, CRM and Chat API, wait on l, keyed by
+// account (see Limiter). Share one Limiter between the clients of a
+// process, or use a shared store's (package kommoredis) across replicas,
+// so that together they stay under each account's limit.
+func WithLimiter(l Limiter) Option {
+	return func(c *config) error {
+		if l == nil {
+			return optionErr("WithLimiter", "nil limiter")
+		}
+		c.crmLimiter, c.chatLimiter = l, l
+		return nil
+	}
+}
+
+// WithCRMRateLimiter makes CRM calls wait on l, one bucket for every
+// account, which may be shared by every client of the same account so that
+// together they stay under Kommo's limit. For clients of many accounts use
+// WithLimiter.
 func WithCRMRateLimiter(l *rate.Limiter) Option {
 	return func(c *config) error {
 		if l == nil {
 			return optionErr("WithCRMRateLimiter", "nil limiter")
 		}
-		c.crmLimiter = l
+		c.crmLimiter = sharedRateLimiter{l}
 		return nil
 	}
 }
 
-// WithChatRateLimiter makes Chat API calls wait on l, which may be shared
-// between clients.
+// WithChatRateLimiter makes Chat API calls wait on l, one bucket for every
+// scope, which may be shared between clients. Kommo's limit is per account:
+// the default per-scope limiter (WithRateLimit) or WithLimiter is usually
+// what a client of many accounts wants.
 func WithChatRateLimiter(l *rate.Limiter) Option {
 	return func(c *config) error {
 		if l == nil {
 			return optionErr("WithChatRateLimiter", "nil limiter")
 		}
-		c.chatLimiter = l
+		c.chatLimiter = sharedRateLimiter{l}
 		return nil
 	}
 }

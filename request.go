@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/go-querystring/query"
 	"golang.org/x/oauth2"
-	"golang.org/x/time/rate"
 )
 
 // maxResponseBody caps how much of a successful response is read, unless
@@ -92,7 +91,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 		return nil, errors.New("kommo: nil context")
 	}
 	var base *url.URL
-	var limiter *rate.Limiter
+	var limiter Limiter
 	switch cl.api {
 	case chatAPI:
 		if c.signer == nil {
@@ -140,7 +139,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 	for {
 		attempt++
 		if limiter != nil {
-			if err := c.waitLimiter(ctx, limiter, lastErr); err != nil {
+			if err := c.waitLimiter(ctx, limiter, c.limitKey(cl), lastErr); err != nil {
 				return nil, c.finalErr(cl.method, u, attempt-1, err)
 			}
 		}
@@ -186,8 +185,9 @@ func (c *Client) finalErr(method string, u *url.URL, attempts int, err error) er
 	return &RetryError{Method: method, URL: redactURL(u), Attempts: attempts, Err: err}
 }
 
-// waitLimiter waits for a limiter token, failing at once with a
-// *RateLimitError when the wait cannot fit the context's deadline.
+// waitLimiter waits for the limiter's leave to send a request for key,
+// failing at once with a *RateLimitError when the wait cannot fit the
+// context's deadline, and with a *StoreError when the limiter fails.
 //
 // It holds no reservation while it sleeps: it takes a token only when one
 // is there now, else sleeps until the next one is due and looks again. A
@@ -195,18 +195,21 @@ func (c *Client) finalErr(method string, u *url.URL, attempts int, err error) er
 // however late: after a stall of the process (a GC pause, a throttled
 // container, a loaded machine) every sleeper would send at once, a burst
 // the server answers with 429s. Looking again lets one through per token.
-func (c *Client) waitLimiter(ctx context.Context, l *rate.Limiter, last error) error {
+func (c *Client) waitLimiter(ctx context.Context, l Limiter, key string, last error) error {
 	for {
 		now := c.clock.Now()
-		r := l.ReserveN(now, 1)
-		if !r.OK() {
+		d, err := l.Take(ctx, key, now)
+		switch {
+		case errors.Is(err, errLimiterNever):
 			return &RateLimitError{Err: last}
-		}
-		d := r.DelayFrom(now)
-		if d <= 0 {
+		case err != nil:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return &StoreError{Store: "limiter", Op: "Take", Key: key, Err: err}
+		case d <= 0:
 			return nil
 		}
-		r.CancelAt(now)
 		if dl, ok := ctx.Deadline(); ok && now.Add(d).After(dl) {
 			return &RateLimitError{RetryAfter: d, Err: last}
 		}
