@@ -721,3 +721,14 @@ func (e *StoreError) Is(target error) bool { return target == ErrStoreUnavailabl
 
 // Unwrap returns Err.
 func (e *StoreError) Unwrap() error { return e.Err }
+
+// ErrWebhookDeadLetter: a queued webhook's callback failed on every run a
+// WebhookWorker gave it (or its body no longer decodes), so it became a
+// dead letter (WebhookQueue.DeadLetters, Replay).
+var ErrWebhookDeadLetter = errors.New("kommo: webhook became a dead letter")
+
+// ErrWebhookQueueFallback: a WebhookHandler could not enqueue a webhook
+// (WithWebhookQueue) and ran the callback inline instead, within the
+// handler's deadline, so the webhook Kommo sends once is not lost. It
+// comes with the queue's *StoreError.
+var ErrWebhookQueueFallback = errors.New("kommo: webhook queue unavailable: callback run inline")

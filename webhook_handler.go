@@ -30,7 +30,8 @@ type WebhookFunc func(ctx context.Context, ev WebhookEvent) error
 // or cannot be read, 400 (ErrWebhookScopeMismatch) when the
 // URL's scope id names another account than the body's account_id, 503
 // (ErrWebhookOverloaded) when too many earlier callbacks are still running
-// after their answer (WithWebhookMaxAbandoned), then runs the callback
+// after their answer (WithWebhookMaxAbandoned) or too many are running at
+// all (WithWebhookMaxConcurrent), then runs the callback
 // under a deadline (default 4 s, below Kommo's 5 s) and answers 200 only
 // when it returned nil, 500 when it failed, panicked or ran out of time
 // (its context is then cancelled and the answer leaves without it, at most
@@ -62,6 +63,31 @@ type WebhookHandler struct {
 	fn  WebhookFunc
 
 	abandoned atomic.Int64 // callbacks still running after their answer
+	running   atomic.Int64 // callbacks running, abandoned ones included
+}
+
+// webhookEnqueueTimeout bounds WebhookQueue.Enqueue in the handler, so
+// that an inline run after a failed enqueue still fits Kommo's 5 s.
+const webhookEnqueueTimeout = time.Second
+
+// enqueue hands a verified webhook to the queue (WithWebhookQueue) and
+// answers 200 once it is stored. When the queue fails it reports
+// ErrWebhookQueueFallback and returns false: the caller runs the callback
+// inline, within what is left of the deadline.
+func (h *WebhookHandler) enqueue(w http.ResponseWriter, r *http.Request, ctx context.Context, scope string, kind WebhookKind, ev WebhookEvent, signed []byte) bool {
+	key, _ := webhookDedupeKeys(ev, signed)
+	qctx, cancel := context.WithTimeout(ctx, webhookEnqueueTimeout)
+	err := h.cfg.queue.Enqueue(qctx, &WebhookDelivery{ID: key, ScopeID: scope, Body: signed, ReceivedAt: time.Now()})
+	cancel()
+	if err != nil {
+		h.report(r, 0, scope, kind, fmt.Errorf("%w: %w", ErrWebhookQueueFallback,
+			&StoreError{Store: "webhook queue", Op: "Enqueue", Key: key, Err: err}))
+		return false
+	}
+	h.cfg.logger.LogAttrs(r.Context(), slog.LevelDebug, "kommo: webhook queued",
+		slog.String("scope_id", scope), slog.String("kind", string(kind)))
+	w.WriteHeader(http.StatusOK)
+	return true
 }
 
 // NewWebhookHandler returns a WebhookHandler verifying hooks with the
@@ -186,17 +212,28 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if n := h.abandoned.Load(); n >= int64(c.maxAbandoned) {
-		h.fail(w, r, http.StatusServiceUnavailable, scope, kind,
-			fmt.Errorf("%w: %d still running, limit %d", ErrWebhookOverloaded, n, c.maxAbandoned))
-		return
-	}
-
 	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), hookScopeKey{}, scope), c.timeout)
 	defer cancel()
 
+	if c.queue != nil && h.enqueue(w, r, ctx, scope, kind, ev, signed) {
+		return
+	}
+
+	if n := h.abandoned.Load(); n >= int64(c.maxAbandoned) {
+		h.fail(w, r, http.StatusServiceUnavailable, scope, kind,
+			fmt.Errorf("%w: %d still running after their answer, limit %d", ErrWebhookOverloaded, n, c.maxAbandoned))
+		return
+	}
+	if n := h.running.Add(1); n > int64(c.maxRunning) {
+		h.running.Add(-1)
+		h.fail(w, r, http.StatusServiceUnavailable, scope, kind,
+			fmt.Errorf("%w: %d callbacks running, limit %d", ErrWebhookOverloaded, n-1, c.maxRunning))
+		return
+	}
+
 	keys, replay := h.reserve(r, ctx, scope, kind, ev, signed)
 	if replay {
+		h.running.Add(-1)
 		c.logger.LogAttrs(r.Context(), slog.LevelDebug, "kommo: duplicate webhook acknowledged",
 			slog.String("scope_id", scope), slog.String("kind", string(kind)))
 		w.WriteHeader(http.StatusOK)
@@ -210,6 +247,7 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		done     = make(chan hookResult, 1)
 	)
 	go func() {
+		defer h.running.Add(-1)
 		cerr := h.call(ctx, ev)
 		mu.Lock()
 		lr := late

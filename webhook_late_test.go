@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,4 +159,53 @@ func TestWebhookHandler_MaxAbandonedOption(t *testing.T) {
 	}
 	_, err := kommo.NewWebhookHandler(hookTestSecret, ok, kommo.WithWebhookMaxAbandoned(1))
 	assert.NoError(t, err)
+}
+
+// A burst of hooks whose callbacks all hang before the first times out
+// is bounded too: no more than WithWebhookMaxConcurrent callbacks start,
+// the rest are answered 503 at once, and the bound frees up as they return.
+func TestWebhookHandler_ConcurrentCallbacksBounded(t *testing.T) {
+	t.Parallel()
+	const bound, hooks = 4, 10
+	release := make(chan struct{})
+	var started atomic.Int32
+	sink := &hookTestSink{}
+	h, err := kommo.NewWebhookHandler(hookTestSecret, func(ctx context.Context, ev kommo.WebhookEvent) error {
+		started.Add(1)
+		<-release
+		return nil
+	}, kommo.WithWebhookMaxConcurrent(bound), // the default 4 s deadline: released well before it
+		kommo.WithWebhookErrorHandler(sink.onError), kommo.WithWebhookDedupe(nil))
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	url := srv.URL + "/kommo/" + kommo.ScopeID(hookTestChannel, hookTestAccount)
+	body := testkit.Fixture(t, "webhooks", "typing.json")
+
+	statuses := make(chan int, hooks)
+	for range hooks {
+		go func() { statuses <- hookTestPost(t, url, body) }()
+	}
+	var got []int
+	for range hooks - bound { // the 503s come at once, while the others hang
+		got = append(got, <-statuses)
+	}
+	assert.Equal(t, slices.Repeat([]int{http.StatusServiceUnavailable}, hooks-bound), got)
+	assert.Equal(t, int32(bound), started.Load(), "no callback starts past the bound")
+	overloaded := 0
+	for _, e := range sink.errors() {
+		if errors.Is(e, kommo.ErrWebhookOverloaded) {
+			overloaded++
+		}
+	}
+	assert.Equal(t, hooks-bound, overloaded, "every 503 is reported")
+
+	once.Do(func() { close(release) })
+	for range bound {
+		assert.Equal(t, http.StatusOK, <-statuses)
+	}
+	assert.Equal(t, http.StatusOK, hookTestPost(t, url, body), "the bound frees up once callbacks return")
+	assert.Equal(t, int32(bound+1), started.Load())
 }

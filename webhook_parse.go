@@ -45,6 +45,9 @@ const (
 	// run on after their answer (500) before it answers 503 at once
 	// (WithWebhookMaxAbandoned).
 	WebhookDefaultMaxAbandoned = 64
+	// WebhookDefaultMaxConcurrent is how many callbacks a WebhookHandler
+	// runs at once, abandoned ones included (WithWebhookMaxConcurrent).
+	WebhookDefaultMaxConcurrent = 256
 )
 
 // WebhookOption configures how a webhook is verified and decoded:
@@ -86,6 +89,10 @@ type webhookConfig struct {
 
 	// maxAbandoned bounds the callbacks still running after their answer.
 	maxAbandoned int
+	// maxRunning bounds the callbacks running at once.
+	maxRunning int
+	// queue, when set, takes verified webhooks in (WithWebhookQueue).
+	queue WebhookQueue
 	// readTimeout bounds the body read of a WebhookHandler request.
 	readTimeout time.Duration
 }
@@ -149,7 +156,8 @@ func WithWebhookReadTimeout(d time.Duration) WebhookHandlerOption {
 // handler answers 503 at once, without running the callback, and reports
 // ErrWebhookOverloaded, until some of them return. Hooks already in their
 // callback when the bound is reached may still join them, so at most n
-// plus the number of hooks in flight at that moment are abandoned. The
+// plus the number of hooks in flight at that moment are abandoned, and
+// never more than WithWebhookMaxConcurrent callbacks run in all. The
 // default is WebhookDefaultMaxAbandoned (64); n must be positive.
 func WithWebhookMaxAbandoned(n int) WebhookHandlerOption {
 	return webhookHandlerOption(func(c *webhookConfig) error {
@@ -157,6 +165,42 @@ func WithWebhookMaxAbandoned(n int) WebhookHandlerOption {
 			return optionErr("WithWebhookMaxAbandoned", "bound must be positive, got %d", n)
 		}
 		c.maxAbandoned = n
+		return nil
+	})
+}
+
+// WithWebhookMaxConcurrent bounds how many callbacks may run at once,
+// abandoned ones (see WithWebhookMaxAbandoned) included, and so the
+// goroutines the handler's callbacks can hold. Beyond it the handler
+// answers 503 at once, without running the callback, and reports
+// ErrWebhookOverloaded. The default is WebhookDefaultMaxConcurrent (256);
+// n must be positive. With WithWebhookQueue a queued webhook runs no
+// callback in the handler and does not count.
+func WithWebhookMaxConcurrent(n int) WebhookHandlerOption {
+	return webhookHandlerOption(func(c *webhookConfig) error {
+		if n <= 0 {
+			return optionErr("WithWebhookMaxConcurrent", "bound must be positive, got %d", n)
+		}
+		c.maxRunning = n
+		return nil
+	})
+}
+
+// WithWebhookQueue makes the handler a durable intake: it verifies and
+// decodes each webhook, checks its scope, stores it in q and answers 200
+// as soon as q has it, in milliseconds, without running the callback; a
+// WebhookWorker on the same queue runs it, with retries. The handler's
+// WebhookFunc is then only the fallback: when q fails (Redis is down,
+// say) the handler runs it inline, as without a queue, within the
+// handler's deadline, and reports ErrWebhookQueueFallback with the
+// queue's *StoreError to the error hook, so that a webhook Kommo sends
+// once is not lost. Enqueue gets at most 1 s of the deadline.
+func WithWebhookQueue(q WebhookQueue) WebhookHandlerOption {
+	return webhookHandlerOption(func(c *webhookConfig) error {
+		if q == nil {
+			return optionErr("WithWebhookQueue", "nil queue")
+		}
+		c.queue = q
 		return nil
 	})
 }
@@ -237,6 +281,7 @@ func newWebhookConfig(secret string, opts []WebhookHandlerOption) (*webhookConfi
 		logger:  slog.New(slog.DiscardHandler),
 
 		maxAbandoned: WebhookDefaultMaxAbandoned,
+		maxRunning:   WebhookDefaultMaxConcurrent,
 		readTimeout:  WebhookDefaultReadTimeout,
 	}
 	if secret != "" {

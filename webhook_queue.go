@@ -2,6 +2,7 @@ package kommo
 
 import (
 	"container/heap"
+	"container/list"
 	"context"
 	"fmt"
 	"sync"
@@ -41,7 +42,11 @@ type WebhookDelivery struct {
 // kommoredis, on Redis Streams). MemoryWebhookQueue is the in-process one,
 // which is not durable.
 type WebhookQueue interface {
-	// Enqueue stores d. It must not return nil before d is durable.
+	// Enqueue stores d. It must not return nil before d is durable. It is
+	// idempotent on d.ID for a while (a day, say; the implementation says
+	// how long): a delivery whose ID was enqueued before is dropped and
+	// Enqueue returns nil, so an event reaches the worker once however
+	// often the same webhook arrives.
 	Enqueue(ctx context.Context, d *WebhookDelivery) error
 	// Receive waits until a delivery is due or ctx ends, and leases it to
 	// the caller, who then calls Ack, Retry or Bury with it.
@@ -60,7 +65,8 @@ type WebhookQueue interface {
 	Replay(ctx context.Context, id string) (bool, error)
 }
 
-// MemoryWebhookQueue is the in-process WebhookQueue. It is not durable:
+// MemoryWebhookQueue is the in-process WebhookQueue, idempotent on the
+// last 10,000 delivery ids (or twice its capacity). It is not durable:
 // deliveries queued in it die with the process, so a webhook answered 200
 // is lost if the process stops before the worker has handled it. It suits
 // tests and a single process that accepts that risk; production needs a
@@ -73,7 +79,13 @@ type MemoryWebhookQueue struct {
 	dead    []*WebhookDelivery
 	next    int64
 	maxSize int
+	seen    map[string]*list.Element // ids enqueued, for Enqueue's idempotency
+	order   *list.List               // of ids, oldest first
 }
+
+// memoryQueueSeen is how many delivery ids a MemoryWebhookQueue remembers
+// for Enqueue's idempotency, at least.
+const memoryQueueSeen = 10000
 
 // NewMemoryWebhookQueue returns an empty MemoryWebhookQueue holding at most
 // capacity deliveries (queued and leased); Enqueue fails beyond it.
@@ -81,7 +93,8 @@ func NewMemoryWebhookQueue(capacity int) (*MemoryWebhookQueue, error) {
 	if capacity <= 0 {
 		return nil, optionErr("NewMemoryWebhookQueue", "capacity must be positive, got %d", capacity)
 	}
-	return &MemoryWebhookQueue{ready: make(chan struct{}, 1), leased: make(map[string]*WebhookDelivery), maxSize: capacity}, nil
+	return &MemoryWebhookQueue{ready: make(chan struct{}, 1), leased: make(map[string]*WebhookDelivery), maxSize: capacity,
+		seen: make(map[string]*list.Element), order: list.New()}, nil
 }
 
 type dueDelivery struct {
@@ -124,8 +137,17 @@ func (q *MemoryWebhookQueue) Enqueue(_ context.Context, d *WebhookDelivery) erro
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if _, dup := q.seen[d.ID]; dup && d.ID != "" {
+		return nil
+	}
 	if q.due.Len()+len(q.leased) >= q.maxSize {
 		return fmt.Errorf("kommo: MemoryWebhookQueue: full (%d deliveries)", q.maxSize)
+	}
+	if d.ID != "" {
+		q.seen[d.ID] = q.order.PushBack(d.ID)
+		if q.order.Len() > max(memoryQueueSeen, 2*q.maxSize) {
+			delete(q.seen, q.order.Remove(q.order.Front()).(string))
+		}
 	}
 	cp := *d
 	q.push(&cp, time.Now())
