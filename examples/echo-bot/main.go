@@ -3,10 +3,11 @@
 // chat as a message of the channel's bot.
 //
 // It shows the webhook pattern Kommo needs. Kommo posts each hook once,
-// waits at most 5 seconds for a 200 and never retries, so the callback only
-// puts the event on a queue and returns; a worker does the slow part (the API
-// calls) afterwards. On shutdown the server stops taking hooks, finishes the
-// ones in flight, and the worker drains the queue.
+// waits at most 5 seconds for a 200 and never retries, so the handler only
+// verifies the hook and puts it in a queue (kommo.WithWebhookQueue), and a
+// kommo.WebhookWorker does the slow part (the API calls) afterwards, with
+// retries. On shutdown the server stops taking hooks, finishes the ones in
+// flight, and the worker drains the queue.
 //
 // By default it runs against an embedded kommotest server that plays the
 // manager (-demo messages), then exits:
@@ -35,6 +36,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/kommo-go/kommo"
@@ -80,28 +82,36 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	defer sess.Close()
 	client, srv, botID := sess.Client, sess.Server, sess.BotID // srv is nil in real mode
+	b := &bot{client: client, botID: botID, out: stdout, log: logger}
 
-	// The callback hands each manager message to the worker and returns at
-	// once; a nil return is the 200 that tells Kommo the hook is safe. This
-	// queue is in memory, so hooks still queued when the process dies are
-	// lost: a production bot puts them in a durable queue instead.
-	jobs := make(chan job, 1024)
-	h, err := kommo.NewWebhookHandler(sess.ChannelSecret, func(ctx context.Context, ev kommo.WebhookEvent) error {
-		m, ok := ev.(*kommo.MessageEvent)
-		if !ok {
-			return nil // typing, reactions and unknown kinds need no answer
-		}
-		select {
-		case jobs <- job{kommo.WebhookScopeID(ctx), m}:
-			return nil
-		case <-ctx.Done(): // the queue stayed full until the handler's deadline
-			return ctx.Err() // 500, reported to the error hook
-		}
-	}, kommo.WithWebhookErrorHandler(func(r *http.Request, err error) {
+	// The handler verifies each hook, puts it in the queue and answers 200
+	// at once; the worker answers it afterwards, with retries. This queue
+	// is in memory, so hooks still queued when the process dies are lost:
+	// with -redis the queue is in Redis and survives a crash (see redis.go).
+	queue, err := openQueue(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	onError := func(r *http.Request, err error) {
 		// Kommo never redelivers: a failure here is a message to recover
 		// by hand (e.g. from the chat's history).
 		logger.Printf("webhook %s rejected: %v", r.URL.Path, err)
-	}))
+	}
+	// b.handle is also the fallback the handler runs inline if the queue
+	// is down, so a hook Kommo sends once is not lost.
+	h, err := kommo.NewWebhookHandler(sess.ChannelSecret, b.handle,
+		kommo.WithWebhookQueue(queue), kommo.WithWebhookErrorHandler(onError))
+	if err != nil {
+		return err
+	}
+	// One worker goroutine keeps each chat's echoes in order; a failed
+	// echo is tried again, up to 8 times, then reported to Kommo as not
+	// delivered (status -1), where the manager sees it.
+	worker, err := kommo.NewWebhookWorker(queue, b.handle, kommo.WithWorkerConcurrency(1),
+		kommo.WithWorkerDeliveryStatus(client),
+		kommo.WithWorkerErrorHandler(func(d *kommo.WebhookDelivery, err error) {
+			logger.Printf("queued hook %s: %v", d.ID, err)
+		}))
 	if err != nil {
 		return err
 	}
@@ -114,31 +124,12 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "press Ctrl+C to stop")
 	}
 
-	// The worker answers queued messages until told to stop, then drains
-	// the queue. Its context outlives ctx so the drain can finish. From
-	// here on only the worker writes to stdout until it is done.
-	b := &bot{client: client, botID: botID, out: stdout, log: logger}
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-	stopWorker, workerDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(workerDone)
-		for {
-			select {
-			case j := <-jobs:
-				b.answer(workCtx, j)
-			case <-stopWorker:
-				for {
-					select {
-					case j := <-jobs:
-						b.answer(workCtx, j)
-					default:
-						return
-					}
-				}
-			}
-		}
-	}()
+	// The worker runs until told to stop. Its context outlives ctx so that
+	// the queue can drain on shutdown.
+	workCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorker()
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- worker.Run(workCtx) }()
 
 	var runErr error
 	if srv != nil {
@@ -151,21 +142,18 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 
 	// Graceful shutdown: stop accepting hooks and wait for those in flight,
-	// then let the worker finish the queue (for up to 10 s).
+	// let the worker finish what is queued here (for up to 10 s; with
+	// -redis the rest stays queued for the other replicas), then stop it.
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil {
 		logger.Printf("shutdown: %v", err)
 	}
-	close(stopWorker)
-	select {
-	case <-workerDone:
-	case <-shutdownCtx.Done():
-		cancelWork() // give up on the rest of the queue
-		<-workerDone
-	}
+	drain(shutdownCtx, queue)
+	stopWorker()
+	<-workerDone
 	fmt.Fprintf(stdout, "shut down: %d manager messages, %d echoed, %d marked delivered, %d failed\n",
-		b.received, b.echoed, b.delivered, b.failed)
+		b.received.Load(), b.echoed.Load(), b.delivered.Load(), b.failed.Load())
 
 	if srv != nil && runErr == nil {
 		runErr = checkDemo(srv, botID, cfg.demo, stdout)
@@ -173,30 +161,63 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	return runErr
 }
 
-// bot answers manager messages. Only the worker goroutine uses it.
+// drain waits until the in-memory queue is empty or ctx ends. A shared
+// queue needs no drain: its other workers go on.
+func drain(ctx context.Context, q kommo.WebhookQueue) {
+	mq, ok := q.(*kommo.MemoryWebhookQueue)
+	if !ok {
+		return
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if queued, _ := mq.Len(); queued == 0 {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// bot answers manager messages, from the worker (and from the handler
+// when the queue is down).
 type bot struct {
 	client *kommo.Client
 	botID  string
 	out    io.Writer
 	log    *log.Logger
 
-	received, echoed, delivered, failed int
+	received, echoed, delivered, failed atomic.Int64
 }
 
-// answer marks one manager message delivered and echoes it back as the bot.
-func (b *bot) answer(ctx context.Context, j job) {
+// handle is the webhook callback: it answers manager messages and ignores
+// the rest (typing, reactions, unknown kinds). An error asks the worker to
+// try again later.
+func (b *bot) handle(ctx context.Context, ev kommo.WebhookEvent) error {
+	m, ok := ev.(*kommo.MessageEvent)
+	if !ok {
+		return nil
+	}
+	return b.answer(ctx, job{kommo.WebhookScopeID(ctx), m})
+}
+
+// answer marks one manager message delivered and echoes it back as the
+// bot. It returns an error only for a failure worth another try.
+func (b *bot) answer(ctx context.Context, j job) error {
 	m := j.msg
-	b.received++
+	b.received.Add(1)
 
 	// The client "got" the message: report it with its amojo id. (A bridge
 	// reports this once the messenger accepted the message.)
 	_, err := b.client.Messages.UpdateDeliveryStatus(ctx, j.scopeID, m.Message.ID,
 		&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusDelivered})
 	if err != nil {
-		b.fail(m, "mark delivered", err)
-		return
+		return b.fail(m, "mark delivered", err)
 	}
-	b.delivered++
+	b.delivered.Add(1)
 
 	text := m.Message.Text
 	if text == "" {
@@ -229,24 +250,28 @@ func (b *bot) answer(ctx context.Context, j job) {
 	}
 	sent, _, err := b.client.Messages.Send(ctx, j.scopeID, req)
 	if err != nil {
-		b.fail(m, "echo", err)
-		return
+		return b.fail(m, "echo", err)
 	}
-	b.echoed++
+	b.echoed.Add(1)
 	fmt.Fprintf(b.out, "echoed %q in chat %s: message %s (original %s marked delivered)\n",
 		m.Message.Text, req.ConversationID, sent.ID, m.Message.ID)
+	return nil
 }
 
-func (b *bot) fail(m *kommo.MessageEvent, what string, err error) {
-	b.failed++
+// fail counts and logs a failure and returns the error when another try
+// may succeed (nil when none can).
+func (b *bot) fail(m *kommo.MessageEvent, what string, err error) error {
+	b.failed.Add(1)
 	switch {
 	case errors.Is(err, kommo.ErrNotFound):
 		// The scope is gone: the integration was uninstalled, or the
 		// channel must be connected again.
 		b.log.Printf("%s %s: channel not connected to the account: %v", what, m.Message.ID, err)
+		return nil
 	case errors.Is(err, kommo.ErrInvalidRequest):
 		b.log.Printf("%s %s: the SDK refused the request: %v", what, m.Message.ID, err)
-	default:
-		b.log.Printf("%s %s: %v", what, m.Message.ID, err) // already retried by the SDK
+		return nil
 	}
+	b.log.Printf("%s %s: %v", what, m.Message.ID, err) // already retried by the SDK
+	return err
 }

@@ -110,9 +110,9 @@ func TestEchoWriteFirstChat(t *testing.T) {
 
 	j := hookEvent(t, srv, kommotest.WriteFirstMessage("+15550002222", "We have your parcel"))
 	require.True(t, j.msg.IsWriteFirst())
-	b.answer(testkit.Context(t), j)
+	require.NoError(t, b.answer(testkit.Context(t), j))
 	require.Empty(t, logs.String())
-	assert.Equal(t, 1, b.echoed)
+	assert.Equal(t, int64(1), b.echoed.Load())
 
 	// The echo bound the chat to an id of ours.
 	chat, ok := srv.FindChat(j.scopeID, "chat-"+j.msg.Conversation.ID)
@@ -140,7 +140,7 @@ func TestEchoFailuresAreCountedAndLogged(t *testing.T) {
 	b := &bot{client: client, botID: srv.BotID(), out: &out, log: log.New(&logs, "", 0)}
 
 	// A scope Kommo does not know (the channel was disconnected): 404.
-	b.answer(ctx, job{scopeID: srv.ChannelID() + "_other-account", msg: j.msg})
+	require.NoError(t, b.answer(ctx, job{scopeID: srv.ChannelID() + "_other-account", msg: j.msg}), "no retry can help: nil")
 	assert.True(t, strings.HasPrefix(logs.String(), "mark delivered "+j.msg.Message.ID+": channel not connected to the account: "), logs.String())
 	assert.Contains(t, logs.String(), "404")
 
@@ -148,7 +148,7 @@ func TestEchoFailuresAreCountedAndLogged(t *testing.T) {
 	// echo is not, and nothing reached the server for it.
 	logs.Reset()
 	b.botID = ""
-	b.answer(ctx, j)
+	require.NoError(t, b.answer(ctx, j), "no retry can help: nil")
 	assert.Contains(t, logs.String(), "echo "+j.msg.Message.ID+": the SDK refused the request: ")
 	assert.Contains(t, logs.String(), "payload.sender.ref_id")
 	assert.Len(t, srv.Messages(j.scopeID, "c1"), 2, "no echo stored")
@@ -156,13 +156,13 @@ func TestEchoFailuresAreCountedAndLogged(t *testing.T) {
 	// And a good one.
 	logs.Reset()
 	b.botID = srv.BotID()
-	b.answer(ctx, j)
+	require.NoError(t, b.answer(ctx, j))
 	assert.Empty(t, logs.String())
 	assert.Len(t, srv.Messages(j.scopeID, "c1"), 3)
 
-	assert.Equal(t, 3, b.received)
-	assert.Equal(t, 2, b.failed)
-	assert.Equal(t, 2, b.delivered)
-	assert.Equal(t, 1, b.echoed)
+	assert.Equal(t, int64(3), b.received.Load())
+	assert.Equal(t, int64(2), b.failed.Load())
+	assert.Equal(t, int64(2), b.delivered.Load())
+	assert.Equal(t, int64(1), b.echoed.Load())
 	assert.Equal(t, 1, strings.Count(out.String(), "\n"), "one echo printed")
 }
