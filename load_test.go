@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
@@ -157,7 +157,7 @@ func assertExactlyOnce(t *testing.T, l loadRun, res loadResult) {
 // (about 4 minutes).
 func TestLoadRateLimitedSendsExactlyOnce(t *testing.T) {
 	l := loadRun{rps: 100, workers: 16, each: 25, drops: 10, clientLimit: true}
-	if longTests() {
+	if testkit.LongTests() {
 		l = loadRun{rps: 7, workers: 32, each: 50, drops: 20, clientLimit: true}
 	} else if testing.Short() {
 		l.each = 10
@@ -188,6 +188,3 @@ func TestLoadWithoutClientLimiterIsCaught(t *testing.T) {
 	require.Empty(t, res.errs, "retries still get every message through")
 	assert.Positive(t, res.rl, "without a client limiter the server answers 429s")
 }
-
-// longTests reports whether the opt-in long tests run (KOMMO_LONG_TESTS=1).
-func longTests() bool { return os.Getenv("KOMMO_LONG_TESTS") == "1" }

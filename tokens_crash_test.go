@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -21,9 +22,9 @@ import (
 // spent; Load must recover the live pair from the temporary file.
 func TestFileTokenStoreSurvivesKillDuringSave(t *testing.T) {
 	t.Parallel() // mostly waiting on go build and the processes
-	bin := buildTokenProc(t, "github.com/kommo-go/kommo.fileTokenStoreSavePause=1h")
+	bin := testkit.BuildHelper(t, "./internal/tokenproc", "github.com/kommo-go/kommo.fileTokenStoreSavePause=1h")
 	trials := 20
-	if os.Getenv("KOMMO_LONG_TESTS") == "1" {
+	if testkit.LongTests() {
 		trials = 100
 	}
 	lost, left := 0, 0

@@ -9,41 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
-	"time"
 
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// buildTokenProc builds the helper internal/tokenproc into t.TempDir()
-// with the given -ldflags -X settings and returns its path.
-func buildTokenProc(t *testing.T, xflags ...string) string {
-	t.Helper()
-	if runtime.GOOS == "js" || runtime.GOOS == "wasip1" || runtime.GOOS == "ios" || runtime.GOOS == "android" {
-		t.Skip("no subprocesses on " + runtime.GOOS)
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build the helper: ", err)
-	}
-	bin := filepath.Join(t.TempDir(), "tokenproc")
-	if runtime.GOOS == "windows" {
-		bin += ".exe"
-	}
-	ldflags := "-s -w" // no symbol table and DWARF: a faster link
-	for _, x := range xflags {
-		ldflags += " -X " + x
-	}
-	args := []string{"build", "-buildvcs=false", "-ldflags=" + ldflags, "-o", bin, "./internal/tokenproc"}
-	start := time.Now()
-	cmd := exec.Command(goBin, args...)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	t.Logf("built the helper in %v", time.Since(start).Round(time.Millisecond))
-	return bin
-}
 
 // tokenProcResult is what internal/tokenproc prints.
 type tokenProcResult struct {
@@ -62,14 +33,14 @@ type tokenProcResult struct {
 // re-authorization and every refresh token is used exactly once.
 func TestFileTokenStoreTwoProcesses(t *testing.T) {
 	t.Parallel() // mostly waiting on go build and the processes
-	bin := buildTokenProc(t)
+	bin := testkit.BuildHelper(t, "./internal/tokenproc")
 	ep := newRotatingEndpoint(t)
 	ep.expiresIn = 1
 	path := filepath.Join(t.TempDir(), "token.json")
 	require.NoError(t, NewFileTokenStore(path).Save(context.Background(), expiredPair()))
 
 	procs, calls := 2, 20
-	if os.Getenv("KOMMO_LONG_TESTS") == "1" {
+	if testkit.LongTests() {
 		procs, calls = 4, 50
 	}
 	cmds := make([]*exec.Cmd, procs)
