@@ -81,6 +81,8 @@ func (s *Server) checkBearer(r *http.Request) string {
 		return "invalid or revoked access token"
 	case !exp.IsZero() && !s.now().Before(exp):
 		return "access token expired"
+	case s.acct.otherAccount(tok, r):
+		return "access token of another account"
 	}
 	return ""
 }

@@ -111,6 +111,9 @@ type Server struct {
 	failP                                 float64
 	failSeed                              uint64
 	extraAccounts                         []string
+	keyLimits                             keyLimits // limits.go
+	routeOnce                             sync.Once
+	routeTransport                        *http.Transport // RoutingClient's
 
 	mu       sync.Mutex
 	seq      uint64
@@ -127,6 +130,7 @@ type Server struct {
 	tokens   map[string]time.Time // access token → expiry (zero: never)
 	refresh  map[string]time.Time // refresh token → expiry
 	codes    map[string]time.Time // authorization code → expiry
+	acct     accountTokens        // per-account OAuth (oauth.go)
 	faults   []fault
 	reqSeq   uint64     // number of the last request received
 	requests requestLog // the most recent ones
@@ -235,6 +239,10 @@ func (s *Server) Close() {
 		close(s.closed)
 		s.ts.Close()
 		s.hookTransport.CloseIdleConnections()
+		s.routeOnce.Do(func() {}) // no RoutingClient transport made after this
+		if s.routeTransport != nil {
+			s.routeTransport.CloseIdleConnections()
+		}
 	})
 }
 
@@ -402,6 +410,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeRateLimited(sw, r, res.Delay())
 			return
 		}
+	}
+	if s.limitedByKey(sw, r, seq) {
+		return
 	}
 	if tooLarge {
 		s.writeError(sw, r, http.StatusRequestEntityTooLarge, "too_large", "request body too large")

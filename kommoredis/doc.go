@@ -1,0 +1,47 @@
+// Package kommoredis implements the SDK's shared stores on Redis, so that
+// many replicas serving many accounts act as one:
+//
+//   - [Limiter], a kommo.Limiter: one GCRA limit per account key
+//     (github.com/go-redis/redis_rate), Redis's clock;
+//   - [TokenStore], a kommo.AccountTokenStore: each account's OAuth token
+//     and a lock (SET NX PX with a random value, deleted by a
+//     compare-and-delete script) so that one refresh runs per account;
+//
+// Every constructor takes a redis.UniversalClient (a *redis.Client, a
+// *redis.ClusterClient or a failover client) and Options, which return
+// errors (a *kommo.OptionError).
+//
+// # Keys
+//
+// Every key starts with the prefix (WithPrefix, default "kommo:", shown
+// below). Keys that a script reads together carry one hash tag ({…}), so
+// they live in one Redis Cluster slot; independent keys carry none, so they
+// spread over the cluster.
+//
+//	rate:kommo:rl:<limiter key>     Limiter: GCRA state of one key ("chat:<scope id>",
+//	                                "crm:<host>"); redis_rate adds "rate:". TTL: until
+//	                                the key's budget is full again (at most burst/rps).
+//	kommo:{tok:<account>}:token     TokenStore: the account's token, JSON
+//	                                {"access_token","token_type","refresh_token","expiry"}.
+//	                                No TTL.
+//	kommo:{tok:<account>}:lock      TokenStore: the account's lock, a random value.
+//	                                TTL: the lock TTL (WithLockTTL, default 90 s).
+//
+// <account> is the account's base domain, "example.kommo.com".
+//
+// # Failures
+//
+// A store operation fails, rather than hangs, when Redis is unreachable or
+// stuck: each Redis round trip is bounded by WithTimeout (default 500 ms)
+// and by the caller's context. The errors wrap the Redis client's; the
+// kommo client wraps them in a *kommo.StoreError (kommo.ErrStoreUnavailable)
+// and does not go ahead without the store (no request without the
+// limiter's leave, no refresh without the lock).
+//
+// # Durability
+//
+// What is written survives a Redis restart only as Redis's persistence
+// allows: run Redis with appendonly yes (appendfsync everysec loses at
+// most a second of writes in a crash, always loses none) and replicas for
+// failover. A token lost is an account to install again.
+package kommoredis
