@@ -30,27 +30,41 @@ const (
 	chatTestScope   = chatTestChannel + "_" + chatTestAccount
 )
 
-// chatRequest is one request the fake server received.
+// chatRequest is one request the harness received.
 type chatRequest struct {
 	Method string
-	Path   string // escaped path, no query
-	Query  string
-	Header http.Header
-	Body   []byte
+	Path   string // escaped path below the Chat API base path, no query
+	// EscapedPath is the escaped path as sent, base path included: what
+	// X-Signature covers.
+	EscapedPath string
+	Query       string
+	Header      http.Header
+	Body        []byte
 }
 
-// chatServer records requests and answers them with reply.
+// chatServer is the harness (harness_test.go) serving the Chat API, every
+// request answered by reply.
 type chatServer struct {
 	t     *testing.T
+	h     *kommo.ExternalHarness
 	mu    sync.Mutex
-	reqs  []chatRequest
+	n     int
 	reply func(n int, r chatRequest) *http.Response
 }
 
+func newChatRequest(r kommo.HarnessRequest, basePath string) chatRequest {
+	return chatRequest{
+		Method: r.Method, Path: strings.TrimPrefix(r.EscapedPath, basePath), EscapedPath: r.EscapedPath,
+		Query: r.RawQuery, Header: r.Header, Body: r.Body,
+	}
+}
+
 func (s *chatServer) requests() []chatRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]chatRequest(nil), s.reqs...)
+	var out []chatRequest
+	for _, r := range s.h.Requests() {
+		out = append(out, newChatRequest(r, s.h.ChatPath))
+	}
+	return out
 }
 
 // only returns the single request that was made.
@@ -61,51 +75,60 @@ func (s *chatServer) only() chatRequest {
 	return reqs[0]
 }
 
+// serve answers a Chat API request with s.reply.
+func (s *chatServer) serve(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		s.t.Errorf("read body: %v", err)
+	}
+	escaped := s.h.ChatPath + req.URL.EscapedPath()
+	r := newChatRequest(kommo.HarnessRequest{Method: req.Method, EscapedPath: escaped, RawQuery: req.URL.RawQuery, Header: req.Header.Clone(), Body: body}, s.h.ChatPath)
+	s.mu.Lock()
+	n := s.n
+	s.n++
+	s.mu.Unlock()
+	resp := s.reply(n, r)
+	defer resp.Body.Close()
+	for k, vs := range resp.Header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
 type chatClientConfig struct {
 	channel, secret string
 	now             time.Time
 	opts            []kommo.Option
+	// underBasePath serves the Chat API under the harness base path; the
+	// zero value serves it at the root, where the documented signature
+	// vectors (which sign the path) reproduce.
+	underBasePath bool
 }
 
 // newChatTestClient returns a client signing with the vector secret at the
-// given time, talking to a fake server that answers with reply.
+// given time, talking to a harness that serves the Chat API under its base
+// path and answers with reply.
 func newChatTestClient(t *testing.T, now time.Time, reply func(n int, r chatRequest) *http.Response, opts ...kommo.Option) (*kommo.Client, *chatServer) {
-	return newChatTestClientWith(t, chatClientConfig{channel: chatTestChannel, secret: chatTestSecret, now: now, opts: opts}, reply)
+	return newChatTestClientWith(t, chatClientConfig{channel: chatTestChannel, secret: chatTestSecret, now: now, opts: opts, underBasePath: true}, reply)
+}
+
+// newChatVectorClient returns a client that reproduces the documented
+// vector v: its secret and Date, the Chat API at the server root.
+func newChatVectorClient(t *testing.T, v testkit.RequestVector, reply func(n int, r chatRequest) *http.Response) (*kommo.Client, *chatServer) {
+	return newChatTestClientWith(t, chatClientConfig{channel: chatTestChannel, secret: v.Secret, now: chatVectorTime(t, v)}, reply)
 }
 
 func newChatTestClientWith(t *testing.T, cfg chatClientConfig, reply func(n int, r chatRequest) *http.Response) (*kommo.Client, *chatServer) {
 	t.Helper()
-	srv := &chatServer{t: t, reply: reply}
-	mock := httpmock.NewMockTransport()
-	mock.RegisterNoResponder(func(req *http.Request) (*http.Response, error) {
-		var body []byte
-		if req.Body != nil {
-			b, err := io.ReadAll(req.Body)
-			if err != nil {
-				return nil, err
-			}
-			body = b
-		}
-		r := chatRequest{Method: req.Method, Path: req.URL.EscapedPath(), Query: req.URL.RawQuery, Header: req.Header.Clone(), Body: body}
-		srv.mu.Lock()
-		n := len(srv.reqs)
-		srv.reqs = append(srv.reqs, r)
-		srv.mu.Unlock()
-		resp := srv.reply(n, r)
-		resp.Request = req
-		return resp, nil
-	})
 	opts := append([]kommo.Option{
 		kommo.WithChannel(cfg.channel, cfg.secret),
-		kommo.WithChatBaseURL("https://amojo.test/"),
-		kommo.WithHTTPClient(&http.Client{Transport: mock}),
-		kommo.WithRetryPolicy(kommo.NoRetries()),
-		kommo.WithRateLimit(0, 0),
 		kommo.WithClock(testkit.NewClock(cfg.now)),
 	}, cfg.opts...)
-	c, err := kommo.NewClient(opts...)
-	require.NoError(t, err)
-	return c, srv
+	srv := &chatServer{t: t, reply: reply}
+	srv.h = kommo.NewExternalHarness(t, !cfg.underBasePath, opts...)
+	srv.h.Mux.HandleFunc("/v2/", srv.serve)
+	return srv.h.Client, srv
 }
 
 // chatReply answers every request with status and body.
@@ -131,7 +154,8 @@ func chatHeader(h http.Header, name string) string {
 }
 
 // chatAssertSigned checks the request's Chat API headers by recomputing
-// them from its body, Date and path (never the query) with secret.
+// them from its body, Date and path as sent (base path included, never
+// the query) with secret.
 func chatAssertSigned(t *testing.T, r chatRequest, secret string) {
 	t.Helper()
 	ct := chatHeader(r.Header, "Content-Type")
@@ -141,7 +165,7 @@ func chatAssertSigned(t *testing.T, r chatRequest, secret string) {
 	date := chatHeader(r.Header, "Date")
 	_, err := time.Parse(chatsign.DateFormat, date)
 	assert.NoError(t, err, "Date %q", date)
-	want := chatsign.NewKey(secret).Signature(r.Method, md5, ct, date, r.Path)
+	want := chatsign.NewKey(secret).Signature(r.Method, md5, ct, date, r.EscapedPath)
 	assert.Equal(t, want, chatHeader(r.Header, "X-Signature"), "X-Signature")
 }
 
@@ -216,7 +240,7 @@ var chatNow = time.Date(2024, 5, 6, 7, 8, 9, 123_000_000, time.UTC)
 
 func TestChannelsConnectReproducesVector(t *testing.T) {
 	v := testkit.Vectors(t).Request(t, "connect")
-	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, string(testkit.Fixture(t, "chat", "connect.json"))))
+	c, srv := newChatVectorClient(t, v, chatReply(200, string(testkit.Fixture(t, "chat", "connect.json"))))
 
 	req := &kommo.ConnectRequest{AccountID: chatTestAccount, Title: "ChatsIntegration"}
 	conn, resp, err := c.Channels.Connect(t.Context(), req)
@@ -254,7 +278,7 @@ func TestChannelsConnectAllFields(t *testing.T) {
 
 func TestChannelsDisconnectReproducesVector(t *testing.T) {
 	v := testkit.Vectors(t).Request(t, "disconnect")
-	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, ""))
+	c, srv := newChatVectorClient(t, v, chatReply(200, ""))
 	resp, err := c.Channels.Disconnect(t.Context(), chatTestAccount)
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
@@ -945,7 +969,7 @@ func TestMessagesEditValidation(t *testing.T) {
 func TestMessagesUpdateDeliveryStatusReproducesVector(t *testing.T) {
 	// The signed step-by-step vector is in the legacy shape.
 	v := testkit.Vectors(t).Request(t, "delivery_status")
-	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, ""))
+	c, srv := newChatVectorClient(t, v, chatReply(200, ""))
 	resp, err := c.Messages.UpdateDeliveryStatus(t.Context(), chatTestScope, "079e44fb-fc22-476b-9e8a-421b688ec53b", &kommo.DeliveryStatusRequest{
 		Status: kommo.DeliveryStatusRead, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text", Shape: kommo.DeliveryStatusShapeMsgID,
 	})
@@ -1051,7 +1075,7 @@ func TestMessagesUpdateDeliveryStatusValidation(t *testing.T) {
 
 func TestMessagesTypingReproducesVector(t *testing.T) {
 	v := testkit.Vectors(t).Request(t, "typing")
-	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(http.StatusNoContent, ""))
+	c, srv := newChatVectorClient(t, v, chatReply(http.StatusNoContent, ""))
 	resp, err := c.Messages.Typing(t.Context(), chatTestScope, &kommo.TypingRequest{
 		ConversationID: "my_int-d5a421f7f218", SenderID: "my_int-1376265f-86df-4c49-a0c3-a4816df41af8",
 	})

@@ -103,6 +103,23 @@ type harnessAPIKey struct{}
 // they can replace any of them.
 func newHarness(t testing.TB, opts ...Option) *harness {
 	t.Helper()
+	return startHarness(t, harnessChatPath, opts)
+}
+
+// newRootChatHarness is newHarness with the Chat API at the server root,
+// where amojo serves it: a Chat API signature covers the path, so only
+// there do the documented signature vectors reproduce byte for byte. The
+// CRM API stays under harnessCRMPath, and a Chat API request outside
+// /v2/ still fails the test.
+func newRootChatHarness(t testing.TB, opts ...Option) *harness {
+	t.Helper()
+	return startHarness(t, "", opts)
+}
+
+// startHarness starts a harness whose Chat API lives under chatPath ("" is
+// the server root).
+func startHarness(t testing.TB, chatPath string, opts []Option) *harness {
+	t.Helper()
 	h := &harness{t: t, mux: http.NewServeMux(), clock: testkit.NewClock(harnessStart)}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.t.Errorf("harness: no handler for %s %s (register one on h.mux)", r.Method, r.URL.Path)
@@ -111,11 +128,19 @@ func newHarness(t testing.TB, opts ...Option) *harness {
 
 	root := http.NewServeMux()
 	root.Handle(harnessCRMPath+"/", h.under(harnessCRM, harnessCRMPath))
-	root.Handle(harnessChatPath+"/", h.under(harnessChat, harnessChatPath))
+	if chatPath == "" {
+		root.Handle("/v2/", h.under(harnessChat, ""))
+	} else {
+		root.Handle(chatPath+"/", h.under(harnessChat, chatPath))
+	}
+	chatMount := chatPath + "/"
+	if chatPath == "" {
+		chatMount = "/v2/"
+	}
 	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.record(r, "", "")
-		h.t.Errorf("harness: %s %s is outside the base paths %s/ and %s/: the client dropped its base URL's path (a path with a leading slash?)",
-			r.Method, r.URL.EscapedPath(), harnessCRMPath, harnessChatPath)
+		h.t.Errorf("harness: %s %s is outside the base paths %s/ and %s: the client dropped its base URL's path (a path with a leading slash?)",
+			r.Method, r.URL.EscapedPath(), harnessCRMPath, chatMount)
 		http.Error(w, "harness: request outside the base path", http.StatusInternalServerError)
 	})
 	h.server = httptest.NewServer(root)
@@ -123,7 +148,7 @@ func newHarness(t testing.TB, opts ...Option) *harness {
 
 	base := []Option{
 		WithChannel(harnessChannel, harnessSecret),
-		WithChatBaseURL(h.server.URL + harnessChatPath + "/"),
+		WithChatBaseURL(h.server.URL + chatPath + "/"),
 		WithCRMBaseURL(h.server.URL + harnessCRMPath + "/"),
 		WithAccessToken(harnessToken),
 		WithHTTPClient(h.server.Client()),
@@ -284,6 +309,44 @@ func checkChatSignature(r harnessRequest, secret string) error {
 	}
 	return nil
 }
+
+// The external test package kommo_test (chats_test.go and
+// history_test.go) cannot reach unexported names; ExternalHarness,
+// HarnessRequest and CheckChatSignature give it the harness. They exist
+// only in test builds.
+
+// ExternalHarness is a harness as package kommo_test uses it.
+type ExternalHarness struct {
+	// Client is the harness client.
+	Client *Client
+	// Mux routes requests below the base paths, as harness.mux.
+	Mux *http.ServeMux
+	// ChatPath is the Chat API base path: "" when it is the server root.
+	ChatPath string
+
+	h *harness
+}
+
+// HarnessRequest is one request as the harness received it.
+type HarnessRequest = harnessRequest
+
+// NewExternalHarness starts newHarness, or newRootChatHarness when
+// chatAtRoot, with opts.
+func NewExternalHarness(t testing.TB, chatAtRoot bool, opts ...Option) *ExternalHarness {
+	t.Helper()
+	path := harnessChatPath
+	if chatAtRoot {
+		path = ""
+	}
+	h := startHarness(t, path, opts)
+	return &ExternalHarness{Client: h.client, Mux: h.mux, ChatPath: path, h: h}
+}
+
+// Requests returns every request the server received so far, in order.
+func (x *ExternalHarness) Requests() []HarnessRequest { return x.h.requests() }
+
+// CheckChatSignature is checkChatSignature.
+func CheckChatSignature(r HarnessRequest, secret string) error { return checkChatSignature(r, secret) }
 
 // validationCase is a call the client must refuse with a *ValidationError
 // before sending anything.
