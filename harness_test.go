@@ -217,6 +217,18 @@ func (h *harness) host() string {
 	return u.Host
 }
 
+// crmURL is the full URL of a CRM API path ("api/v4/account") on the
+// harness, as the client builds it.
+func (h *harness) crmURL(path string) string {
+	return h.server.URL + harnessCRMPath + "/" + path
+}
+
+// chatURL is the full URL of a Chat API path ("v2/origin/custom/scope")
+// on a newHarness, as the client builds it.
+func (h *harness) chatURL(path string) string {
+	return h.server.URL + harnessChatPath + "/" + path
+}
+
 // reply returns a handler answering with status and the file at the joined
 // fixture path under testdata (reply(200, "crm", "talk_get.json")); no
 // fixture means no body. The fixture is read now, in the test's goroutine.
