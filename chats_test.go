@@ -238,30 +238,6 @@ func chatValidationProblems(t *testing.T, err error) []string {
 
 var chatNow = time.Date(2024, 5, 6, 7, 8, 9, 123_000_000, time.UTC)
 
-func TestChannelsConnectReproducesVector(t *testing.T) {
-	v := testkit.Vectors(t).Request(t, "connect")
-	c, srv := newChatVectorClient(t, v, chatReply(200, string(testkit.Fixture(t, "chat", "connect.json"))))
-
-	req := &kommo.ConnectRequest{AccountID: chatTestAccount, Title: "ChatsIntegration"}
-	conn, resp, err := c.Channels.Connect(t.Context(), req)
-	require.NoError(t, err)
-	require.NotNil(t, resp)
-	assert.Equal(t, 200, resp.StatusCode)
-
-	r := srv.only()
-	chatAssertVector(t, v, r) // hook_api_version defaults to v2
-	chatAssertSigned(t, r, chatTestSecret)
-	assert.Empty(t, req.HookAPIVersion, "the caller's request is not modified")
-
-	assert.Equal(t, &kommo.ChannelConnection{
-		AccountID:            "af9945ff-1490-4cad-807d-945c15d88bec",
-		ScopeID:              "f90ba33d-c9d9-44da-b76c-c349b0ecbe41_af9945ff-1490-4cad-807d-945c15d88bec",
-		Title:                "ChatIntegration",
-		HookAPIVersion:       "v2",
-		IsTimeWindowDisabled: true,
-	}, conn)
-}
-
 func TestChannelsConnectAllFields(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "connect.json"))))
 	_, _, err := c.Channels.Connect(t.Context(), &kommo.ConnectRequest{
@@ -274,35 +250,6 @@ func TestChannelsConnectAllFields(t *testing.T) {
 	assert.Equal(t, "/v2/origin/custom/"+chatTestChannel+"/connect", r.Path)
 	assert.JSONEq(t, `{"account_id":"af9945ff-1490-4cad-807d-945c15d88bec","title":"ChatIntegration","hook_api_version":"v1","is_time_window_disabled":true}`, string(r.Body))
 	chatAssertSigned(t, r, chatTestSecret)
-}
-
-func TestChannelsDisconnectReproducesVector(t *testing.T) {
-	v := testkit.Vectors(t).Request(t, "disconnect")
-	c, srv := newChatVectorClient(t, v, chatReply(200, ""))
-	resp, err := c.Channels.Disconnect(t.Context(), chatTestAccount)
-	require.NoError(t, err)
-	assert.Equal(t, 200, resp.StatusCode)
-	r := srv.only()
-	chatAssertVector(t, v, r)
-	chatAssertSigned(t, r, chatTestSecret)
-}
-
-func TestChannelsValidationAndNoChannel(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
-	_, _, err := c.Channels.Connect(t.Context(), &kommo.ConnectRequest{})
-	assert.Equal(t, []string{"account_id: required"}, chatValidationProblems(t, err))
-	_, _, err = c.Channels.Connect(t.Context(), nil)
-	assert.Equal(t, []string{"request: required"}, chatValidationProblems(t, err))
-	_, err = c.Channels.Disconnect(t.Context(), " ")
-	assert.Equal(t, []string{"account_id: required"}, chatValidationProblems(t, err))
-	assert.Empty(t, srv.requests())
-
-	noChannel, err := kommo.NewClient(kommo.WithAccessToken("tok"), kommo.WithCRMBaseURL("https://acc.test/"))
-	require.NoError(t, err)
-	_, _, err = noChannel.Channels.Connect(t.Context(), &kommo.ConnectRequest{AccountID: "a"})
-	assert.ErrorIs(t, err, kommo.ErrNoChannel)
-	_, err = noChannel.Channels.Disconnect(t.Context(), "a")
-	assert.ErrorIs(t, err, kommo.ErrNoChannel)
 }
 
 // chatCreateVectorRequest is the create-chat vector's request.
@@ -392,35 +339,6 @@ func TestChatsCreateDoesNotSendRefID(t *testing.T) {
 		MsgID: "m-1", ConversationID: "skc-8e3e7640", Sender: &req.User, Message: kommo.TextMessage("Hi")})
 	require.NoError(t, err)
 	assert.Contains(t, string(srv.requests()[1].Body), `"sender":{"id":"sk-1376265f","ref_id":"2ed64e26-7c3b-4a52-9d7e-0f4b8f3e4d11",`)
-}
-
-func TestChatsCreateValidation(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
-	_, _, err := c.Chats.Create(t.Context(), "", &kommo.CreateChatRequest{Source: &kommo.ChatSource{ExternalID: strings.Repeat("x", 41)}})
-	assert.Equal(t, []string{
-		"scope_id: required",
-		"conversation_id: required",
-		"user.id: required",
-		"user.name: required",
-		"source.external_id: 41 characters, at most 36 allowed",
-	}, chatValidationProblems(t, err))
-
-	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.CreateChatRequest{
-		ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{ExternalID: "tab\there"},
-	})
-	assert.Equal(t, []string{"source.external_id: only printable ASCII characters and space are allowed"}, chatValidationProblems(t, err))
-
-	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.CreateChatRequest{
-		ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{},
-	})
-	assert.Equal(t, []string{"source.external_id: required when source is set"}, chatValidationProblems(t, err))
-	assert.Empty(t, srv.requests())
-
-	// 40 printable characters including a space are accepted.
-	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.CreateChatRequest{
-		ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{ExternalID: strings.Repeat("a ", 18)},
-	})
-	require.NoError(t, err)
 }
 
 // chatVectorSender is the client of the new_message vectors.
@@ -809,55 +727,6 @@ func TestMessagesSendRetryKeepsMsgID(t *testing.T) {
 	chatAssertSigned(t, reqs[1], chatTestSecret)
 }
 
-func TestMessagesSendValidationReportsEverything(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
-
-	_, _, err := c.Messages.Send(t.Context(), "", &kommo.SendMessageRequest{})
-	assert.Equal(t, []string{
-		"scope_id: required",
-		"payload.conversation_id: required",
-		"payload.sender: required",
-		"payload.message: required",
-	}, chatValidationProblems(t, err))
-
-	_, _, err = c.Messages.Send(t.Context(), chatTestScope, nil)
-	assert.Equal(t, []string{"request: required"}, chatValidationProblems(t, err))
-
-	_, _, err = c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
-		ConversationID: "c",
-		Sender:         &kommo.Participant{},
-		Receiver:       &kommo.Participant{ID: "client"},
-		Source:         &kommo.ChatSource{ExternalID: "ünicode"},
-		Message: &kommo.MessageContent{
-			Type: kommo.MessageTypeText, FileSize: -1, MediaDuration: -2,
-			SharedPost:     &kommo.SharedPost{Type: "reel"},
-			Post:           &kommo.Post{},
-			DeliveryStatus: &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusRead},
-		},
-		ReplyTo:  &kommo.ReplyTo{},
-		Forwards: &kommo.Forwards{Messages: []kommo.EmbeddedMessage{{MsgID: "a"}, {MsgID: "b"}}},
-	})
-	assert.Equal(t, []string{
-		"payload.sender.id: required",
-		"payload.sender.name: required",
-		"payload.receiver.name: required",
-		"payload.sender.ref_id: required for outgoing messages (the CRM user's amojo id or the channel bot id)",
-		"payload.source.external_id: only printable ASCII characters and space are allowed",
-		"payload.message.text: required for text messages",
-		"payload.message.file_size: must not be negative",
-		"payload.message.media_duration: must not be negative",
-		"payload.message.shared_post.url: required",
-		`payload.message.shared_post.type: only "post" is supported, got "reel"`,
-		"payload.message.post.id: required",
-		"payload.message.post.url: required",
-		"payload.reply_to.message.type: required unless id or msgid is given",
-		"payload.reply_to.message.timestamp: required unless id or msgid is given",
-		"payload.reply_to.message.sender: id, ref_id or name required unless the message's id or msgid is given",
-		"payload.forwards.messages: at most 1 message can be forwarded, got 2",
-	}, chatValidationProblems(t, err))
-	assert.Empty(t, srv.requests(), "nothing is sent for an invalid request")
-}
-
 func TestMessagesSendValidationPerType(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
 	for _, tc := range []struct {
@@ -944,42 +813,6 @@ func TestMessagesEditDeliveryStatusFillsErrorText(t *testing.T) {
 	assert.Empty(t, msg.DeliveryStatus.Error, "the caller's message is not modified")
 }
 
-func TestMessagesEditValidation(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, ""))
-	_, err := c.Messages.Edit(t.Context(), "", &kommo.EditMessageRequest{})
-	assert.Equal(t, []string{
-		"scope_id: required",
-		"payload.conversation_id: required",
-		"payload.id or payload.msgid: required",
-		"payload.message: required",
-	}, chatValidationProblems(t, err))
-	_, err = c.Messages.Edit(t.Context(), chatTestScope, &kommo.EditMessageRequest{
-		MsgID: "m", ConversationID: "c",
-		Message: &kommo.MessageContent{Type: kommo.MessageTypeText, DeliveryStatus: &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther}},
-	})
-	assert.Equal(t, []string{
-		"payload.message.text: required for text messages",
-		"payload.message.delivery_status.error: required",
-	}, chatValidationProblems(t, err))
-	_, err = c.Messages.Edit(t.Context(), chatTestScope, nil)
-	assert.Equal(t, []string{"request: required"}, chatValidationProblems(t, err))
-	assert.Empty(t, srv.requests())
-}
-
-func TestMessagesUpdateDeliveryStatusReproducesVector(t *testing.T) {
-	// The signed step-by-step vector is in the legacy shape.
-	v := testkit.Vectors(t).Request(t, "delivery_status")
-	c, srv := newChatVectorClient(t, v, chatReply(200, ""))
-	resp, err := c.Messages.UpdateDeliveryStatus(t.Context(), chatTestScope, "079e44fb-fc22-476b-9e8a-421b688ec53b", &kommo.DeliveryStatusRequest{
-		Status: kommo.DeliveryStatusRead, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text", Shape: kommo.DeliveryStatusShapeMsgID,
-	})
-	require.NoError(t, err)
-	assert.Equal(t, 200, resp.StatusCode)
-	r := srv.only()
-	chatAssertVector(t, v, r)
-	chatAssertSigned(t, r, chatTestSecret)
-}
-
 // Both documented bodies, byte for byte: the reference's current example
 // (the default) and the legacy one of its PHP sample.
 func TestMessagesUpdateDeliveryStatusDocumentedBodies(t *testing.T) {
@@ -1050,42 +883,6 @@ func TestMessagesUpdateDeliveryStatusShapes(t *testing.T) {
 	assert.Empty(t, kommo.DeliveryErrorCode(906).Description())
 }
 
-func TestMessagesUpdateDeliveryStatusValidation(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, ""))
-	for _, tc := range []struct {
-		req  *kommo.DeliveryStatusRequest
-		want []string
-	}{
-		{&kommo.DeliveryStatusRequest{}, []string{"status_code: required"}},
-		{&kommo.DeliveryStatusRequest{Shape: kommo.DeliveryStatusShapeMsgID}, []string{"delivery_status: required"}},
-		{&kommo.DeliveryStatusRequest{Status: 3}, []string{"status_code: unknown status 3 (want 1 delivered, 2 read or -1 error)"}},
-		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError}, []string{"error_code: required with status -1 (901-905)"}},
-		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: 906}, []string{"error_code: unknown error code 906 (want 901-905)"}},
-		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther}, []string{"error: required"}},
-		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther, Error: " "}, []string{"error: required"}},
-		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead, Shape: 7}, []string{"shape: unknown shape 7"}},
-	} {
-		_, err := c.Messages.UpdateDeliveryStatus(t.Context(), chatTestScope, "m", tc.req)
-		assert.Equal(t, tc.want, chatValidationProblems(t, err))
-	}
-	_, err := c.Messages.UpdateDeliveryStatus(t.Context(), "", "", nil)
-	assert.Equal(t, []string{"scope_id: required", "msgid: required", "request: required"}, chatValidationProblems(t, err))
-	assert.Empty(t, srv.requests())
-}
-
-func TestMessagesTypingReproducesVector(t *testing.T) {
-	v := testkit.Vectors(t).Request(t, "typing")
-	c, srv := newChatVectorClient(t, v, chatReply(http.StatusNoContent, ""))
-	resp, err := c.Messages.Typing(t.Context(), chatTestScope, &kommo.TypingRequest{
-		ConversationID: "my_int-d5a421f7f218", SenderID: "my_int-1376265f-86df-4c49-a0c3-a4816df41af8",
-	})
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
-	r := srv.only()
-	chatAssertVector(t, v, r)
-	chatAssertSigned(t, r, chatTestSecret)
-}
-
 func TestMessagesTypingDurationAndValidation(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(http.StatusNoContent, ""))
 	_, err := c.Messages.Typing(t.Context(), chatTestScope, &kommo.TypingRequest{ConversationID: "chat-1", SenderID: "u-1", Duration: 3 * time.Second})
@@ -1125,21 +922,248 @@ func TestMessagesReactAndUnreact(t *testing.T) {
 	assert.JSONEq(t, `{"conversation_ref_id":"8e4d4baa-9e6c-4a88-838a-5f62be227bdc","id":"0371a0ff-b78a-4c7b-8538-a7d547e10692","user":{"id":"manager-1","ref_id":"76fc2bea-902f-425c-9a3d-dcdac4766090"},"type":"unreact"}`, string(reqs[1].Body))
 }
 
-func TestMessagesReactValidation(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, ""))
-	_, err := c.Messages.React(t.Context(), "", &kommo.ReactionRequest{})
-	assert.Equal(t, []string{
-		"scope_id: required",
-		"conversation_id or conversation_ref_id: required",
-		"id or msgid: required",
-		"user.id or user.ref_id: required",
-		"emoji: required",
-	}, chatValidationProblems(t, err))
-	_, err = c.Messages.Unreact(t.Context(), chatTestScope, &kommo.ReactionRequest{ConversationID: "c", MsgID: "m"})
-	assert.Equal(t, []string{"user.id or user.ref_id: required"}, chatValidationProblems(t, err))
-	_, err = c.Messages.Unreact(t.Context(), chatTestScope, nil)
-	assert.Equal(t, []string{"request: required"}, chatValidationProblems(t, err))
-	assert.Empty(t, srv.requests())
+// TestChatAPIReproducesVectors: each call rebuilds its documented signed
+// request (spec §8.1) exactly: method, path, body bytes, Date,
+// Content-MD5 and X-Signature.
+func TestChatAPIReproducesVectors(t *testing.T) {
+	for _, tc := range []struct {
+		vector  string
+		status  int
+		fixture string // the reply body under testdata/chat, "" for none
+		call    func(t *testing.T, c *kommo.Client) (*kommo.Response, error)
+	}{
+		{"connect", 200, "connect.json", func(t *testing.T, c *kommo.Client) (*kommo.Response, error) {
+			// hook_api_version defaults to v2.
+			req := &kommo.ConnectRequest{AccountID: chatTestAccount, Title: "ChatsIntegration"}
+			conn, resp, err := c.Channels.Connect(t.Context(), req)
+			assert.Empty(t, req.HookAPIVersion, "the caller's request is not modified")
+			assert.Equal(t, &kommo.ChannelConnection{
+				AccountID:            "af9945ff-1490-4cad-807d-945c15d88bec",
+				ScopeID:              "f90ba33d-c9d9-44da-b76c-c349b0ecbe41_af9945ff-1490-4cad-807d-945c15d88bec",
+				Title:                "ChatIntegration",
+				HookAPIVersion:       "v2",
+				IsTimeWindowDisabled: true,
+			}, conn)
+			return resp, err
+		}},
+		{"disconnect", 200, "", func(t *testing.T, c *kommo.Client) (*kommo.Response, error) {
+			return c.Channels.Disconnect(t.Context(), chatTestAccount)
+		}},
+		// The signed step-by-step vector is in the legacy shape.
+		{"delivery_status", 200, "", func(t *testing.T, c *kommo.Client) (*kommo.Response, error) {
+			return c.Messages.UpdateDeliveryStatus(t.Context(), chatTestScope, "079e44fb-fc22-476b-9e8a-421b688ec53b", &kommo.DeliveryStatusRequest{
+				Status: kommo.DeliveryStatusRead, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text", Shape: kommo.DeliveryStatusShapeMsgID,
+			})
+		}},
+		{"typing", http.StatusNoContent, "", func(t *testing.T, c *kommo.Client) (*kommo.Response, error) {
+			return c.Messages.Typing(t.Context(), chatTestScope, &kommo.TypingRequest{
+				ConversationID: "my_int-d5a421f7f218", SenderID: "my_int-1376265f-86df-4c49-a0c3-a4816df41af8",
+			})
+		}},
+	} {
+		t.Run(tc.vector, func(t *testing.T) {
+			v := testkit.Vectors(t).Request(t, tc.vector)
+			var body string
+			if tc.fixture != "" {
+				body = string(testkit.Fixture(t, "chat", tc.fixture))
+			}
+			c, srv := newChatVectorClient(t, v, chatReply(tc.status, body))
+			resp, err := tc.call(t, c)
+			require.NoError(t, err)
+			require.NotNil(t, resp)
+			assert.Equal(t, tc.status, resp.StatusCode)
+			r := srv.only()
+			chatAssertVector(t, v, r)
+			chatAssertSigned(t, r, chatTestSecret)
+		})
+	}
+}
+
+// TestChatAPIValidation: an invalid request is refused with all its
+// problems, in order, and nothing is sent.
+func TestChatAPIValidation(t *testing.T) {
+	type tcase struct {
+		name string
+		call func(ctx context.Context, c *kommo.Client) error
+		want []string
+	}
+	cases := []tcase{
+		{"Channels.Connect/empty", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Channels.Connect(ctx, &kommo.ConnectRequest{})
+			return err
+		}, []string{"account_id: required"}},
+		{"Channels.Connect/nil", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Channels.Connect(ctx, nil)
+			return err
+		}, []string{"request: required"}},
+		{"Channels.Disconnect/blank account", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Channels.Disconnect(ctx, " ")
+			return err
+		}, []string{"account_id: required"}},
+
+		{"Chats.Create/everything missing, external id too long", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Chats.Create(ctx, "", &kommo.CreateChatRequest{Source: &kommo.ChatSource{ExternalID: strings.Repeat("x", 41)}})
+			return err
+		}, []string{
+			"scope_id: required",
+			"conversation_id: required",
+			"user.id: required",
+			"user.name: required",
+			"source.external_id: 41 characters, at most 36 allowed",
+		}},
+		{"Chats.Create/tab in external id", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Chats.Create(ctx, chatTestScope, &kommo.CreateChatRequest{
+				ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{ExternalID: "tab\there"},
+			})
+			return err
+		}, []string{"source.external_id: only printable ASCII characters and space are allowed"}},
+		{"Chats.Create/empty source", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Chats.Create(ctx, chatTestScope, &kommo.CreateChatRequest{
+				ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{},
+			})
+			return err
+		}, []string{"source.external_id: required when source is set"}},
+
+		{"Messages.Send/empty", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Messages.Send(ctx, "", &kommo.SendMessageRequest{})
+			return err
+		}, []string{
+			"scope_id: required",
+			"payload.conversation_id: required",
+			"payload.sender: required",
+			"payload.message: required",
+		}},
+		{"Messages.Send/nil", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Messages.Send(ctx, chatTestScope, nil)
+			return err
+		}, []string{"request: required"}},
+		{"Messages.Send/everything wrong", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Messages.Send(ctx, chatTestScope, &kommo.SendMessageRequest{
+				ConversationID: "c",
+				Sender:         &kommo.Participant{},
+				Receiver:       &kommo.Participant{ID: "client"},
+				Source:         &kommo.ChatSource{ExternalID: "ünicode"},
+				Message: &kommo.MessageContent{
+					Type: kommo.MessageTypeText, FileSize: -1, MediaDuration: -2,
+					SharedPost:     &kommo.SharedPost{Type: "reel"},
+					Post:           &kommo.Post{},
+					DeliveryStatus: &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusRead},
+				},
+				ReplyTo:  &kommo.ReplyTo{},
+				Forwards: &kommo.Forwards{Messages: []kommo.EmbeddedMessage{{MsgID: "a"}, {MsgID: "b"}}},
+			})
+			return err
+		}, []string{
+			"payload.sender.id: required",
+			"payload.sender.name: required",
+			"payload.receiver.name: required",
+			"payload.sender.ref_id: required for outgoing messages (the CRM user's amojo id or the channel bot id)",
+			"payload.source.external_id: only printable ASCII characters and space are allowed",
+			"payload.message.text: required for text messages",
+			"payload.message.file_size: must not be negative",
+			"payload.message.media_duration: must not be negative",
+			"payload.message.shared_post.url: required",
+			`payload.message.shared_post.type: only "post" is supported, got "reel"`,
+			"payload.message.post.id: required",
+			"payload.message.post.url: required",
+			"payload.reply_to.message.type: required unless id or msgid is given",
+			"payload.reply_to.message.timestamp: required unless id or msgid is given",
+			"payload.reply_to.message.sender: id, ref_id or name required unless the message's id or msgid is given",
+			"payload.forwards.messages: at most 1 message can be forwarded, got 2",
+		}},
+
+		{"Messages.Edit/empty", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.Edit(ctx, "", &kommo.EditMessageRequest{})
+			return err
+		}, []string{
+			"scope_id: required",
+			"payload.conversation_id: required",
+			"payload.id or payload.msgid: required",
+			"payload.message: required",
+		}},
+		{"Messages.Edit/no text, error status without its text", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.Edit(ctx, chatTestScope, &kommo.EditMessageRequest{
+				MsgID: "m", ConversationID: "c",
+				Message: &kommo.MessageContent{Type: kommo.MessageTypeText, DeliveryStatus: &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther}},
+			})
+			return err
+		}, []string{
+			"payload.message.text: required for text messages",
+			"payload.message.delivery_status.error: required",
+		}},
+		{"Messages.Edit/nil", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.Edit(ctx, chatTestScope, nil)
+			return err
+		}, []string{"request: required"}},
+
+		{"Messages.UpdateDeliveryStatus/everything missing", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.UpdateDeliveryStatus(ctx, "", "", nil)
+			return err
+		}, []string{"scope_id: required", "msgid: required", "request: required"}},
+
+		{"Messages.React/empty", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.React(ctx, "", &kommo.ReactionRequest{})
+			return err
+		}, []string{
+			"scope_id: required",
+			"conversation_id or conversation_ref_id: required",
+			"id or msgid: required",
+			"user.id or user.ref_id: required",
+			"emoji: required",
+		}},
+		{"Messages.Unreact/no user", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.Unreact(ctx, chatTestScope, &kommo.ReactionRequest{ConversationID: "c", MsgID: "m"})
+			return err
+		}, []string{"user.id or user.ref_id: required"}},
+		{"Messages.Unreact/nil", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.Unreact(ctx, chatTestScope, nil)
+			return err
+		}, []string{"request: required"}},
+	}
+	for _, ds := range []struct {
+		name string
+		req  *kommo.DeliveryStatusRequest
+		want []string
+	}{
+		{"empty", &kommo.DeliveryStatusRequest{}, []string{"status_code: required"}},
+		{"legacy empty", &kommo.DeliveryStatusRequest{Shape: kommo.DeliveryStatusShapeMsgID}, []string{"delivery_status: required"}},
+		{"unknown status", &kommo.DeliveryStatusRequest{Status: 3}, []string{"status_code: unknown status 3 (want 1 delivered, 2 read or -1 error)"}},
+		{"error without a code", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError}, []string{"error_code: required with status -1 (901-905)"}},
+		{"unknown error code", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: 906}, []string{"error_code: unknown error code 906 (want 901-905)"}},
+		{"905 without a text", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther}, []string{"error: required"}},
+		{"905 with a blank text", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther, Error: " "}, []string{"error: required"}},
+		{"unknown shape", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead, Shape: 7}, []string{"shape: unknown shape 7"}},
+	} {
+		cases = append(cases, tcase{"Messages.UpdateDeliveryStatus/" + ds.name, func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.UpdateDeliveryStatus(ctx, chatTestScope, "m", ds.req)
+			return err
+		}, ds.want})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
+			assert.Equal(t, tc.want, chatValidationProblems(t, tc.call(t.Context(), c)))
+			assert.Empty(t, srv.requests(), "nothing is sent for an invalid request")
+		})
+	}
+}
+
+func TestChannelsNoChannel(t *testing.T) {
+	noChannel, err := kommo.NewClient(kommo.WithAccessToken("tok"), kommo.WithCRMBaseURL("https://acc.test/"))
+	require.NoError(t, err)
+	_, _, err = noChannel.Channels.Connect(t.Context(), &kommo.ConnectRequest{AccountID: "a"})
+	assert.ErrorIs(t, err, kommo.ErrNoChannel)
+	_, err = noChannel.Channels.Disconnect(t.Context(), "a")
+	assert.ErrorIs(t, err, kommo.ErrNoChannel)
+}
+
+// 36 printable characters including spaces are accepted.
+func TestChatsCreateAcceptsPrintableExternalID(t *testing.T) {
+	c, _ := newChatTestClient(t, chatNow, chatReply(200, "{}"))
+	_, _, err := c.Chats.Create(t.Context(), chatTestScope, &kommo.CreateChatRequest{
+		ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{ExternalID: strings.Repeat("a ", 18)},
+	})
+	require.NoError(t, err)
 }
 
 // chatCalls calls every Chat API method with a valid request.
