@@ -16,9 +16,14 @@ const (
 	testToken  = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.secret-token-value"
 )
 
+// TestAPIErrorDecoding: error answers of both APIs decode into *APIError
+// matching exactly one sentinel. Cases are CRM GET api/v4/account unless
+// chat says otherwise.
 func TestAPIErrorDecoding(t *testing.T) {
+	const chatPath = "v2/origin/custom/scope/chats"
 	cases := []struct {
 		name     string
+		chat     bool // a Chat API POST to chatPath
 		status   int
 		ctype    string
 		body     string
@@ -94,25 +99,42 @@ func TestAPIErrorDecoding(t *testing.T) {
 			sentinel: ErrServer,
 			check:    func(t *testing.T, h *harness, e *APIError) { assert.Len(t, e.Body, maxErrorBody) },
 		},
+		{
+			name: "400 Chat API", chat: true, status: 400, ctype: "application/json",
+			body:     `{"error_code":400,"error_type":"validation","error_description":"conversation_id is required"}`,
+			sentinel: ErrBadRequest,
+			check: func(t *testing.T, h *harness, e *APIError) {
+				assert.Equal(t, 400, e.ErrorCode)
+				assert.Equal(t, "validation", e.ErrorType)
+				assert.Equal(t, "conversation_id is required", e.ErrorDescription)
+				assert.Equal(t, "kommo: POST "+h.chatURL(chatPath)+": 400 Bad Request: conversation_id is required", e.Error())
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, WithAccessToken(testToken))
-			h.mux.HandleFunc("GET /api/v4/account", func(w http.ResponseWriter, r *http.Request) {
+			c := &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account", out: new(map[string]any)}
+			url := h.crmURL(c.path)
+			if tc.chat {
+				c = &call{api: chatAPI, method: http.MethodPost, path: chatPath, body: map[string]string{}}
+				url = h.chatURL(c.path)
+			}
+			h.mux.HandleFunc(c.method+" /"+c.path, func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", tc.ctype)
 				w.Header().Set("X-Request-Id", "req-42")
 				w.WriteHeader(tc.status)
 				_, _ = io.WriteString(w, tc.body)
 			})
-			_, err := h.client.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account", out: new(map[string]any)})
+			_, err := h.client.do(t.Context(), c)
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tc.sentinel)
 			var ae *APIError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, tc.status, ae.StatusCode)
-			assert.Equal(t, http.MethodGet, ae.Method)
-			assert.Equal(t, h.crmURL("api/v4/account"), ae.URL)
+			assert.Equal(t, c.method, ae.Method)
+			assert.Equal(t, url, ae.URL)
 			assert.Equal(t, "req-42", ae.RequestID)
 			for _, other := range []error{ErrBadRequest, ErrUnauthorized, ErrPaymentRequired, ErrForbidden, ErrNotFound, ErrUnprocessableEntity, ErrRateLimited, ErrServer, ErrTalkClosed} {
 				if other != tc.sentinel {
@@ -125,21 +147,6 @@ func TestAPIErrorDecoding(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestAPIErrorChatBody(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t)
-	h.mux.HandleFunc("POST /v2/origin/custom/scope/chats", h.replyBody(400,
-		`{"error_code":400,"error_type":"validation","error_description":"conversation_id is required"}`))
-	_, err := h.client.do(t.Context(), &call{api: chatAPI, method: http.MethodPost, path: "v2/origin/custom/scope/chats", body: map[string]string{}})
-	var ae *APIError
-	require.ErrorAs(t, err, &ae)
-	assert.Equal(t, 400, ae.ErrorCode)
-	assert.Equal(t, "validation", ae.ErrorType)
-	assert.Equal(t, "conversation_id is required", ae.ErrorDescription)
-	assert.Equal(t, "kommo: POST "+h.chatURL("v2/origin/custom/scope/chats")+": 400 Bad Request: conversation_id is required", ae.Error())
-	assert.ErrorIs(t, err, ErrBadRequest)
 }
 
 func TestTalkClosedSentinel(t *testing.T) {
