@@ -519,6 +519,17 @@ func TestHarnessFailsStrayRequests(t *testing.T) {
 		})
 	}
 
+	t.Run("Chat API at the root, outside /v2/", func(t *testing.T) {
+		t.Parallel()
+		tb := &harnessTB{TB: t}
+		h := newRootChatHarness(tb)
+		_, err := h.client.do(t.Context(), &call{api: chatAPI, method: http.MethodGet, path: "origin/custom/scope/chats"})
+		require.Error(t, err)
+		fails := tb.failures()
+		require.Len(t, fails, 1)
+		assert.Contains(t, fails[0], "GET /origin/custom/scope/chats is outside the base paths /crm-base/ and /v2/")
+	})
+
 	t.Run("past the sequence", func(t *testing.T) {
 		t.Parallel()
 		tb := &harnessTB{TB: t}
