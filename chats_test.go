@@ -30,27 +30,41 @@ const (
 	chatTestScope   = chatTestChannel + "_" + chatTestAccount
 )
 
-// chatRequest is one request the fake server received.
+// chatRequest is one request the harness received.
 type chatRequest struct {
 	Method string
-	Path   string // escaped path, no query
-	Query  string
-	Header http.Header
-	Body   []byte
+	Path   string // escaped path below the Chat API base path, no query
+	// EscapedPath is the escaped path as sent, base path included: what
+	// X-Signature covers.
+	EscapedPath string
+	Query       string
+	Header      http.Header
+	Body        []byte
 }
 
-// chatServer records requests and answers them with reply.
+// chatServer is the harness (harness_test.go) serving the Chat API, every
+// request answered by reply.
 type chatServer struct {
 	t     *testing.T
+	h     *kommo.ExternalHarness
 	mu    sync.Mutex
-	reqs  []chatRequest
+	n     int
 	reply func(n int, r chatRequest) *http.Response
 }
 
+func newChatRequest(r kommo.HarnessRequest, basePath string) chatRequest {
+	return chatRequest{
+		Method: r.Method, Path: strings.TrimPrefix(r.EscapedPath, basePath), EscapedPath: r.EscapedPath,
+		Query: r.RawQuery, Header: r.Header, Body: r.Body,
+	}
+}
+
 func (s *chatServer) requests() []chatRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]chatRequest(nil), s.reqs...)
+	var out []chatRequest
+	for _, r := range s.h.Requests() {
+		out = append(out, newChatRequest(r, s.h.ChatPath))
+	}
+	return out
 }
 
 // only returns the single request that was made.
@@ -61,51 +75,60 @@ func (s *chatServer) only() chatRequest {
 	return reqs[0]
 }
 
+// serve answers a Chat API request with s.reply.
+func (s *chatServer) serve(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		s.t.Errorf("read body: %v", err)
+	}
+	escaped := s.h.ChatPath + req.URL.EscapedPath()
+	r := newChatRequest(kommo.HarnessRequest{Method: req.Method, EscapedPath: escaped, RawQuery: req.URL.RawQuery, Header: req.Header.Clone(), Body: body}, s.h.ChatPath)
+	s.mu.Lock()
+	n := s.n
+	s.n++
+	s.mu.Unlock()
+	resp := s.reply(n, r)
+	defer resp.Body.Close()
+	for k, vs := range resp.Header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
 type chatClientConfig struct {
 	channel, secret string
 	now             time.Time
 	opts            []kommo.Option
+	// underBasePath serves the Chat API under the harness base path; the
+	// zero value serves it at the root, where the documented signature
+	// vectors (which sign the path) reproduce.
+	underBasePath bool
 }
 
 // newChatTestClient returns a client signing with the vector secret at the
-// given time, talking to a fake server that answers with reply.
+// given time, talking to a harness that serves the Chat API under its base
+// path and answers with reply.
 func newChatTestClient(t *testing.T, now time.Time, reply func(n int, r chatRequest) *http.Response, opts ...kommo.Option) (*kommo.Client, *chatServer) {
-	return newChatTestClientWith(t, chatClientConfig{channel: chatTestChannel, secret: chatTestSecret, now: now, opts: opts}, reply)
+	return newChatTestClientWith(t, chatClientConfig{channel: chatTestChannel, secret: chatTestSecret, now: now, opts: opts, underBasePath: true}, reply)
+}
+
+// newChatVectorClient returns a client that reproduces the documented
+// vector v: its secret and Date, the Chat API at the server root.
+func newChatVectorClient(t *testing.T, v testkit.RequestVector, reply func(n int, r chatRequest) *http.Response) (*kommo.Client, *chatServer) {
+	return newChatTestClientWith(t, chatClientConfig{channel: chatTestChannel, secret: v.Secret, now: chatVectorTime(t, v)}, reply)
 }
 
 func newChatTestClientWith(t *testing.T, cfg chatClientConfig, reply func(n int, r chatRequest) *http.Response) (*kommo.Client, *chatServer) {
 	t.Helper()
-	srv := &chatServer{t: t, reply: reply}
-	mock := httpmock.NewMockTransport()
-	mock.RegisterNoResponder(func(req *http.Request) (*http.Response, error) {
-		var body []byte
-		if req.Body != nil {
-			b, err := io.ReadAll(req.Body)
-			if err != nil {
-				return nil, err
-			}
-			body = b
-		}
-		r := chatRequest{Method: req.Method, Path: req.URL.EscapedPath(), Query: req.URL.RawQuery, Header: req.Header.Clone(), Body: body}
-		srv.mu.Lock()
-		n := len(srv.reqs)
-		srv.reqs = append(srv.reqs, r)
-		srv.mu.Unlock()
-		resp := srv.reply(n, r)
-		resp.Request = req
-		return resp, nil
-	})
 	opts := append([]kommo.Option{
 		kommo.WithChannel(cfg.channel, cfg.secret),
-		kommo.WithChatBaseURL("https://amojo.test/"),
-		kommo.WithHTTPClient(&http.Client{Transport: mock}),
-		kommo.WithRetryPolicy(kommo.NoRetries()),
-		kommo.WithRateLimit(0, 0),
 		kommo.WithClock(testkit.NewClock(cfg.now)),
 	}, cfg.opts...)
-	c, err := kommo.NewClient(opts...)
-	require.NoError(t, err)
-	return c, srv
+	srv := &chatServer{t: t, reply: reply}
+	srv.h = kommo.NewExternalHarness(t, !cfg.underBasePath, opts...)
+	srv.h.Mux.HandleFunc("/v2/", srv.serve)
+	return srv.h.Client, srv
 }
 
 // chatReply answers every request with status and body.
@@ -131,7 +154,8 @@ func chatHeader(h http.Header, name string) string {
 }
 
 // chatAssertSigned checks the request's Chat API headers by recomputing
-// them from its body, Date and path (never the query) with secret.
+// them from its body, Date and path as sent (base path included, never
+// the query) with secret.
 func chatAssertSigned(t *testing.T, r chatRequest, secret string) {
 	t.Helper()
 	ct := chatHeader(r.Header, "Content-Type")
@@ -141,7 +165,7 @@ func chatAssertSigned(t *testing.T, r chatRequest, secret string) {
 	date := chatHeader(r.Header, "Date")
 	_, err := time.Parse(chatsign.DateFormat, date)
 	assert.NoError(t, err, "Date %q", date)
-	want := chatsign.NewKey(secret).Signature(r.Method, md5, ct, date, r.Path)
+	want := chatsign.NewKey(secret).Signature(r.Method, md5, ct, date, r.EscapedPath)
 	assert.Equal(t, want, chatHeader(r.Header, "X-Signature"), "X-Signature")
 }
 
@@ -214,30 +238,6 @@ func chatValidationProblems(t *testing.T, err error) []string {
 
 var chatNow = time.Date(2024, 5, 6, 7, 8, 9, 123_000_000, time.UTC)
 
-func TestChannelsConnectReproducesVector(t *testing.T) {
-	v := testkit.Vectors(t).Request(t, "connect")
-	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, string(testkit.Fixture(t, "chat", "connect.json"))))
-
-	req := &kommo.ConnectRequest{AccountID: chatTestAccount, Title: "ChatsIntegration"}
-	conn, resp, err := c.Channels.Connect(t.Context(), req)
-	require.NoError(t, err)
-	require.NotNil(t, resp)
-	assert.Equal(t, 200, resp.StatusCode)
-
-	r := srv.only()
-	chatAssertVector(t, v, r) // hook_api_version defaults to v2
-	chatAssertSigned(t, r, chatTestSecret)
-	assert.Empty(t, req.HookAPIVersion, "the caller's request is not modified")
-
-	assert.Equal(t, &kommo.ChannelConnection{
-		AccountID:            "af9945ff-1490-4cad-807d-945c15d88bec",
-		ScopeID:              "f90ba33d-c9d9-44da-b76c-c349b0ecbe41_af9945ff-1490-4cad-807d-945c15d88bec",
-		Title:                "ChatIntegration",
-		HookAPIVersion:       "v2",
-		IsTimeWindowDisabled: true,
-	}, conn)
-}
-
 func TestChannelsConnectAllFields(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "connect.json"))))
 	_, _, err := c.Channels.Connect(t.Context(), &kommo.ConnectRequest{
@@ -250,35 +250,6 @@ func TestChannelsConnectAllFields(t *testing.T) {
 	assert.Equal(t, "/v2/origin/custom/"+chatTestChannel+"/connect", r.Path)
 	assert.JSONEq(t, `{"account_id":"af9945ff-1490-4cad-807d-945c15d88bec","title":"ChatIntegration","hook_api_version":"v1","is_time_window_disabled":true}`, string(r.Body))
 	chatAssertSigned(t, r, chatTestSecret)
-}
-
-func TestChannelsDisconnectReproducesVector(t *testing.T) {
-	v := testkit.Vectors(t).Request(t, "disconnect")
-	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, ""))
-	resp, err := c.Channels.Disconnect(t.Context(), chatTestAccount)
-	require.NoError(t, err)
-	assert.Equal(t, 200, resp.StatusCode)
-	r := srv.only()
-	chatAssertVector(t, v, r)
-	chatAssertSigned(t, r, chatTestSecret)
-}
-
-func TestChannelsValidationAndNoChannel(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
-	_, _, err := c.Channels.Connect(t.Context(), &kommo.ConnectRequest{})
-	assert.Equal(t, []string{"account_id: required"}, chatValidationProblems(t, err))
-	_, _, err = c.Channels.Connect(t.Context(), nil)
-	assert.Equal(t, []string{"request: required"}, chatValidationProblems(t, err))
-	_, err = c.Channels.Disconnect(t.Context(), " ")
-	assert.Equal(t, []string{"account_id: required"}, chatValidationProblems(t, err))
-	assert.Empty(t, srv.requests())
-
-	noChannel, err := kommo.NewClient(kommo.WithAccessToken("tok"), kommo.WithCRMBaseURL("https://acc.test/"))
-	require.NoError(t, err)
-	_, _, err = noChannel.Channels.Connect(t.Context(), &kommo.ConnectRequest{AccountID: "a"})
-	assert.ErrorIs(t, err, kommo.ErrNoChannel)
-	_, err = noChannel.Channels.Disconnect(t.Context(), "a")
-	assert.ErrorIs(t, err, kommo.ErrNoChannel)
 }
 
 // chatCreateVectorRequest is the create-chat vector's request.
@@ -368,35 +339,6 @@ func TestChatsCreateDoesNotSendRefID(t *testing.T) {
 		MsgID: "m-1", ConversationID: "skc-8e3e7640", Sender: &req.User, Message: kommo.TextMessage("Hi")})
 	require.NoError(t, err)
 	assert.Contains(t, string(srv.requests()[1].Body), `"sender":{"id":"sk-1376265f","ref_id":"2ed64e26-7c3b-4a52-9d7e-0f4b8f3e4d11",`)
-}
-
-func TestChatsCreateValidation(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
-	_, _, err := c.Chats.Create(t.Context(), "", &kommo.CreateChatRequest{Source: &kommo.ChatSource{ExternalID: strings.Repeat("x", 41)}})
-	assert.Equal(t, []string{
-		"scope_id: required",
-		"conversation_id: required",
-		"user.id: required",
-		"user.name: required",
-		"source.external_id: 41 characters, at most 36 allowed",
-	}, chatValidationProblems(t, err))
-
-	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.CreateChatRequest{
-		ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{ExternalID: "tab\there"},
-	})
-	assert.Equal(t, []string{"source.external_id: only printable ASCII characters and space are allowed"}, chatValidationProblems(t, err))
-
-	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.CreateChatRequest{
-		ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{},
-	})
-	assert.Equal(t, []string{"source.external_id: required when source is set"}, chatValidationProblems(t, err))
-	assert.Empty(t, srv.requests())
-
-	// 40 printable characters including a space are accepted.
-	_, _, err = c.Chats.Create(t.Context(), chatTestScope, &kommo.CreateChatRequest{
-		ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{ExternalID: strings.Repeat("a ", 18)},
-	})
-	require.NoError(t, err)
 }
 
 // chatVectorSender is the client of the new_message vectors.
@@ -579,18 +521,30 @@ func TestMessagesSendEveryType(t *testing.T) {
 	assert.Empty(t, shared.SharedPost.Type, "the caller's shared post is not modified")
 }
 
-// File, picture and video messages need no file name or size ([K-REF]
-// marks them optional); their media must be an absolute http(s) URL.
-func TestMessagesSendMediaWithoutNameOrSize(t *testing.T) {
+// TestMessagesSendMediaBodies: file, picture and video messages need no
+// file name or size ([K-REF] marks them optional); their media must be an
+// absolute http(s) URL. Media constructors take a caption through
+// WithCaption; on the wire it is message.text.
+func TestMessagesSendMediaBodies(t *testing.T) {
+	picture := kommo.PictureMessage("https://example.com/p.png", "p.png", 1024)
 	for _, tc := range []struct {
+		name string
 		msg  *kommo.MessageContent
 		want string
 	}{
-		{kommo.FileMessage("https://example.com/terms.pdf", "", 0), `{"type":"file","media":"https://example.com/terms.pdf"}`},
-		{kommo.PictureMessage("https://example.com/p.png", "p.png", 0), `{"type":"picture","media":"https://example.com/p.png","file_name":"p.png"}`},
-		{kommo.VideoMessage("HTTP://example.com/v.mp4", "", 2048), `{"type":"video","media":"HTTP://example.com/v.mp4","file_size":2048}`},
+		{"without name or size/file", kommo.FileMessage("https://example.com/terms.pdf", "", 0), `{"type":"file","media":"https://example.com/terms.pdf"}`},
+		{"without name or size/picture", kommo.PictureMessage("https://example.com/p.png", "p.png", 0), `{"type":"picture","media":"https://example.com/p.png","file_name":"p.png"}`},
+		{"without name or size/video", kommo.VideoMessage("HTTP://example.com/v.mp4", "", 2048), `{"type":"video","media":"HTTP://example.com/v.mp4","file_size":2048}`},
+
+		{"with caption/picture", picture.WithCaption("Our new catalogue"), `{"type":"picture","text":"Our new catalogue","media":"https://example.com/p.png","file_name":"p.png","file_size":1024}`},
+		{"with caption/video", kommo.VideoMessage("https://example.com/v.mp4", "", 0).WithCaption("Unboxing"), `{"type":"video","text":"Unboxing","media":"https://example.com/v.mp4"}`},
+		{"with caption/file", kommo.FileMessage("https://example.com/f.pdf", "f.pdf", 77).WithCaption("Invoice №1"), `{"type":"file","text":"Invoice №1","media":"https://example.com/f.pdf","file_name":"f.pdf","file_size":77}`},
+		{"with caption/voice", kommo.VoiceMessage("https://example.com/v.ogg").WithCaption("voice"), `{"type":"voice","text":"voice","media":"https://example.com/v.ogg"}`},
+		{"with caption/audio", kommo.AudioMessage("https://example.com/a.mp3").WithCaption("song"), `{"type":"audio","text":"song","media":"https://example.com/a.mp3"}`},
+		{"with caption/sticker", kommo.StickerMessage("https://example.com/s.webp").WithCaption("<3 & co"), `{"type":"sticker","text":"<3 & co","media":"https://example.com/s.webp"}`},
+		{"with caption/picture, empty caption", picture.WithCaption(""), `{"type":"picture","media":"https://example.com/p.png","file_name":"p.png","file_size":1024}`},
 	} {
-		t.Run(string(tc.msg.Type), func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response.json"))))
 			_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
 				Time: time.UnixMilli(1700000000123), MsgID: "m-1", ConversationID: "chat-1",
@@ -600,37 +554,6 @@ func TestMessagesSendMediaWithoutNameOrSize(t *testing.T) {
 			r := srv.only()
 			assert.Equal(t, "POST", r.Method)
 			assert.Equal(t, "/v2/origin/custom/"+chatTestScope, r.Path)
-			assert.Equal(t, `{"event_type":"new_message","payload":{"timestamp":1700000000,"msec_timestamp":1700000000123,"msgid":"m-1","conversation_id":"chat-1",`+
-				`"sender":{"id":"u-1","name":"Client"},"message":`+tc.want+`,"silent":false}}`, string(r.Body))
-			chatAssertSigned(t, r, chatTestSecret)
-		})
-	}
-}
-
-// Media constructors take a caption through WithCaption; on the wire it is
-// message.text.
-func TestMessagesSendMediaWithCaption(t *testing.T) {
-	picture := kommo.PictureMessage("https://example.com/p.png", "p.png", 1024)
-	for _, tc := range []struct {
-		msg  *kommo.MessageContent
-		want string
-	}{
-		{picture.WithCaption("Our new catalogue"), `{"type":"picture","text":"Our new catalogue","media":"https://example.com/p.png","file_name":"p.png","file_size":1024}`},
-		{kommo.VideoMessage("https://example.com/v.mp4", "", 0).WithCaption("Unboxing"), `{"type":"video","text":"Unboxing","media":"https://example.com/v.mp4"}`},
-		{kommo.FileMessage("https://example.com/f.pdf", "f.pdf", 77).WithCaption("Invoice №1"), `{"type":"file","text":"Invoice №1","media":"https://example.com/f.pdf","file_name":"f.pdf","file_size":77}`},
-		{kommo.VoiceMessage("https://example.com/v.ogg").WithCaption("voice"), `{"type":"voice","text":"voice","media":"https://example.com/v.ogg"}`},
-		{kommo.AudioMessage("https://example.com/a.mp3").WithCaption("song"), `{"type":"audio","text":"song","media":"https://example.com/a.mp3"}`},
-		{kommo.StickerMessage("https://example.com/s.webp").WithCaption("<3 & co"), `{"type":"sticker","text":"<3 & co","media":"https://example.com/s.webp"}`},
-		{picture.WithCaption(""), `{"type":"picture","media":"https://example.com/p.png","file_name":"p.png","file_size":1024}`},
-	} {
-		t.Run(string(tc.msg.Type)+" "+tc.msg.Text, func(t *testing.T) {
-			c, srv := newChatTestClient(t, chatNow, chatReply(200, string(testkit.Fixture(t, "chat", "send_response.json"))))
-			_, _, err := c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
-				Time: time.UnixMilli(1700000000123), MsgID: "m-1", ConversationID: "chat-1",
-				Sender: &kommo.Participant{ID: "u-1", Name: "Client"}, Message: tc.msg,
-			})
-			require.NoError(t, err)
-			r := srv.only()
 			assert.Equal(t, `{"event_type":"new_message","payload":{"timestamp":1700000000,"msec_timestamp":1700000000123,"msgid":"m-1","conversation_id":"chat-1",`+
 				`"sender":{"id":"u-1","name":"Client"},"message":`+tc.want+`,"silent":false}}`, string(r.Body))
 			chatAssertSigned(t, r, chatTestSecret)
@@ -785,55 +708,6 @@ func TestMessagesSendRetryKeepsMsgID(t *testing.T) {
 	chatAssertSigned(t, reqs[1], chatTestSecret)
 }
 
-func TestMessagesSendValidationReportsEverything(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
-
-	_, _, err := c.Messages.Send(t.Context(), "", &kommo.SendMessageRequest{})
-	assert.Equal(t, []string{
-		"scope_id: required",
-		"payload.conversation_id: required",
-		"payload.sender: required",
-		"payload.message: required",
-	}, chatValidationProblems(t, err))
-
-	_, _, err = c.Messages.Send(t.Context(), chatTestScope, nil)
-	assert.Equal(t, []string{"request: required"}, chatValidationProblems(t, err))
-
-	_, _, err = c.Messages.Send(t.Context(), chatTestScope, &kommo.SendMessageRequest{
-		ConversationID: "c",
-		Sender:         &kommo.Participant{},
-		Receiver:       &kommo.Participant{ID: "client"},
-		Source:         &kommo.ChatSource{ExternalID: "ünicode"},
-		Message: &kommo.MessageContent{
-			Type: kommo.MessageTypeText, FileSize: -1, MediaDuration: -2,
-			SharedPost:     &kommo.SharedPost{Type: "reel"},
-			Post:           &kommo.Post{},
-			DeliveryStatus: &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusRead},
-		},
-		ReplyTo:  &kommo.ReplyTo{},
-		Forwards: &kommo.Forwards{Messages: []kommo.EmbeddedMessage{{MsgID: "a"}, {MsgID: "b"}}},
-	})
-	assert.Equal(t, []string{
-		"payload.sender.id: required",
-		"payload.sender.name: required",
-		"payload.receiver.name: required",
-		"payload.sender.ref_id: required for outgoing messages (the CRM user's amojo id or the channel bot id)",
-		"payload.source.external_id: only printable ASCII characters and space are allowed",
-		"payload.message.text: required for text messages",
-		"payload.message.file_size: must not be negative",
-		"payload.message.media_duration: must not be negative",
-		"payload.message.shared_post.url: required",
-		`payload.message.shared_post.type: only "post" is supported, got "reel"`,
-		"payload.message.post.id: required",
-		"payload.message.post.url: required",
-		"payload.reply_to.message.type: required unless id or msgid is given",
-		"payload.reply_to.message.timestamp: required unless id or msgid is given",
-		"payload.reply_to.message.sender: id, ref_id or name required unless the message's id or msgid is given",
-		"payload.forwards.messages: at most 1 message can be forwarded, got 2",
-	}, chatValidationProblems(t, err))
-	assert.Empty(t, srv.requests(), "nothing is sent for an invalid request")
-}
-
 func TestMessagesSendValidationPerType(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
 	for _, tc := range []struct {
@@ -920,42 +794,6 @@ func TestMessagesEditDeliveryStatusFillsErrorText(t *testing.T) {
 	assert.Empty(t, msg.DeliveryStatus.Error, "the caller's message is not modified")
 }
 
-func TestMessagesEditValidation(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, ""))
-	_, err := c.Messages.Edit(t.Context(), "", &kommo.EditMessageRequest{})
-	assert.Equal(t, []string{
-		"scope_id: required",
-		"payload.conversation_id: required",
-		"payload.id or payload.msgid: required",
-		"payload.message: required",
-	}, chatValidationProblems(t, err))
-	_, err = c.Messages.Edit(t.Context(), chatTestScope, &kommo.EditMessageRequest{
-		MsgID: "m", ConversationID: "c",
-		Message: &kommo.MessageContent{Type: kommo.MessageTypeText, DeliveryStatus: &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther}},
-	})
-	assert.Equal(t, []string{
-		"payload.message.text: required for text messages",
-		"payload.message.delivery_status.error: required",
-	}, chatValidationProblems(t, err))
-	_, err = c.Messages.Edit(t.Context(), chatTestScope, nil)
-	assert.Equal(t, []string{"request: required"}, chatValidationProblems(t, err))
-	assert.Empty(t, srv.requests())
-}
-
-func TestMessagesUpdateDeliveryStatusReproducesVector(t *testing.T) {
-	// The signed step-by-step vector is in the legacy shape.
-	v := testkit.Vectors(t).Request(t, "delivery_status")
-	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(200, ""))
-	resp, err := c.Messages.UpdateDeliveryStatus(t.Context(), chatTestScope, "079e44fb-fc22-476b-9e8a-421b688ec53b", &kommo.DeliveryStatusRequest{
-		Status: kommo.DeliveryStatusRead, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text", Shape: kommo.DeliveryStatusShapeMsgID,
-	})
-	require.NoError(t, err)
-	assert.Equal(t, 200, resp.StatusCode)
-	r := srv.only()
-	chatAssertVector(t, v, r)
-	chatAssertSigned(t, r, chatTestSecret)
-}
-
 // Both documented bodies, byte for byte: the reference's current example
 // (the default) and the legacy one of its PHP sample.
 func TestMessagesUpdateDeliveryStatusDocumentedBodies(t *testing.T) {
@@ -1026,42 +864,6 @@ func TestMessagesUpdateDeliveryStatusShapes(t *testing.T) {
 	assert.Empty(t, kommo.DeliveryErrorCode(906).Description())
 }
 
-func TestMessagesUpdateDeliveryStatusValidation(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, ""))
-	for _, tc := range []struct {
-		req  *kommo.DeliveryStatusRequest
-		want []string
-	}{
-		{&kommo.DeliveryStatusRequest{}, []string{"status_code: required"}},
-		{&kommo.DeliveryStatusRequest{Shape: kommo.DeliveryStatusShapeMsgID}, []string{"delivery_status: required"}},
-		{&kommo.DeliveryStatusRequest{Status: 3}, []string{"status_code: unknown status 3 (want 1 delivered, 2 read or -1 error)"}},
-		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError}, []string{"error_code: required with status -1 (901-905)"}},
-		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: 906}, []string{"error_code: unknown error code 906 (want 901-905)"}},
-		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther}, []string{"error: required"}},
-		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther, Error: " "}, []string{"error: required"}},
-		{&kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead, Shape: 7}, []string{"shape: unknown shape 7"}},
-	} {
-		_, err := c.Messages.UpdateDeliveryStatus(t.Context(), chatTestScope, "m", tc.req)
-		assert.Equal(t, tc.want, chatValidationProblems(t, err))
-	}
-	_, err := c.Messages.UpdateDeliveryStatus(t.Context(), "", "", nil)
-	assert.Equal(t, []string{"scope_id: required", "msgid: required", "request: required"}, chatValidationProblems(t, err))
-	assert.Empty(t, srv.requests())
-}
-
-func TestMessagesTypingReproducesVector(t *testing.T) {
-	v := testkit.Vectors(t).Request(t, "typing")
-	c, srv := newChatTestClient(t, chatVectorTime(t, v), chatReply(http.StatusNoContent, ""))
-	resp, err := c.Messages.Typing(t.Context(), chatTestScope, &kommo.TypingRequest{
-		ConversationID: "my_int-d5a421f7f218", SenderID: "my_int-1376265f-86df-4c49-a0c3-a4816df41af8",
-	})
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
-	r := srv.only()
-	chatAssertVector(t, v, r)
-	chatAssertSigned(t, r, chatTestSecret)
-}
-
 func TestMessagesTypingDurationAndValidation(t *testing.T) {
 	c, srv := newChatTestClient(t, chatNow, chatReply(http.StatusNoContent, ""))
 	_, err := c.Messages.Typing(t.Context(), chatTestScope, &kommo.TypingRequest{ConversationID: "chat-1", SenderID: "u-1", Duration: 3 * time.Second})
@@ -1101,21 +903,248 @@ func TestMessagesReactAndUnreact(t *testing.T) {
 	assert.JSONEq(t, `{"conversation_ref_id":"8e4d4baa-9e6c-4a88-838a-5f62be227bdc","id":"0371a0ff-b78a-4c7b-8538-a7d547e10692","user":{"id":"manager-1","ref_id":"76fc2bea-902f-425c-9a3d-dcdac4766090"},"type":"unreact"}`, string(reqs[1].Body))
 }
 
-func TestMessagesReactValidation(t *testing.T) {
-	c, srv := newChatTestClient(t, chatNow, chatReply(200, ""))
-	_, err := c.Messages.React(t.Context(), "", &kommo.ReactionRequest{})
-	assert.Equal(t, []string{
-		"scope_id: required",
-		"conversation_id or conversation_ref_id: required",
-		"id or msgid: required",
-		"user.id or user.ref_id: required",
-		"emoji: required",
-	}, chatValidationProblems(t, err))
-	_, err = c.Messages.Unreact(t.Context(), chatTestScope, &kommo.ReactionRequest{ConversationID: "c", MsgID: "m"})
-	assert.Equal(t, []string{"user.id or user.ref_id: required"}, chatValidationProblems(t, err))
-	_, err = c.Messages.Unreact(t.Context(), chatTestScope, nil)
-	assert.Equal(t, []string{"request: required"}, chatValidationProblems(t, err))
-	assert.Empty(t, srv.requests())
+// TestChatAPIReproducesVectors: each call rebuilds its documented signed
+// request (spec §8.1) exactly: method, path, body bytes, Date,
+// Content-MD5 and X-Signature.
+func TestChatAPIReproducesVectors(t *testing.T) {
+	for _, tc := range []struct {
+		vector  string
+		status  int
+		fixture string // the reply body under testdata/chat, "" for none
+		call    func(t *testing.T, c *kommo.Client) (*kommo.Response, error)
+	}{
+		{"connect", 200, "connect.json", func(t *testing.T, c *kommo.Client) (*kommo.Response, error) {
+			// hook_api_version defaults to v2.
+			req := &kommo.ConnectRequest{AccountID: chatTestAccount, Title: "ChatsIntegration"}
+			conn, resp, err := c.Channels.Connect(t.Context(), req)
+			assert.Empty(t, req.HookAPIVersion, "the caller's request is not modified")
+			assert.Equal(t, &kommo.ChannelConnection{
+				AccountID:            "af9945ff-1490-4cad-807d-945c15d88bec",
+				ScopeID:              "f90ba33d-c9d9-44da-b76c-c349b0ecbe41_af9945ff-1490-4cad-807d-945c15d88bec",
+				Title:                "ChatIntegration",
+				HookAPIVersion:       "v2",
+				IsTimeWindowDisabled: true,
+			}, conn)
+			return resp, err
+		}},
+		{"disconnect", 200, "", func(t *testing.T, c *kommo.Client) (*kommo.Response, error) {
+			return c.Channels.Disconnect(t.Context(), chatTestAccount)
+		}},
+		// The signed step-by-step vector is in the legacy shape.
+		{"delivery_status", 200, "", func(t *testing.T, c *kommo.Client) (*kommo.Response, error) {
+			return c.Messages.UpdateDeliveryStatus(t.Context(), chatTestScope, "079e44fb-fc22-476b-9e8a-421b688ec53b", &kommo.DeliveryStatusRequest{
+				Status: kommo.DeliveryStatusRead, ErrorCode: kommo.DeliveryErrorOther, Error: "Error text", Shape: kommo.DeliveryStatusShapeMsgID,
+			})
+		}},
+		{"typing", http.StatusNoContent, "", func(t *testing.T, c *kommo.Client) (*kommo.Response, error) {
+			return c.Messages.Typing(t.Context(), chatTestScope, &kommo.TypingRequest{
+				ConversationID: "my_int-d5a421f7f218", SenderID: "my_int-1376265f-86df-4c49-a0c3-a4816df41af8",
+			})
+		}},
+	} {
+		t.Run(tc.vector, func(t *testing.T) {
+			v := testkit.Vectors(t).Request(t, tc.vector)
+			var body string
+			if tc.fixture != "" {
+				body = string(testkit.Fixture(t, "chat", tc.fixture))
+			}
+			c, srv := newChatVectorClient(t, v, chatReply(tc.status, body))
+			resp, err := tc.call(t, c)
+			require.NoError(t, err)
+			require.NotNil(t, resp)
+			assert.Equal(t, tc.status, resp.StatusCode)
+			r := srv.only()
+			chatAssertVector(t, v, r)
+			chatAssertSigned(t, r, chatTestSecret)
+		})
+	}
+}
+
+// TestChatAPIValidation: an invalid request is refused with all its
+// problems, in order, and nothing is sent.
+func TestChatAPIValidation(t *testing.T) {
+	type tcase struct {
+		name string
+		call func(ctx context.Context, c *kommo.Client) error
+		want []string
+	}
+	cases := []tcase{
+		{"Channels.Connect/empty", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Channels.Connect(ctx, &kommo.ConnectRequest{})
+			return err
+		}, []string{"account_id: required"}},
+		{"Channels.Connect/nil", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Channels.Connect(ctx, nil)
+			return err
+		}, []string{"request: required"}},
+		{"Channels.Disconnect/blank account", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Channels.Disconnect(ctx, " ")
+			return err
+		}, []string{"account_id: required"}},
+
+		{"Chats.Create/everything missing, external id too long", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Chats.Create(ctx, "", &kommo.CreateChatRequest{Source: &kommo.ChatSource{ExternalID: strings.Repeat("x", 41)}})
+			return err
+		}, []string{
+			"scope_id: required",
+			"conversation_id: required",
+			"user.id: required",
+			"user.name: required",
+			"source.external_id: 41 characters, at most 36 allowed",
+		}},
+		{"Chats.Create/tab in external id", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Chats.Create(ctx, chatTestScope, &kommo.CreateChatRequest{
+				ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{ExternalID: "tab\there"},
+			})
+			return err
+		}, []string{"source.external_id: only printable ASCII characters and space are allowed"}},
+		{"Chats.Create/empty source", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Chats.Create(ctx, chatTestScope, &kommo.CreateChatRequest{
+				ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{},
+			})
+			return err
+		}, []string{"source.external_id: required when source is set"}},
+
+		{"Messages.Send/empty", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Messages.Send(ctx, "", &kommo.SendMessageRequest{})
+			return err
+		}, []string{
+			"scope_id: required",
+			"payload.conversation_id: required",
+			"payload.sender: required",
+			"payload.message: required",
+		}},
+		{"Messages.Send/nil", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Messages.Send(ctx, chatTestScope, nil)
+			return err
+		}, []string{"request: required"}},
+		{"Messages.Send/everything wrong", func(ctx context.Context, c *kommo.Client) error {
+			_, _, err := c.Messages.Send(ctx, chatTestScope, &kommo.SendMessageRequest{
+				ConversationID: "c",
+				Sender:         &kommo.Participant{},
+				Receiver:       &kommo.Participant{ID: "client"},
+				Source:         &kommo.ChatSource{ExternalID: "ünicode"},
+				Message: &kommo.MessageContent{
+					Type: kommo.MessageTypeText, FileSize: -1, MediaDuration: -2,
+					SharedPost:     &kommo.SharedPost{Type: "reel"},
+					Post:           &kommo.Post{},
+					DeliveryStatus: &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusRead},
+				},
+				ReplyTo:  &kommo.ReplyTo{},
+				Forwards: &kommo.Forwards{Messages: []kommo.EmbeddedMessage{{MsgID: "a"}, {MsgID: "b"}}},
+			})
+			return err
+		}, []string{
+			"payload.sender.id: required",
+			"payload.sender.name: required",
+			"payload.receiver.name: required",
+			"payload.sender.ref_id: required for outgoing messages (the CRM user's amojo id or the channel bot id)",
+			"payload.source.external_id: only printable ASCII characters and space are allowed",
+			"payload.message.text: required for text messages",
+			"payload.message.file_size: must not be negative",
+			"payload.message.media_duration: must not be negative",
+			"payload.message.shared_post.url: required",
+			`payload.message.shared_post.type: only "post" is supported, got "reel"`,
+			"payload.message.post.id: required",
+			"payload.message.post.url: required",
+			"payload.reply_to.message.type: required unless id or msgid is given",
+			"payload.reply_to.message.timestamp: required unless id or msgid is given",
+			"payload.reply_to.message.sender: id, ref_id or name required unless the message's id or msgid is given",
+			"payload.forwards.messages: at most 1 message can be forwarded, got 2",
+		}},
+
+		{"Messages.Edit/empty", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.Edit(ctx, "", &kommo.EditMessageRequest{})
+			return err
+		}, []string{
+			"scope_id: required",
+			"payload.conversation_id: required",
+			"payload.id or payload.msgid: required",
+			"payload.message: required",
+		}},
+		{"Messages.Edit/no text, error status without its text", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.Edit(ctx, chatTestScope, &kommo.EditMessageRequest{
+				MsgID: "m", ConversationID: "c",
+				Message: &kommo.MessageContent{Type: kommo.MessageTypeText, DeliveryStatus: &kommo.MessageDeliveryStatus{StatusCode: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther}},
+			})
+			return err
+		}, []string{
+			"payload.message.text: required for text messages",
+			"payload.message.delivery_status.error: required",
+		}},
+		{"Messages.Edit/nil", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.Edit(ctx, chatTestScope, nil)
+			return err
+		}, []string{"request: required"}},
+
+		{"Messages.UpdateDeliveryStatus/everything missing", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.UpdateDeliveryStatus(ctx, "", "", nil)
+			return err
+		}, []string{"scope_id: required", "msgid: required", "request: required"}},
+
+		{"Messages.React/empty", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.React(ctx, "", &kommo.ReactionRequest{})
+			return err
+		}, []string{
+			"scope_id: required",
+			"conversation_id or conversation_ref_id: required",
+			"id or msgid: required",
+			"user.id or user.ref_id: required",
+			"emoji: required",
+		}},
+		{"Messages.Unreact/no user", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.Unreact(ctx, chatTestScope, &kommo.ReactionRequest{ConversationID: "c", MsgID: "m"})
+			return err
+		}, []string{"user.id or user.ref_id: required"}},
+		{"Messages.Unreact/nil", func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.Unreact(ctx, chatTestScope, nil)
+			return err
+		}, []string{"request: required"}},
+	}
+	for _, ds := range []struct {
+		name string
+		req  *kommo.DeliveryStatusRequest
+		want []string
+	}{
+		{"empty", &kommo.DeliveryStatusRequest{}, []string{"status_code: required"}},
+		{"legacy empty", &kommo.DeliveryStatusRequest{Shape: kommo.DeliveryStatusShapeMsgID}, []string{"delivery_status: required"}},
+		{"unknown status", &kommo.DeliveryStatusRequest{Status: 3}, []string{"status_code: unknown status 3 (want 1 delivered, 2 read or -1 error)"}},
+		{"error without a code", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError}, []string{"error_code: required with status -1 (901-905)"}},
+		{"unknown error code", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: 906}, []string{"error_code: unknown error code 906 (want 901-905)"}},
+		{"905 without a text", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther}, []string{"error: required"}},
+		{"905 with a blank text", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusError, ErrorCode: kommo.DeliveryErrorOther, Error: " "}, []string{"error: required"}},
+		{"unknown shape", &kommo.DeliveryStatusRequest{Status: kommo.DeliveryStatusRead, Shape: 7}, []string{"shape: unknown shape 7"}},
+	} {
+		cases = append(cases, tcase{"Messages.UpdateDeliveryStatus/" + ds.name, func(ctx context.Context, c *kommo.Client) error {
+			_, err := c.Messages.UpdateDeliveryStatus(ctx, chatTestScope, "m", ds.req)
+			return err
+		}, ds.want})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, srv := newChatTestClient(t, chatNow, chatReply(200, "{}"))
+			assert.Equal(t, tc.want, chatValidationProblems(t, tc.call(t.Context(), c)))
+			assert.Empty(t, srv.requests(), "nothing is sent for an invalid request")
+		})
+	}
+}
+
+func TestChannelsNoChannel(t *testing.T) {
+	noChannel, err := kommo.NewClient(kommo.WithAccessToken("tok"), kommo.WithCRMBaseURL("https://acc.test/"))
+	require.NoError(t, err)
+	_, _, err = noChannel.Channels.Connect(t.Context(), &kommo.ConnectRequest{AccountID: "a"})
+	assert.ErrorIs(t, err, kommo.ErrNoChannel)
+	_, err = noChannel.Channels.Disconnect(t.Context(), "a")
+	assert.ErrorIs(t, err, kommo.ErrNoChannel)
+}
+
+// 36 printable characters including spaces are accepted.
+func TestChatsCreateAcceptsPrintableExternalID(t *testing.T) {
+	c, _ := newChatTestClient(t, chatNow, chatReply(200, "{}"))
+	_, _, err := c.Chats.Create(t.Context(), chatTestScope, &kommo.CreateChatRequest{
+		ConversationID: "c", User: kommo.Participant{ID: "u", Name: "n"}, Source: &kommo.ChatSource{ExternalID: strings.Repeat("a ", 18)},
+	})
+	require.NoError(t, err)
 }
 
 // chatCalls calls every Chat API method with a valid request.

@@ -3,7 +3,6 @@ package kommo
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,29 +26,12 @@ func urlValues(kv ...string) url.Values {
 	return v
 }
 
-type capturedRequest struct {
-	method, path, query string
-	header              http.Header
-	body                []byte
-}
-
-func capture(dst *[]capturedRequest, status int, body string) httpmock.Responder {
-	return func(r *http.Request) (*http.Response, error) {
-		var b []byte
-		if r.Body != nil {
-			b, _ = io.ReadAll(r.Body)
-		}
-		*dst = append(*dst, capturedRequest{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b})
-		return httpmock.NewStringResponse(status, body), nil
-	}
-}
-
 func TestSignedChatRequestHeadersAndBody(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2021, 12, 16, 16, 1, 21, 0, time.UTC)
-	c, mock := newFoundationClient(t, WithClock(testkit.NewClock(at)), WithAppInfo("bridge", "1.2.3", "https://bridge.example"))
-	var got []capturedRequest
+	h := newHarness(t, WithClock(testkit.NewClock(at)), WithAppInfo("bridge", "1.2.3", "https://bridge.example"))
 	path := "v2/origin/custom/344a5002-f8ca-454d-af3d-396180102ac7_52e591f7-c98f-4255-8495-827210138c81/typing"
-	mock.RegisterResponder(http.MethodPost, testChat+path, capture(&got, http.StatusNoContent, ""))
+	h.mux.HandleFunc("POST /"+path, h.reply(http.StatusNoContent))
 
 	body := struct {
 		ConversationID string `json:"conversation_id"`
@@ -59,128 +41,132 @@ func TestSignedChatRequestHeadersAndBody(t *testing.T) {
 		Note string `json:"note"`
 	}{ConversationID: "my_int-d5a421f7f218", Note: "<a&b>"}
 	body.Sender.ID = "my_int-1376265f-86df-4c49-a0c3-a4816df41af8"
-	resp, err := c.do(t.Context(), &call{api: chatAPI, method: http.MethodPost, path: path, body: body})
+	resp, err := h.client.do(t.Context(), &call{api: chatAPI, method: http.MethodPost, path: path, body: body})
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
 	assert.Equal(t, 1, resp.Attempts)
-	require.Len(t, got, 1)
-	r := got[0]
+	r := h.only()
 	// Exact bytes: compact JSON, HTML escaping off, no trailing newline.
 	wantBody := `{"conversation_id":"my_int-d5a421f7f218","sender":{"id":"my_int-1376265f-86df-4c49-a0c3-a4816df41af8"},"note":"<a&b>"}`
-	assert.Equal(t, wantBody, string(r.body))
-	assert.Equal(t, "/"+path, r.path)
-	assert.Equal(t, "Thu, 16 Dec 2021 16:01:21 +0000", r.header.Get("Date"))
-	assert.Equal(t, "application/json", r.header.Get("Content-Type"))
-	assert.Equal(t, chatsign.ContentMD5([]byte(wantBody)), r.header.Get("Content-MD5"))
-	assert.Equal(t, chatsign.NewKey(testSecret).Signature("POST", chatsign.ContentMD5([]byte(wantBody)), "application/json", "Thu, 16 Dec 2021 16:01:21 +0000", "/"+path), r.header.Get("X-Signature"))
-	assert.Empty(t, r.header.Get("Authorization"), "no bearer token on Chat API calls")
-	assert.Equal(t, "application/json", r.header.Get("Accept"))
-	assert.True(t, strings.HasPrefix(r.header.Get("User-Agent"), "kommo-go/"+Version+" ("), r.header.Get("User-Agent"))
-	assert.True(t, strings.HasSuffix(r.header.Get("User-Agent"), " bridge/1.2.3 (+https://bridge.example)"), r.header.Get("User-Agent"))
+	assert.Equal(t, wantBody, string(r.Body))
+	assert.Equal(t, "/"+path, r.Path)
+	assert.Equal(t, harnessChatPath+"/"+path, r.EscapedPath)
+	assert.Equal(t, "Thu, 16 Dec 2021 16:01:21 +0000", r.Header.Get("Date"))
+	assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
+	assert.Equal(t, chatsign.ContentMD5([]byte(wantBody)), r.Header.Get("Content-MD5"))
+	// The signature covers the path as sent, the base URL's path included.
+	assert.Equal(t, chatsign.NewKey(testSecret).Signature("POST", chatsign.ContentMD5([]byte(wantBody)), "application/json", "Thu, 16 Dec 2021 16:01:21 +0000", harnessChatPath+"/"+path), r.Header.Get("X-Signature"))
+	assert.Empty(t, r.Header.Get("Authorization"), "no bearer token on Chat API calls")
+	assert.Equal(t, "application/json", r.Header.Get("Accept"))
+	assert.True(t, strings.HasPrefix(r.Header.Get("User-Agent"), "kommo-go/"+Version+" ("), r.Header.Get("User-Agent"))
+	assert.True(t, strings.HasSuffix(r.Header.Get("User-Agent"), " bridge/1.2.3 (+https://bridge.example)"), r.Header.Get("User-Agent"))
 }
 
+// TestSignedVectorBodyBytesSentAsIs runs on newRootChatHarness: the
+// vectors sign paths at amojo's root.
 func TestSignedVectorBodyBytesSentAsIs(t *testing.T) {
+	t.Parallel()
 	reqs := testkit.Vectors(t).Requests
 	for _, v := range reqs {
 		if v.Body == "" {
 			continue
 		}
 		t.Run(v.Name, func(t *testing.T) {
+			t.Parallel()
 			at, err := time.Parse(chatsign.DateFormat, v.Date)
 			require.NoError(t, err)
-			c, mock := newFoundationClient(t, WithClock(testkit.NewClock(at)), WithChannel("344a5002-f8ca-454d-af3d-396180102ac7", v.Secret), WithChatBaseURL("https://amojo.kommo.com/"))
-			var got []capturedRequest
-			mock.RegisterResponder(v.Method, "https://amojo.kommo.com"+v.Path, capture(&got, 200, `{}`))
-			_, err = c.do(t.Context(), &call{api: chatAPI, method: v.Method, path: strings.TrimPrefix(v.Path, "/"), body: []byte(v.Body)})
+			h := newRootChatHarness(t, WithClock(testkit.NewClock(at)), WithChannel("344a5002-f8ca-454d-af3d-396180102ac7", v.Secret))
+			h.mux.HandleFunc(v.Method+" "+v.Path, h.replyBody(200, `{}`))
+			_, err = h.client.do(t.Context(), &call{api: chatAPI, method: v.Method, path: strings.TrimPrefix(v.Path, "/"), body: []byte(v.Body)})
 			require.NoError(t, err)
-			require.Len(t, got, 1)
-			assert.Equal(t, v.Body, string(got[0].body))
-			assert.Equal(t, v.ContentMD5, got[0].header.Get("Content-MD5"))
-			assert.Equal(t, v.Signature, got[0].header.Get("X-Signature"))
+			r := h.only()
+			assert.Equal(t, v.Body, string(r.Body))
+			assert.Equal(t, v.ContentMD5, r.Header.Get("Content-MD5"))
+			assert.Equal(t, v.Signature, r.Header.Get("X-Signature"))
 		})
 	}
 }
 
 func TestRetryGetsFreshSignature(t *testing.T) {
+	t.Parallel()
 	// Now steps forward on every read, like wall time between attempts.
 	clk := testkit.NewClock(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), testkit.AdvanceOnNow(2*time.Second))
 	p := DefaultRetryPolicy()
 	p.Jitter = 0
-	c, mock := newFoundationClient(t, WithClock(clk), WithRetryPolicy(p))
-	var got []capturedRequest
+	h := newHarness(t, WithClock(clk), WithRetryPolicy(p))
 	path := "v2/origin/custom/scope"
-	mock.RegisterResponder(http.MethodPost, testChat+path, func(r *http.Request) (*http.Response, error) {
-		b, _ := io.ReadAll(r.Body)
-		got = append(got, capturedRequest{r.Method, r.URL.Path, "", r.Header.Clone(), b})
-		if len(got) == 1 {
-			return httpmock.NewStringResponse(503, "busy"), nil
-		}
-		return httpmock.NewStringResponse(200, `{"new_message":{"msgid":"a","ref_id":"b"}}`), nil
-	})
+	h.mux.HandleFunc("POST /"+path, h.sequence(h.replyBody(503, "busy"), h.replyBody(200, `{"new_message":{"msgid":"a","ref_id":"b"}}`)))
 	var out map[string]any
-	resp, err := c.do(t.Context(), &call{api: chatAPI, method: http.MethodPost, path: path, body: map[string]string{"msgid": "m-1"}, out: &out})
+	resp, err := h.client.do(t.Context(), &call{api: chatAPI, method: http.MethodPost, path: path, body: map[string]string{"msgid": "m-1"}, out: &out})
 	require.NoError(t, err)
 	assert.Equal(t, 2, resp.Attempts)
+	got := h.requests()
 	require.Len(t, got, 2)
-	assert.Equal(t, got[0].body, got[1].body, "the same body bytes on every attempt")
-	assert.NotEqual(t, got[0].header.Get("Date"), got[1].header.Get("Date"), "a fresh Date per attempt")
-	assert.NotEqual(t, got[0].header.Get("X-Signature"), got[1].header.Get("X-Signature"))
+	assert.Equal(t, got[0].Body, got[1].Body, "the same body bytes on every attempt")
+	assert.NotEqual(t, got[0].Header.Get("Date"), got[1].Header.Get("Date"), "a fresh Date per attempt")
+	assert.NotEqual(t, got[0].Header.Get("X-Signature"), got[1].Header.Get("X-Signature"))
 	for _, r := range got {
-		assert.Equal(t, chatsign.NewKey(testSecret).Signature("POST", chatsign.ContentMD5(r.body), "application/json", r.header.Get("Date"), "/"+path), r.header.Get("X-Signature"))
+		assert.Equal(t, chatsign.NewKey(testSecret).Signature("POST", chatsign.ContentMD5(r.Body), "application/json", r.Header.Get("Date"), harnessChatPath+"/"+path), r.Header.Get("X-Signature"))
 	}
 	assert.Equal(t, []time.Duration{time.Second}, clk.Waits(), "one backoff wait of BaseBackoff")
 	assert.Equal(t, map[string]any{"new_message": map[string]any{"msgid": "a", "ref_id": "b"}}, out)
 }
 
 func TestCRMRequestsCarryBearerNotSignature(t *testing.T) {
-	c, mock := newFoundationClient(t)
-	var got []capturedRequest
-	mock.RegisterResponder(http.MethodPatch, testCRM+"api/v4/sources/7", capture(&got, 200, `{"id":7,"unknown_field":{"x":1}}`))
-	mock.RegisterResponder(http.MethodGet, testCRM+"api/v4/account", capture(&got, 200, `{"id":1}`))
+	t.Parallel()
+	h := newHarness(t, WithAccessToken(testToken))
+	h.mux.HandleFunc("PATCH /api/v4/sources/7", h.replyBody(200, `{"id":7,"unknown_field":{"x":1}}`))
+	h.mux.HandleFunc("GET /api/v4/account", h.replyBody(200, `{"id":1}`))
 	var out struct {
 		ID int `json:"id"`
 	}
-	_, err := c.do(t.Context(), &call{api: crmAPI, method: http.MethodPatch, path: "api/v4/sources/7", body: map[string]string{"name": "A"}, out: &out})
+	_, err := h.client.do(t.Context(), &call{api: crmAPI, method: http.MethodPatch, path: "api/v4/sources/7", body: map[string]string{"name": "A"}, out: &out})
 	require.NoError(t, err)
 	assert.Equal(t, 7, out.ID, "unknown fields are tolerated")
-	_, err = c.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account", query: urlValues("with", "amojo_id"), out: &out})
+	_, err = h.client.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account", query: urlValues("with", "amojo_id"), out: &out})
 	require.NoError(t, err)
+	got := h.requests()
 	require.Len(t, got, 2)
 	for _, r := range got {
-		assert.Equal(t, "Bearer "+testToken, r.header.Get("Authorization"))
-		assert.Empty(t, r.header.Get("X-Signature"))
-		assert.Empty(t, r.header.Get("Content-MD5"))
-		assert.Empty(t, r.header.Get("Date"))
+		assert.Equal(t, "Bearer "+testToken, r.Header.Get("Authorization"))
+		assert.Empty(t, r.Header.Get("X-Signature"))
+		assert.Empty(t, r.Header.Get("Content-MD5"))
+		assert.Empty(t, r.Header.Get("Date"))
 	}
-	assert.Equal(t, `{"name":"A"}`, string(got[0].body))
-	assert.Equal(t, "application/json", got[0].header.Get("Content-Type"))
-	assert.Equal(t, "with=amojo_id", got[1].query)
-	assert.Empty(t, got[1].body)
-	assert.Empty(t, got[1].header.Get("Content-Type"), "no content type without a body")
+	assert.Equal(t, `{"name":"A"}`, string(got[0].Body))
+	assert.Equal(t, "application/json", got[0].Header.Get("Content-Type"))
+	assert.Equal(t, "with=amojo_id", got[1].RawQuery)
+	assert.Empty(t, got[1].Body)
+	assert.Empty(t, got[1].Header.Get("Content-Type"), "no content type without a body")
 }
 
 func TestNoContentLeavesOutUntouched(t *testing.T) {
-	c, mock := newFoundationClient(t)
-	mock.RegisterResponder(http.MethodGet, testCRM+"api/v4/sources", httpmock.NewStringResponder(204, ""))
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/sources", h.reply(204))
 	out := []int{1}
-	resp, err := c.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/sources", out: &out})
+	resp, err := h.client.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/sources", out: &out})
 	require.NoError(t, err)
 	assert.Equal(t, 204, resp.StatusCode)
 	assert.Equal(t, []int{1}, out)
 }
 
 func TestDecodeErrorOnWrongShape(t *testing.T) {
-	c, mock := newFoundationClient(t)
-	mock.RegisterResponder(http.MethodGet, testCRM+"api/v4/account", httpmock.NewStringResponder(200, `{"id":"not-a-number"}`))
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/account", h.replyBody(200, `{"id":"not-a-number"}`))
 	var out struct {
 		ID int `json:"id"`
 	}
-	_, err := c.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account", out: &out})
+	_, err := h.client.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account", out: &out})
 	var de *DecodeError
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, 200, de.StatusCode)
 }
 
+// TestMissingCredentials and TestChatHostFollowsBaseDomain check the
+// hosts WithBaseDomain picks, so their clients keep those real hosts and
+// run on a mock transport that never reaches the network.
 func TestMissingCredentials(t *testing.T) {
 	mock := httpmock.NewMockTransport()
 	chatOnly, err := NewClient(WithChannel("c", "s"), WithHTTPClient(&http.Client{Transport: mock}))
@@ -207,11 +193,12 @@ type failingTokens struct{ err error }
 func (f failingTokens) Token() (*oauth2.Token, error) { return nil, f.err }
 
 func TestTokenSourceErrorIsWrapped(t *testing.T) {
+	t.Parallel()
 	sentinel := errors.New("store offline")
-	c, mock := newFoundationClient(t, WithTokenSource(failingTokens{sentinel}))
-	_, err := c.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account"})
+	h := newHarness(t, WithTokenSource(failingTokens{sentinel}))
+	_, err := h.client.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account"})
 	assert.ErrorIs(t, err, sentinel)
-	assert.Zero(t, mock.GetTotalCallCount())
+	assert.Empty(t, h.requests())
 }
 
 func TestAmoCRMRUDomainPicksRUChatHost(t *testing.T) {
@@ -241,12 +228,15 @@ func TestChatHostFollowsBaseDomain(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tc.chat, c.ChatBaseURL())
 
-			var got []capturedRequest
-			mock.RegisterResponder(http.MethodDelete, tc.chat+"v2/origin/custom/chan/disconnect", capture(&got, 200, ""))
+			var got []string
+			mock.RegisterResponder(http.MethodDelete, tc.chat+"v2/origin/custom/chan/disconnect", func(r *http.Request) (*http.Response, error) {
+				got = append(got, r.URL.Path)
+				return httpmock.NewStringResponse(200, ""), nil
+			})
 			_, err = c.Channels.Disconnect(t.Context(), "acc")
 			require.NoError(t, err)
 			require.Len(t, got, 1)
-			assert.Equal(t, "/v2/origin/custom/chan/disconnect", got[0].path)
+			assert.Equal(t, "/v2/origin/custom/chan/disconnect", got[0])
 		})
 	}
 	assert.Equal(t, "https://amojo.amocrm.com/", ChatBaseURLAmoCRMCOM)
@@ -375,9 +365,9 @@ func TestMiddlewareOrderAndVisibility(t *testing.T) {
 			return resp, err
 		}
 	}
-	c, mock := newFoundationClient(t, WithMiddleware(mw("outer"), mw("inner")))
-	mock.RegisterResponder(http.MethodGet, testCRM+"api/v4/account", httpmock.NewStringResponder(200, `{}`))
-	_, err := c.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account"})
+	h := newHarness(t, WithAccessToken(testToken), WithMiddleware(mw("outer"), mw("inner")))
+	h.mux.HandleFunc("GET /api/v4/account", h.replyBody(200, `{}`))
+	_, err := h.client.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"outer:Bearer " + testToken, "inner:Bearer " + testToken, "inner done", "outer done"}, order)
 }
@@ -389,15 +379,15 @@ func TestScopeIDAndStringRedaction(t *testing.T) {
 	assert.Equal(t, "", ScopeID("", ""))
 	assert.Equal(t, "", ScopeID("chan", "a/../b"))
 	assert.Equal(t, "", ScopeID("ch_an", "acc"))
-	c, _ := newFoundationClient(t)
+	c := newHarness(t, WithAccessToken(testToken)).client
 	assert.NotContains(t, c.String(), testSecret)
 	assert.NotContains(t, c.String(), testToken)
 }
 
 func TestNilContext(t *testing.T) {
-	c, _ := newFoundationClient(t)
+	h := newHarness(t)
 	//lint:ignore SA1012 checking the guard
-	_, err := c.do(nil, &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account"}) //nolint:staticcheck
+	_, err := h.client.do(nil, &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account"}) //nolint:staticcheck
 	assert.Error(t, err)
 }
 

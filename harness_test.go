@@ -103,6 +103,23 @@ type harnessAPIKey struct{}
 // they can replace any of them.
 func newHarness(t testing.TB, opts ...Option) *harness {
 	t.Helper()
+	return startHarness(t, harnessChatPath, opts)
+}
+
+// newRootChatHarness is newHarness with the Chat API at the server root,
+// where amojo serves it: a Chat API signature covers the path, so only
+// there do the documented signature vectors reproduce byte for byte. The
+// CRM API stays under harnessCRMPath, and a Chat API request outside
+// /v2/ still fails the test.
+func newRootChatHarness(t testing.TB, opts ...Option) *harness {
+	t.Helper()
+	return startHarness(t, "", opts)
+}
+
+// startHarness starts a harness whose Chat API lives under chatPath ("" is
+// the server root).
+func startHarness(t testing.TB, chatPath string, opts []Option) *harness {
+	t.Helper()
 	h := &harness{t: t, mux: http.NewServeMux(), clock: testkit.NewClock(harnessStart)}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.t.Errorf("harness: no handler for %s %s (register one on h.mux)", r.Method, r.URL.Path)
@@ -111,11 +128,19 @@ func newHarness(t testing.TB, opts ...Option) *harness {
 
 	root := http.NewServeMux()
 	root.Handle(harnessCRMPath+"/", h.under(harnessCRM, harnessCRMPath))
-	root.Handle(harnessChatPath+"/", h.under(harnessChat, harnessChatPath))
+	if chatPath == "" {
+		root.Handle("/v2/", h.under(harnessChat, ""))
+	} else {
+		root.Handle(chatPath+"/", h.under(harnessChat, chatPath))
+	}
+	chatMount := chatPath + "/"
+	if chatPath == "" {
+		chatMount = "/v2/"
+	}
 	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.record(r, "", "")
-		h.t.Errorf("harness: %s %s is outside the base paths %s/ and %s/: the client dropped its base URL's path (a path with a leading slash?)",
-			r.Method, r.URL.EscapedPath(), harnessCRMPath, harnessChatPath)
+		h.t.Errorf("harness: %s %s is outside the base paths %s/ and %s: the client dropped its base URL's path (a path with a leading slash?)",
+			r.Method, r.URL.EscapedPath(), harnessCRMPath, chatMount)
 		http.Error(w, "harness: request outside the base path", http.StatusInternalServerError)
 	})
 	h.server = httptest.NewServer(root)
@@ -123,7 +148,7 @@ func newHarness(t testing.TB, opts ...Option) *harness {
 
 	base := []Option{
 		WithChannel(harnessChannel, harnessSecret),
-		WithChatBaseURL(h.server.URL + harnessChatPath + "/"),
+		WithChatBaseURL(h.server.URL + chatPath + "/"),
 		WithCRMBaseURL(h.server.URL + harnessCRMPath + "/"),
 		WithAccessToken(harnessToken),
 		WithHTTPClient(h.server.Client()),
@@ -190,6 +215,18 @@ func (h *harness) host() string {
 	u, err := url.Parse(h.server.URL)
 	require.NoError(h.t, err)
 	return u.Host
+}
+
+// crmURL is the full URL of a CRM API path ("api/v4/account") on the
+// harness, as the client builds it.
+func (h *harness) crmURL(path string) string {
+	return h.server.URL + harnessCRMPath + "/" + path
+}
+
+// chatURL is the full URL of a Chat API path ("v2/origin/custom/scope")
+// on a newHarness, as the client builds it.
+func (h *harness) chatURL(path string) string {
+	return h.server.URL + harnessChatPath + "/" + path
 }
 
 // reply returns a handler answering with status and the file at the joined
@@ -284,6 +321,44 @@ func checkChatSignature(r harnessRequest, secret string) error {
 	}
 	return nil
 }
+
+// The external test package kommo_test (chats_test.go and
+// history_test.go) cannot reach unexported names; ExternalHarness,
+// HarnessRequest and CheckChatSignature give it the harness. They exist
+// only in test builds.
+
+// ExternalHarness is a harness as package kommo_test uses it.
+type ExternalHarness struct {
+	// Client is the harness client.
+	Client *Client
+	// Mux routes requests below the base paths, as harness.mux.
+	Mux *http.ServeMux
+	// ChatPath is the Chat API base path: "" when it is the server root.
+	ChatPath string
+
+	h *harness
+}
+
+// HarnessRequest is one request as the harness received it.
+type HarnessRequest = harnessRequest
+
+// NewExternalHarness starts newHarness, or newRootChatHarness when
+// chatAtRoot, with opts.
+func NewExternalHarness(t testing.TB, chatAtRoot bool, opts ...Option) *ExternalHarness {
+	t.Helper()
+	path := harnessChatPath
+	if chatAtRoot {
+		path = ""
+	}
+	h := startHarness(t, path, opts)
+	return &ExternalHarness{Client: h.client, Mux: h.mux, ChatPath: path, h: h}
+}
+
+// Requests returns every request the server received so far, in order.
+func (x *ExternalHarness) Requests() []HarnessRequest { return x.h.requests() }
+
+// CheckChatSignature is checkChatSignature.
+func CheckChatSignature(r HarnessRequest, secret string) error { return checkChatSignature(r, secret) }
 
 // validationCase is a call the client must refuse with a *ValidationError
 // before sending anything.
@@ -443,6 +518,17 @@ func TestHarnessFailsStrayRequests(t *testing.T) {
 			assert.Len(t, h.requests(), 1, "stray requests are recorded too")
 		})
 	}
+
+	t.Run("Chat API at the root, outside /v2/", func(t *testing.T) {
+		t.Parallel()
+		tb := &harnessTB{TB: t}
+		h := newRootChatHarness(tb)
+		_, err := h.client.do(t.Context(), &call{api: chatAPI, method: http.MethodGet, path: "origin/custom/scope/chats"})
+		require.Error(t, err)
+		fails := tb.failures()
+		require.Len(t, fails, 1)
+		assert.Contains(t, fails[0], "GET /origin/custom/scope/chats is outside the base paths /crm-base/ and /v2/")
+	})
 
 	t.Run("past the sequence", func(t *testing.T) {
 		t.Parallel()

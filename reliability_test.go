@@ -19,33 +19,24 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kommo-go/kommo/internal/chatsign"
 	"github.com/kommo-go/kommo/internal/testkit"
 )
 
-// scripted is an httptest server that answers the n-th request with
-// steps[n] (the last step repeats) and counts requests.
-type scripted struct {
-	srv   *httptest.Server
-	count atomic.Int32
-	dates []string
-	mu    sync.Mutex
-}
-
 type step func(w http.ResponseWriter, r *http.Request)
 
-func newScripted(t *testing.T, steps ...step) *scripted {
-	t.Helper()
-	s := &scripted{}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := int(s.count.Add(1)) - 1
-		s.mu.Lock()
-		s.dates = append(s.dates, r.Header.Get("Date"))
-		s.mu.Unlock()
-		steps[min(n, len(steps)-1)](w, r)
-	}))
-	t.Cleanup(s.srv.Close)
-	return s
+// scripted answers the n-th request with steps[n]; the last step repeats.
+// Unlike harness.sequence it never runs out: attempts are what the tests
+// count.
+func scripted(steps ...step) http.HandlerFunc {
+	var mu sync.Mutex
+	n := 0
+	return func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		i := min(n, len(steps)-1)
+		n++
+		mu.Unlock()
+		steps[i](w, r)
+	}
 }
 
 func status(code int, body string, hdr ...string) step {
@@ -85,17 +76,16 @@ func stall(w http.ResponseWriter, r *http.Request) {
 
 const okSend = `{"new_message":{"conversation_id":"c","sender_id":"s","receiver_id":null,"msgid":"amojo-1","ref_id":"m-1"}}`
 
-func newReliabilityClient(t *testing.T, s *scripted, clk Clock, opts ...Option) *Client {
+// newReliabilityHarness returns a harness whose client retries with the
+// default policy without jitter and reads clk, and whose Chat API send
+// path (sendCall) is answered by steps.
+func newReliabilityHarness(t *testing.T, clk Clock, steps []step, opts ...Option) *harness {
 	t.Helper()
 	p := DefaultRetryPolicy()
 	p.Jitter = 0
-	base := []Option{
-		WithChannel("chan", testSecret), WithChatBaseURL(s.srv.URL), WithCRMBaseURL(s.srv.URL), WithAccessToken(testToken),
-		WithRetryPolicy(p), WithRateLimit(0, 0), WithClock(clk),
-	}
-	c, err := NewClient(append(base, opts...)...)
-	require.NoError(t, err)
-	return c
+	h := newHarness(t, append([]Option{WithAccessToken(testToken), WithRetryPolicy(p), WithClock(clk)}, opts...)...)
+	h.mux.HandleFunc("POST /v2/origin/custom/scope", scripted(steps...))
+	return h
 }
 
 func sendCall(out any) *call {
@@ -230,12 +220,12 @@ func TestFaultInjection(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newScripted(t, tc.steps...)
+			t.Parallel()
 			clk := testkit.NewClock(start)
-			c := newReliabilityClient(t, s, clk, tc.opts...)
+			h := newReliabilityHarness(t, clk, tc.steps, tc.opts...)
 			var out map[string]any
-			resp, err := c.do(t.Context(), sendCall(&out))
-			assert.Equal(t, tc.wantCalls, s.count.Load(), "attempts that reached the server")
+			resp, err := h.client.do(t.Context(), sendCall(&out))
+			assert.Equal(t, tc.wantCalls, int32(len(h.requests())), "attempts that reached the server")
 			assert.Equal(t, tc.wantWaits, clk.Waits(), "waits")
 			tc.check(t, resp, err)
 			if err == nil {
@@ -246,24 +236,24 @@ func TestFaultInjection(t *testing.T) {
 }
 
 func TestCancellationDuringWait(t *testing.T) {
-	s := newScripted(t, status(503, "down"), status(200, okSend))
+	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	clk := testkit.NewClock(time.Now(), testkit.OnSleep(cancel))
-	c := newReliabilityClient(t, s, clk)
-	_, err := c.do(ctx, sendCall(nil))
+	h := newReliabilityHarness(t, clk, []step{status(503, "down"), status(200, okSend)})
+	_, err := h.client.do(ctx, sendCall(nil))
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.Canceled)
-	assert.Equal(t, int32(1), s.count.Load(), "no attempt after the cancel")
+	assert.Len(t, h.requests(), 1, "no attempt after the cancel")
 	assert.Equal(t, []time.Duration{time.Second}, clk.Waits())
 }
 
 func TestDeadlineShorterThanRetryAfter(t *testing.T) {
-	s := newScripted(t, status(429, `{"title":"Too Many Requests"}`, "Retry-After", "30"), status(200, okSend))
+	t.Parallel()
 	clk := testkit.NewClock(time.Now())
-	c := newReliabilityClient(t, s, clk)
+	h := newReliabilityHarness(t, clk, []step{status(429, `{"title":"Too Many Requests"}`, "Retry-After", "30"), status(200, okSend)})
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
-	_, err := c.do(ctx, sendCall(nil))
+	_, err := h.client.do(ctx, sendCall(nil))
 	var rle *RateLimitError
 	require.ErrorAs(t, err, &rle)
 	assert.Equal(t, 30*time.Second, rle.RetryAfter)
@@ -273,13 +263,14 @@ func TestDeadlineShorterThanRetryAfter(t *testing.T) {
 	assert.Equal(t, 429, ae.StatusCode)
 	assert.Empty(t, clk.Waits(), "returned at once instead of waiting")
 	assert.NoError(t, ctx.Err(), "returned before the deadline")
-	assert.Equal(t, int32(1), s.count.Load())
+	assert.Len(t, h.requests(), 1)
 }
 
 func TestRetriedSendKeepsBodyAndResigns(t *testing.T) {
+	t.Parallel()
 	var bodies [][]byte
 	var mu sync.Mutex
-	s := newScripted(t,
+	steps := []step{
 		func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
 			mu.Lock()
@@ -292,30 +283,34 @@ func TestRetriedSendKeepsBodyAndResigns(t *testing.T) {
 			mu.Lock()
 			bodies = append(bodies, b)
 			mu.Unlock()
-			want := chatsign.NewKey(testSecret).Signature(r.Method, chatsign.ContentMD5(b), r.Header.Get("Content-Type"), r.Header.Get("Date"), r.URL.Path)
-			if r.Header.Get("Content-MD5") != chatsign.ContentMD5(b) || r.Header.Get("X-Signature") != want {
+			// The path as sent: r.URL.Path has lost the base path here.
+			sent := harnessRequest{Method: r.Method, EscapedPath: harnessChatPath + r.URL.EscapedPath(), Header: r.Header, Body: b}
+			if checkChatSignature(sent, testSecret) != nil {
 				w.WriteHeader(403)
 				return
 			}
 			io.WriteString(w, okSend)
-		})
+		},
+	}
 	clk := testkit.NewClock(time.Now(), testkit.AdvanceOnNow(time.Second))
-	c := newReliabilityClient(t, s, clk)
-	_, err := c.do(t.Context(), sendCall(nil))
+	h := newReliabilityHarness(t, clk, steps)
+	_, err := h.client.do(t.Context(), sendCall(nil))
 	require.NoError(t, err)
 	require.Len(t, bodies, 2)
 	assert.Equal(t, bodies[0], bodies[1])
 	assert.Contains(t, string(bodies[1]), `"msgid":"m-1"`)
-	require.Len(t, s.dates, 2)
-	assert.NotEqual(t, s.dates[0], s.dates[1], "each attempt is signed with a fresh Date")
+	reqs := h.requests()
+	require.Len(t, reqs, 2)
+	assert.NotEqual(t, reqs[0].Header.Get("Date"), reqs[1].Header.Get("Date"), "each attempt is signed with a fresh Date")
 }
 
 // TestNoSecretsInLogsOrErrors drives failures and retries with a debug
 // logger and checks no token, secret or signature leaks.
 func TestNoSecretsInLogsOrErrors(t *testing.T) {
+	t.Parallel()
 	var sigs []string
 	var mu sync.Mutex
-	s := newScripted(t,
+	steps := []step{
 		func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			sigs = append(sigs, r.Header.Get("X-Signature"))
@@ -330,10 +325,13 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 			mu.Unlock()
 			w.WriteHeader(403)
 			io.WriteString(w, `{"error_description":"signature mismatch"}`)
-		})
+		},
+	}
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c := newReliabilityClient(t, s, testkit.NewClock(time.Now()), WithLogger(logger))
+	h := newReliabilityHarness(t, testkit.NewClock(time.Now()), steps, WithLogger(logger))
+	h.mux.HandleFunc("GET /api/v4/account", scripted(steps[1]))
+	c := h.client
 	_, chatErr := c.do(t.Context(), sendCall(nil))
 	require.Error(t, chatErr)
 	_, crmErr := c.do(t.Context(), &call{api: crmAPI, method: http.MethodGet, path: "api/v4/account", query: urlValues("with", "amojo_id")})
@@ -343,7 +341,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	require.NotEmpty(t, sigs)
 	out := logs.String() + chatErr.Error() + crmErr.Error()
 	assert.Contains(t, logs.String(), `"msg":"kommo: retrying"`)
-	assert.Contains(t, logs.String(), `"path":"/v2/origin/custom/scope"`)
+	assert.Contains(t, logs.String(), `"path":"`+harnessChatPath+`/v2/origin/custom/scope"`)
 	assert.NotContains(t, out, testToken)
 	assert.NotContains(t, out, testSecret)
 	for _, sig := range sigs {
@@ -392,19 +390,18 @@ func TestParseRetryAfter(t *testing.T) {
 // redirect to another host is neither followed nor retried, and the
 // caller's http.Client is left unchanged.
 func TestRedirectsAreNotFollowed(t *testing.T) {
+	t.Parallel()
+	// other is another host: it stays a bare server, so that a followed
+	// redirect reaches it instead of failing the harness.
 	var elsewhere atomic.Int32
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
 	defer other.Close()
-	var hits atomic.Int32
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		http.Redirect(w, r, other.URL+r.URL.Path+"?token=leaked-if-shown", http.StatusTemporaryRedirect)
-	}))
-	defer api.Close()
 	hc := &http.Client{}
-	c, err := NewClient(WithChannel("chan", testSecret), WithChatBaseURL(api.URL), WithHTTPClient(hc), WithRateLimit(0, 0))
-	require.NoError(t, err)
-	_, _, err = c.Messages.Send(t.Context(), "scope", &SendMessageRequest{
+	h := newHarness(t, WithHTTPClient(hc), WithRetryPolicy(DefaultRetryPolicy()))
+	h.mux.HandleFunc("POST /v2/origin/custom/scope", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path+"?token=leaked-if-shown", http.StatusTemporaryRedirect)
+	})
+	_, _, err := h.client.Messages.Send(t.Context(), "scope", &SendMessageRequest{
 		ConversationID: "c", Sender: &Participant{ID: "u", Name: "n"}, Message: TextMessage("hi"),
 	})
 	var ae *APIError
@@ -412,7 +409,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	assert.Equal(t, http.StatusTemporaryRedirect, ae.StatusCode)
 	assert.Equal(t, other.URL+"/v2/origin/custom/scope", ae.Location, "the target, without its query")
 	assert.NotContains(t, ae.Response.Header.Get("Location"), "token=")
-	assert.Equal(t, int32(1), hits.Load(), "a redirect is not retried")
+	assert.Len(t, h.requests(), 1, "a redirect is not retried")
 	assert.Zero(t, elsewhere.Load(), "the redirect was not followed")
 	assert.Nil(t, hc.CheckRedirect, "the caller's http.Client is not mutated")
 }
