@@ -40,6 +40,8 @@
 //	                                (Unix ms, Redis's clock). No TTL.
 //	kommo:{q:<name>}:dead           WebhookQueue: dead letters, a stream. No TTL: they stay
 //	                                until replayed (or deleted by an operator).
+//	kommo:{q:<name>}:seen:<id>      WebhookQueue: a delivery id Enqueue took, so a copy of
+//	                                the webhook is dropped. TTL: WithSeenTTL (1 h).
 //
 // <account> is the account's base domain, "example.kommo.com"; <key> a
 // webhook dedupe key (kommo.WebhookDedupeStore); <name> the queue's name.

@@ -30,6 +30,9 @@ const (
 	DefaultReservationTTL = 2 * time.Minute
 	// DefaultDoneTTL is how long a handled webhook's key is remembered.
 	DefaultDoneTTL = 24 * time.Hour
+	// DefaultSeenTTL is how long a WebhookQueue remembers a delivery id, so
+	// that Enqueue drops a copy of a webhook arriving within it.
+	DefaultSeenTTL = time.Hour
 	// DefaultLease is how long a received delivery stays with its worker
 	// before another worker may receive it.
 	DefaultLease = 30 * time.Second
@@ -64,6 +67,7 @@ type config struct {
 	lockTTL    time.Duration
 	reserveTTL time.Duration
 	doneTTL    time.Duration
+	seenTTL    time.Duration
 	lease      time.Duration
 	poll       time.Duration
 	group      string
@@ -72,7 +76,7 @@ type config struct {
 
 func newConfig(k kind, opts []Option) (*config, error) {
 	c := &config{kind: k, prefix: DefaultPrefix, timeout: DefaultTimeout, lockTTL: DefaultLockTTL,
-		reserveTTL: DefaultReservationTTL, doneTTL: DefaultDoneTTL, lease: DefaultLease,
+		reserveTTL: DefaultReservationTTL, doneTTL: DefaultDoneTTL, seenTTL: DefaultSeenTTL, lease: DefaultLease,
 		poll: DefaultPoll, group: DefaultGroup}
 	var errs []error
 	for _, o := range opts {
@@ -173,6 +177,20 @@ func WithDoneTTL(d time.Duration) Option {
 			return err
 		}
 		return positive("WithDoneTTL", d)
+	}
+}
+
+// WithSeenTTL sets how long a WebhookQueue remembers the id of each
+// delivery it took (DefaultSeenTTL, 1 h): Enqueue drops a copy arriving
+// within it. Each id costs a small key for that long (at 100 webhooks a
+// second, 360,000 keys for an hour). NewWebhookQueue only.
+func WithSeenTTL(d time.Duration) Option {
+	return func(c *config) error {
+		c.seenTTL = d
+		if err := c.only("WithSeenTTL", kindQueue); err != nil {
+			return err
+		}
+		return positive("WithSeenTTL", d)
 	}
 }
 

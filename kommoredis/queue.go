@@ -32,6 +32,9 @@ import (
 // worker of the group. Due times use Redis's clock. It is safe for
 // concurrent use.
 //
+// Enqueue drops a delivery whose id it took within the seen TTL
+// (WithSeenTTL, default 1 h), so copies of one webhook run once.
+//
 // Enqueue returns once Redis has the delivery; that it survives a Redis
 // crash takes appendonly yes (with appendfsync always to lose nothing).
 type WebhookQueue struct {
@@ -39,6 +42,7 @@ type WebhookQueue struct {
 	cfg                   *config
 	name                  string
 	stream, delayed, dead string
+	seen                  string // prefix of the delivery-id keys
 	groupReady            atomic.Bool
 }
 
@@ -48,7 +52,7 @@ var _ kommo.WebhookQueue = (*WebhookQueue)(nil)
 const maxPromote = 100
 
 // NewWebhookQueue returns the queue called name on rdb (a name without
-// "{" or "}"). Options: WithPrefix, WithTimeout, WithLease, WithPoll,
+// "{" or "}"). Options: WithPrefix, WithTimeout, WithLease, WithSeenTTL, WithPoll,
 // WithGroup, WithConsumer.
 func NewWebhookQueue(rdb redis.UniversalClient, name string, opts ...Option) (*WebhookQueue, error) {
 	switch {
@@ -65,7 +69,7 @@ func NewWebhookQueue(rdb redis.UniversalClient, name string, opts ...Option) (*W
 	}
 	base := cfg.prefix + "{q:" + name + "}:"
 	return &WebhookQueue{rdb: rdb, cfg: cfg, name: name,
-		stream: base + "stream", delayed: base + "delayed", dead: base + "dead"}, nil
+		stream: base + "stream", delayed: base + "delayed", dead: base + "dead", seen: base + "seen:"}, nil
 }
 
 // Consumer returns this worker's consumer name in the group.
@@ -109,11 +113,26 @@ func (q *WebhookQueue) Enqueue(ctx context.Context, d *kommo.WebhookDelivery) er
 	}
 	ctx, cancel := q.cfg.op(ctx)
 	defer cancel()
-	if err := q.rdb.XAdd(ctx, &redis.XAddArgs{Stream: q.stream, Values: []string{"d", payload}}).Err(); err != nil {
+	if d.ID == "" {
+		err = q.rdb.XAdd(ctx, &redis.XAddArgs{Stream: q.stream, Values: []string{"d", payload}}).Err()
+	} else {
+		err = enqueueScript.Run(ctx, q.rdb, []string{q.stream, q.seen + d.ID}, payload, q.cfg.seenTTL.Milliseconds()).Err()
+	}
+	if err != nil {
 		return q.err("enqueue", err)
 	}
 	return nil
 }
+
+// enqueueScript adds a delivery to the stream unless its id was seen
+// within the seen TTL: one script, so a copy never slips in between.
+var enqueueScript = redis.NewScript(`
+if redis.call("SET", KEYS[2], "1", "NX", "PX", ARGV[2]) then
+	redis.call("XADD", KEYS[1], "*", "d", ARGV[1])
+	return 1
+end
+return 0
+`)
 
 // ensureGroup creates the consumer group (reading from the stream's start,
 // so deliveries enqueued before any worker ran are received).

@@ -69,7 +69,8 @@ func TestQueueEnqueueReceiveAck(t *testing.T) {
 
 	keys, err := rdb.Keys(ctx, "*").Result()
 	require.NoError(t, err)
-	assert.Equal(t, []string{"kommo:{q:hooks}:stream"}, keys, "the documented key")
+	sort.Strings(keys)
+	assert.Equal(t, []string{"kommo:{q:hooks}:seen:e1", "kommo:{q:hooks}:stream"}, keys, "the documented keys")
 	assert.Error(t, q.Ack(ctx, &kommo.WebhookDelivery{ID: "x"}), "never received")
 }
 
@@ -277,4 +278,27 @@ func TestQueueOptionErrors(t *testing.T) {
 		_, err := kommoredis.NewWebhookQueue(rdb, tc.name, tc.opts...)
 		assert.EqualError(t, err, tc.want)
 	}
+}
+
+// Enqueue drops a copy of a delivery it took: an event runs once however
+// often its webhook arrives.
+func TestWebhookQueueEnqueueDropsCopies(t *testing.T) {
+	t.Parallel()
+	_, rdb := newRedis(t, false)
+	q, err := kommoredis.NewWebhookQueue(rdb, "copies", kommoredis.WithSeenTTL(time.Minute))
+	require.NoError(t, err)
+	ctx := testkit.Context(t)
+	d := &kommo.WebhookDelivery{ID: "message:abc:01", ScopeID: "s", Body: []byte(`{}`)}
+	require.NoError(t, q.Enqueue(ctx, d))
+	require.NoError(t, q.Enqueue(ctx, d), "a copy is not an error")
+	n, err := rdb.XLen(ctx, "kommo:{q:copies}:stream").Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "one entry")
+	ttl, err := rdb.PTTL(ctx, "kommo:{q:copies}:seen:message:abc:01").Result()
+	require.NoError(t, err)
+	assert.InDelta(t, time.Minute.Seconds(), ttl.Seconds(), 5)
+
+	_, err = kommoredis.NewDedupe(rdb, kommoredis.WithSeenTTL(time.Minute))
+	var oe *kommo.OptionError
+	require.ErrorAs(t, err, &oe, "WithSeenTTL is the queue's")
 }
