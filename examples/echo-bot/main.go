@@ -22,6 +22,12 @@
 //	KOMMO_WEBHOOK_ADDR    listen address, default ":8080"; the channel's webhook URL must reach it
 //	                      as https://host/kommo/:scope_id (Kommo puts the scope id at the end)
 //
+// Several replicas behind one webhook URL share a queue and the rate
+// limits in Redis: run each with -redis redis://host:6379/0. A hook any of
+// them took is answered by whichever replica's worker gets it first, and
+// one killed mid-run loses nothing: its unacknowledged hooks go to the
+// others after the queue's lease (30 s).
+//
 // No CRM token is needed: every hook names its scope, so one bot serves every
 // account the channel is connected to.
 package main
@@ -41,6 +47,7 @@ import (
 
 	"github.com/kommo-go/kommo"
 	"github.com/kommo-go/kommo/examples/internal/demo"
+	"github.com/kommo-go/kommo/kommoredis"
 	"github.com/kommo-go/kommo/kommotest"
 )
 
@@ -48,6 +55,10 @@ import (
 type config struct {
 	demo.Account
 	demo int // embedded mode: manager messages to simulate
+	// redisURL, when set, keeps the webhook queue and the rate limiter in
+	// Redis, shared by every replica of the bot.
+	redisURL string
+	lease    time.Duration // with redisURL: the queue's lease
 
 	// server is the embedded fake to use; run starts one when it is nil.
 	server *kommotest.Server
@@ -55,8 +66,10 @@ type config struct {
 
 func main() {
 	demoN := flag.Int("demo", 3, "embedded mode: how many manager messages to simulate")
+	redisURL := flag.String("redis", "", "keep the webhook queue and rate limits in Redis, shared by replicas (redis://host:6379/0)")
+	lease := flag.Duration("lease", kommoredis.DefaultLease, "with -redis: how long a hook a replica took stays with it before another replica may take it")
 	flag.Parse()
-	cfg := config{Account: demo.FromEnv(), demo: *demoN}
+	cfg := config{Account: demo.FromEnv(), demo: *demoN, redisURL: *redisURL, lease: *lease}
 	cfg.WebhookAddr = cmp.Or(cfg.WebhookAddr, ":8080")
 	if cfg.ChannelID != "" && (cfg.ChannelSecret == "" || cfg.BotID == "") {
 		demo.Usage("echo-bot", "real mode (KOMMO_CHANNEL_ID is set) also needs KOMMO_CHANNEL_SECRET and KOMMO_BOT_ID")
@@ -75,8 +88,18 @@ type job struct {
 func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	logger := log.New(stderr, "echo-bot: ", 0) // safe for concurrent use
 
+	st, err := openStores(cfg.redisURL, cfg.lease)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	var clientOpts []kommo.Option
+	if st.limiter != nil {
+		clientOpts = append(clientOpts, kommo.WithLimiter(st.limiter)) // replicas share each account's 7 rps
+	}
 	// The Chat API is all the bot needs.
-	sess, err := demo.Open(ctx, cfg.Account, demo.Options{App: "kommo-echo-bot", Real: "channel", Server: cfg.server}, stdout)
+	sess, err := demo.Open(ctx, cfg.Account, demo.Options{App: "kommo-echo-bot", Real: "channel", Server: cfg.server,
+		ClientOptions: clientOpts}, stdout)
 	if err != nil {
 		return err
 	}
@@ -85,13 +108,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	b := &bot{client: client, botID: botID, out: stdout, log: logger}
 
 	// The handler verifies each hook, puts it in the queue and answers 200
-	// at once; the worker answers it afterwards, with retries. This queue
-	// is in memory, so hooks still queued when the process dies are lost:
-	// with -redis the queue is in Redis and survives a crash (see redis.go).
-	queue, err := openQueue(ctx, cfg)
-	if err != nil {
-		return err
-	}
+	// at once; the worker answers it afterwards, with retries. Without
+	// -redis the queue is in memory, so hooks still queued when the
+	// process dies are lost; with it the queue is in Redis, shared by the
+	// replicas, and survives a crash (see queue.go).
+	queue := st.queue
 	onError := func(r *http.Request, err error) {
 		// Kommo never redelivers: a failure here is a message to recover
 		// by hand (e.g. from the chat's history).
@@ -107,7 +128,13 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	// One worker goroutine keeps each chat's echoes in order; a failed
 	// echo is tried again, up to 8 times, then reported to Kommo as not
 	// delivered (status -1), where the manager sees it.
-	worker, err := kommo.NewWebhookWorker(queue, b.handle, kommo.WithWorkerConcurrency(1),
+	// Each run must end well within the queue's lease, or another replica
+	// takes the hook while this one still runs it.
+	timeout := kommo.WebhookWorkerDefaultTimeout
+	if cfg.redisURL != "" {
+		timeout = min(timeout, cfg.lease/2)
+	}
+	worker, err := kommo.NewWebhookWorker(queue, b.handle, kommo.WithWorkerConcurrency(1), kommo.WithWorkerTimeout(timeout),
 		kommo.WithWorkerDeliveryStatus(client),
 		kommo.WithWorkerErrorHandler(func(d *kommo.WebhookDelivery, err error) {
 			logger.Printf("queued hook %s: %v", d.ID, err)

@@ -27,7 +27,11 @@ func BuildHelper(t testing.TB, pkg string, xflags ...string) string {
 	if err != nil {
 		t.Skip("no go command to build the helper: ", err)
 	}
-	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	name := filepath.Base(pkg)
+	if name == "." || name == string(filepath.Separator) {
+		name = "helper"
+	}
+	bin := filepath.Join(t.TempDir(), name)
 	if runtime.GOOS == "windows" {
 		bin += ".exe"
 	}

@@ -29,6 +29,9 @@ type Account struct {
 	AccessToken    string // KOMMO_ACCESS_TOKEN: long-lived token of the account's private integration
 	AccountAmojoID string // KOMMO_ACCOUNT_AMOJO_ID: the account's id in the chat service
 	WebhookAddr    string // KOMMO_WEBHOOK_ADDR: where to listen for webhooks, e.g. ":8080"
+	// ChatBaseURL (KOMMO_CHAT_BASE_URL) replaces the Chat API host, e.g. to
+	// run an example against a fake Kommo (`kommo fake`) in its own process.
+	ChatBaseURL string
 }
 
 // FromEnv reads the Account from the environment.
@@ -41,6 +44,7 @@ func FromEnv() Account {
 		AccessToken:    os.Getenv("KOMMO_ACCESS_TOKEN"),
 		AccountAmojoID: os.Getenv("KOMMO_ACCOUNT_AMOJO_ID"),
 		WebhookAddr:    os.Getenv("KOMMO_WEBHOOK_ADDR"),
+		ChatBaseURL:    os.Getenv("KOMMO_CHAT_BASE_URL"),
 	}
 }
 
@@ -129,6 +133,9 @@ func Open(ctx context.Context, a Account, o Options, w io.Writer) (*Session, err
 	}
 	if a.BaseDomain != "" && a.AccessToken != "" {
 		opts = append(opts, kommo.WithBaseDomain(a.BaseDomain), kommo.WithAccessToken(a.AccessToken))
+	}
+	if a.ChatBaseURL != "" {
+		opts = append(opts, kommo.WithChatBaseURL(a.ChatBaseURL))
 	}
 	client, err := kommo.NewClient(opts...) // reports every bad option at once
 	if err != nil {
