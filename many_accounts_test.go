@@ -189,7 +189,7 @@ func TestManyScopesOneClient(t *testing.T) {
 // the way a client limited all its accounts together before issue 15)
 // goes at 7 requests per second in all, whatever the number of scopes.
 func TestManyScopesSharedRateLimiterControl(t *testing.T) {
-	n, d := manyScopesCount(), 1500*time.Millisecond
+	n, d := manyScopesCount(), time.Second
 	m := newManyScopes(t, n)
 	client := m.srv.MustClient(kommo.WithHTTPClient(m.hc), kommo.WithChatRateLimiter(rate.NewLimiter(scopeRPS, 1)))
 	ctx, cancel := context.WithTimeout(t.Context(), d)

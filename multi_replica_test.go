@@ -115,6 +115,7 @@ func redisClient(t *testing.T, addr string) *redis.Client {
 // one, with no refresh refused, which a second refresh of one token by
 // another process would be.
 func TestReplicasShareAccountTokens(t *testing.T) {
+	t.Parallel() // mostly waiting on go build and the processes
 	bin := buildAccountProc(t)
 	rdb := redisClient(t, testkit.Redis(t))
 	n, d := 10, 5*time.Second
@@ -198,13 +199,14 @@ func scopeLimiterRun(t *testing.T, bin string, m *manyScopes, addr, limiter stri
 // together they reach 90 % of 50 × 7 rps (with KOMMO_LONG_TESTS=1; the
 // default run asserts rateFloor, see there). The control runs the
 // same processes each with its own in-memory limiter: together they send
-// 3 × 7 rps per scope and the fake answers 429s. 3 s each (20 s with
-// KOMMO_LONG_TESTS=1).
+// 3 × 7 rps per scope and the fake answers 429s. 2 s (20 s with
+// KOMMO_LONG_TESTS=1), the control 1.5 s.
 func TestReplicasShareScopeLimiter(t *testing.T) {
+	t.Parallel() // its rate floor allows for a loaded machine (rateFloor)
 	bin := buildAccountProc(t)
 	addr := testkit.Redis(t)
 	const n = 50
-	d := 3 * time.Second
+	d := 2 * time.Second
 	if longTests() {
 		d = 20 * time.Second
 	}
@@ -218,7 +220,7 @@ func TestReplicasShareScopeLimiter(t *testing.T) {
 	assert.GreaterOrEqual(t, rps, rateFloor()*want, "aggregate at least %.0f %% of %d × %d rps", 100*rateFloor(), n, scopeRPS)
 
 	time.Sleep(time.Second) // the fake's buckets fill up again
-	_, rps, limited = scopeLimiterRun(t, bin, m, addr, "memory", 2*time.Second)
+	_, rps, limited = scopeLimiterRun(t, bin, m, addr, "memory", 1500*time.Millisecond)
 	t.Logf("control, a limiter per process: %.0f req/s, 429s on %d scopes", rps, len(limited))
 	assert.NotEmpty(t, limited, "without the shared limiter the processes together exceed the scopes' limits")
 }
