@@ -6,6 +6,10 @@
 //   - [TokenStore], a kommo.AccountTokenStore: each account's OAuth token
 //     and a lock (SET NX PX with a random value, deleted by a
 //     compare-and-delete script) so that one refresh runs per account;
+//   - [Dedupe], a kommo.WebhookDedupeStore: SET NX PX reservations, so a
+//     webhook copy reaching two instances runs its callback once;
+//   - [WebhookQueue], a kommo.WebhookQueue on Redis Streams with a consumer
+//     group: at-least-once delivery with leases, retries and dead letters.
 //
 // Every constructor takes a redis.UniversalClient (a *redis.Client, a
 // *redis.ClusterClient or a failover client) and Options, which return
@@ -26,8 +30,32 @@
 //	                                No TTL.
 //	kommo:{tok:<account>}:lock      TokenStore: the account's lock, a random value.
 //	                                TTL: the lock TTL (WithLockTTL, default 90 s).
+//	kommo:dedupe:<key>              Dedupe: "reserved" (TTL WithReservationTTL, default
+//	                                2 min) or "done" (TTL WithDoneTTL, default 24 h).
+//	kommo:{q:<name>}:stream         WebhookQueue: the deliveries, one entry each (field
+//	                                "d": the WebhookDelivery as JSON), with the consumer
+//	                                group (WithGroup, default "workers"). No TTL, never
+//	                                trimmed: an entry goes when it is acknowledged.
+//	kommo:{q:<name>}:delayed        WebhookQueue: retries, a sorted set scored by due time
+//	                                (Unix ms, Redis's clock). No TTL.
+//	kommo:{q:<name>}:dead           WebhookQueue: dead letters, a stream. No TTL: they stay
+//	                                until replayed (or deleted by an operator).
 //
-// <account> is the account's base domain, "example.kommo.com".
+// <account> is the account's base domain, "example.kommo.com"; <key> a
+// webhook dedupe key (kommo.WebhookDedupeStore); <name> the queue's name.
+// Each consumer of a queue appears in its group under its name (WithConsumer,
+// by default "<hostname>-<pid>-<random>"); consumers of processes gone stay
+// listed, without entries once their leases were taken over, until removed
+// with XGROUP DELCONSUMER.
+//
+// # Why Redis Streams for the queue
+//
+// The queue's operations map one to one onto a stream with a consumer
+// group: XADD, XREADGROUP (each entry to one consumer), XAUTOCLAIM (take
+// over a lease that expired), XACK. Entries live in one key per queue, so
+// Ack, Retry, Bury and Replay are single scripts, and nothing beyond
+// go-redis is needed (a job framework such as asynq would bring its own
+// worker model, retry policy and key layout to a worker that has them).
 //
 // # Failures
 //
