@@ -3,6 +3,7 @@ package kommotest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -225,4 +226,24 @@ func TestAccountsAgainstManyAccountFake(t *testing.T) {
 		granted, refused := srv.Refreshes(h)
 		assert.Equal(t, [2]int{1, 0}, [2]int{granted, refused}, h)
 	}
+}
+
+// One fake serves many accounts: RoutingClient takes the client's
+// requests for https://example.kommo.com to it, and the fake tells the
+// account by the Host.
+func ExampleServer_RoutingClient() {
+	srv := kommotest.NewServer(kommotest.WithAccountRateLimit(kommo.DefaultRateLimit, kommo.DefaultRateLimit))
+	defer srv.Close()
+	at, _ := srv.IssueTokensFor("example.kommo.com", time.Hour)
+	client, err := kommo.NewClient(kommo.WithBaseDomain("example.kommo.com"), kommo.WithAccessToken(at),
+		kommo.WithHTTPClient(srv.RoutingClient()))
+	if err != nil {
+		panic(err)
+	}
+	acc, _, err := client.Account.Get(context.Background(), nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(acc.ID, srv.RateLimitCounts())
+	// Output: 30000001 map[crm:example.kommo.com:{1 0}]
 }
