@@ -156,7 +156,7 @@ func manyScopesCount() int {
 // (the control), so a client pacing its accounts together still fails
 // it. BenchmarkManyScopes measures the figure (BENCHMARKS.md).
 func rateFloor() float64 {
-	if longTests() {
+	if testkit.LongTests() {
 		return 0.9
 	}
 	return 0.25

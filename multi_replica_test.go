@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -26,28 +24,6 @@ import (
 
 // replicas is how many OS processes the multi-replica proofs run.
 const replicas = 3
-
-// buildAccountProc builds the helper internal/accountproc into
-// t.TempDir() and returns its path.
-func buildAccountProc(t *testing.T) string {
-	t.Helper()
-	if runtime.GOOS == "js" || runtime.GOOS == "wasip1" || runtime.GOOS == "ios" || runtime.GOOS == "android" {
-		t.Skip("no subprocesses on " + runtime.GOOS)
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build the helper: ", err)
-	}
-	bin := filepath.Join(t.TempDir(), "accountproc")
-	if runtime.GOOS == "windows" {
-		bin += ".exe"
-	}
-	start := time.Now()
-	out, err := exec.Command(goBin, "build", "-buildvcs=false", "-ldflags=-s -w", "-o", bin, "./internal/accountproc").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	t.Logf("built the helper in %v", time.Since(start).Round(time.Millisecond))
-	return bin
-}
 
 // accountProcResult is what internal/accountproc prints.
 type accountProcResult struct {
@@ -116,10 +92,10 @@ func redisClient(t *testing.T, addr string) *redis.Client {
 // another process would be.
 func TestReplicasShareAccountTokens(t *testing.T) {
 	t.Parallel() // mostly waiting on go build and the processes
-	bin := buildAccountProc(t)
+	bin := testkit.BuildHelper(t, "./internal/accountproc")
 	rdb := redisClient(t, testkit.Redis(t))
 	n, d := 10, 5*time.Second
-	if longTests() {
+	if testkit.LongTests() {
 		n, d = 50, 20*time.Second
 	}
 	lifetime := kommo.TokenExpiryDelta + time.Second
@@ -208,11 +184,11 @@ func scopeLimiterRun(t *testing.T, bin string, m *manyScopes, addr, limiter stri
 // KOMMO_LONG_TESTS=1), the control 1.5 s.
 func TestReplicasShareScopeLimiter(t *testing.T) {
 	t.Parallel() // its rate floor allows for a loaded machine (rateFloor)
-	bin := buildAccountProc(t)
+	bin := testkit.BuildHelper(t, "./internal/accountproc")
 	addr := testkit.Redis(t)
 	const n = 50
 	d := 2 * time.Second
-	if longTests() {
+	if testkit.LongTests() {
 		d = 20 * time.Second
 	}
 	m := newManyScopes(t, n)
