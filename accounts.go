@@ -96,7 +96,8 @@ func (a *accountStore) String() string {
 // in this process shares its single-flight refresh, and the store's lock
 // keeps processes from refreshing one account twice.
 //
-//	accounts, err := kommo.NewAccounts(ctx, cfg, kommoredis.NewTokenStore(rdb))
+//	store, err := kommoredis.NewTokenStore(rdb) // or kommo.NewMemoryTokenStore() in one process
+//	accounts, err := kommo.NewAccounts(ctx, cfg, store)
 //	// on install: tok, err := cfg.ForAccount(domain).Exchange(ctx, code); accounts.Save(ctx, domain, tok)
 //	client, err := accounts.Client(ctx, "example.kommo.com", kommo.WithChannel(id, secret))
 //
