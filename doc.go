@@ -41,7 +41,8 @@
 // manager writes in Kommo arrive as webhooks: NewWebhookHandler verifies
 // them, decodes them into *MessageEvent, *TypingEvent, *ReactionEvent or
 // *UnknownEvent, and answers Kommo (which waits 5 seconds and never retries)
-// only after your callback has taken the event.
+// only after your callback has taken the event, or once a queue holds it
+// (WithWebhookQueue).
 //
 // # Chat API signing
 //
@@ -65,16 +66,32 @@
 //
 // # Retries and rate limits
 //
-// Transport errors, malformed bodies, 408, 429, 500, 502, 503 and 504 are
-// retried with exponential backoff and jitter (see RetryPolicy), honouring
-// Retry-After; 400, 401, 402, 403, 404 and 422 never are. After the last
-// attempt the error is a *RetryError wrapping the last *APIError. A wait that
-// would pass the context's deadline ends the call at once with a
+// A 429, or a request that provably never left (a refused dial), is retried
+// for every call; a transport error after sending, 408, 500, 502, 503 or 504
+// only for idempotent calls (GETs, DELETEs and Chat API calls, which keep
+// their msgid); a CRM POST or PATCH that may have reached the server, and a
+// 2xx whose body does not decode (*DecodeError), never. Waits use
+// exponential backoff with jitter (see RetryPolicy, whose CheckRetry can
+// replace the rule) and honour Retry-After. After the last attempt the
+// error is a *RetryError wrapping the last *APIError. A wait that would
+// pass the context's deadline ends the call at once with a
 // *RateLimitError. The client throttles itself to DefaultRateLimit requests
-// per second (Kommo blocks accounts that keep exceeding it); see
-// WithRateLimit and WithCRMRateLimiter. WithLogger logs attempts and retries
+// per second per account, each scope id and each CRM host on its own
+// (Limiter, MemoryLimiter; Kommo blocks accounts that keep exceeding it);
+// see WithRateLimit and WithLimiter. WithLogger logs attempts and retries
 // through log/slog; WithMiddleware wraps every attempt for metrics or
 // tracing.
+//
+// # Many accounts and replicas
+//
+// Accounts hands out a token source and client per account from an
+// AccountTokenStore, refreshing each account's single-use refresh token
+// under the store's lock. WithWebhookQueue makes the webhook handler a
+// durable intake that answers 200 once a hook is queued; a WebhookWorker
+// runs the callback with retries and dead letters. The in-memory Limiter,
+// MemoryTokenStore, MemoryDedupe and MemoryWebhookQueue suit one process
+// (the queue is not durable); package kommoredis implements all four on
+// Redis for replicas.
 //
 // # Pagination
 //
