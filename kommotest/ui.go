@@ -1,0 +1,176 @@
+package kommotest
+
+import (
+	"context"
+	"embed"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// The inbox's templates and script, embedded so that kommo fake --ui is one
+// binary with no frontend build.
+//
+//go:embed ui/*.html ui/*.js ui/*.css
+var inboxFiles embed.FS
+
+var inboxTmpl = template.Must(template.New("").Funcs(template.FuncMap{
+	"ticks": func(m Message) string {
+		switch statusName(m) {
+		case "delivered":
+			return "✓✓"
+		case "read":
+			return "✓✓"
+		case "error":
+			return "⚠"
+		}
+		return "✓"
+	},
+	"status": statusName,
+	"clock":  func(t time.Time) string { return t.UTC().Format("15:04:05") },
+}).ParseFS(inboxFiles, "ui/*.html"))
+
+// inbox is the web inbox's configuration (WithInbox).
+type inbox struct {
+	webhookURL string
+}
+
+// WithInbox turns on the web inbox at AdminPrefix+"ui/": a page that plays
+// Kommo's side for a person testing an integration by hand. It lists each
+// connected account's chats and each chat's messages with their delivery
+// status, and replies, types and reacts as the account's manager, posting
+// the signed webhooks to webhookURL (":scope_id" is replaced by the scope
+// id, as Kommo does). An empty webhookURL stores the manager's actions
+// without sending webhooks.
+func WithInbox(webhookURL string) Option {
+	return func(s *Server) error {
+		s.inbox = &inbox{webhookURL: webhookURL}
+		return nil
+	}
+}
+
+type inboxChat struct {
+	Chat
+	Title    string
+	Messages []Message
+}
+
+type inboxScope struct {
+	ID, AccountID, Title string
+	Connected            bool
+	Chats                []inboxChat
+}
+
+type inboxPage struct {
+	Scopes     []inboxScope
+	Chat       *inboxChat
+	Manager    string
+	WebhookURL string
+	Flash      string
+}
+
+func (s *Server) inboxData(chatID string) inboxPage {
+	p := inboxPage{Manager: s.managerName, WebhookURL: s.inbox.webhookURL}
+	s.mu.Lock()
+	byID := map[string]int{}
+	for _, sc := range s.scopes {
+		byID[sc.id] = len(p.Scopes)
+		p.Scopes = append(p.Scopes, inboxScope{ID: sc.id, AccountID: sc.accountID, Title: sc.title, Connected: sc.connected})
+	}
+	s.mu.Unlock()
+	for _, c := range s.Chats() {
+		ic := inboxChat{Chat: c, Title: c.User.Name}
+		if ic.Title == "" {
+			ic.Title = c.User.Phone
+		}
+		if ic.Title == "" {
+			ic.Title = c.ID
+		}
+		if c.ID == chatID {
+			ic.Messages = s.Messages(c.ScopeID, c.ID)
+			cp := ic
+			p.Chat = &cp
+		}
+		if i, ok := byID[c.ScopeID]; ok {
+			p.Scopes[i].Chats = append(p.Scopes[i].Chats, ic)
+		}
+	}
+	return p
+}
+
+// serveInbox serves the web inbox; rest is the path after ".../ui/".
+func (s *Server) serveInbox(w http.ResponseWriter, r *http.Request, rest string) {
+	if s.inbox == nil {
+		adminError(w, http.StatusNotFound, "the web inbox is off (kommo fake --ui, or kommotest.WithInbox)")
+		return
+	}
+	parts := strings.Split(rest, "/")
+	switch {
+	case r.Method == http.MethodGet && rest == "":
+		s.renderInbox(w, "page", s.inboxData(r.URL.Query().Get("chat")))
+	case r.Method == http.MethodGet && (rest == "inbox.js" || rest == "inbox.css"):
+		b, _ := inboxFiles.ReadFile("ui/" + rest)
+		ctype := "text/javascript; charset=utf-8"
+		if strings.HasSuffix(rest, ".css") {
+			ctype = "text/css; charset=utf-8"
+		}
+		w.Header().Set("Content-Type", ctype)
+		w.Write(b)
+	case r.Method == http.MethodGet && rest == "live":
+		// The parts of the page that change, polled by inbox.js.
+		s.renderInbox(w, "live", s.inboxData(r.URL.Query().Get("chat")))
+	case r.Method == http.MethodPost && len(parts) == 3 && parts[0] == "chat":
+		s.inboxAction(w, r, parts[1], parts[2])
+	default:
+		adminError(w, http.StatusNotFound, "no such inbox page: "+r.Method+" "+r.URL.Path)
+	}
+}
+
+func (s *Server) renderInbox(w http.ResponseWriter, name string, p inboxPage) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := inboxTmpl.ExecuteTemplate(w, name, p); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
+}
+
+// inboxAction carries out a manager's action from the inbox's forms and
+// sends its webhook, then shows the chat again.
+func (s *Server) inboxAction(w http.ResponseWriter, r *http.Request, chatID, action string) {
+	if err := r.ParseForm(); err != nil {
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var ev Event
+	switch action {
+	case "reply":
+		text := strings.TrimSpace(r.PostForm.Get("text"))
+		if text == "" {
+			http.Redirect(w, r, AdminPrefix+"ui/?chat="+chatID, http.StatusSeeOther)
+			return
+		}
+		ev = ManagerMessage(chatID, text)
+	case "typing":
+		ev = ManagerTyping(chatID)
+	case "react":
+		ev = ManagerReaction(chatID, r.PostForm.Get("message"), r.PostForm.Get("emoji"))
+	default:
+		adminError(w, http.StatusNotFound, "no such inbox action: "+action)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), WebhookTimeout)
+	defer cancel()
+	flash := ""
+	if err := s.deliverFromInbox(ctx, s.inbox.webhookURL, ev); err != nil {
+		flash = err.Error()
+	}
+	if r.Header.Get("X-Inbox-Fetch") != "" { // inbox.js: answer the flash only
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte(flash))
+		return
+	}
+	p := s.inboxData(chatID)
+	p.Flash = flash
+	s.renderInbox(w, "page", p)
+}
