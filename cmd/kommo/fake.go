@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/kommo-go/kommo/kommotest"
 )
@@ -81,7 +78,7 @@ func runFake(e *env, args []string) error {
 	if *ui {
 		fmt.Fprintf(e.stdout, "inbox:     %s%sui/\n", srv.URL(), kommotest.AdminPrefix)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	defer stop()
 	<-ctx.Done()
 	fmt.Fprintln(e.stdout, "kommo fake: stopped")

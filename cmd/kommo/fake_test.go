@@ -85,3 +85,11 @@ reset []
 		t.Errorf("python client printed\n%s\nwant\n%s", out, want)
 	}
 }
+
+// kommoCmd returns the kommo command with args and env, not started.
+func kommoCmd(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(kommoBin, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	return cmd
+}

@@ -14,13 +14,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // command is one subcommand.
@@ -130,10 +133,25 @@ func (c *command) parse(e *env, fs *flag.FlagSet, args []string) error {
 			return flag.ErrHelp
 		}
 	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	// Flags may follow positional arguments ("talk get 1001 --json"):
+	// parse, set the first positional aside, and go on.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return errUsage
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if rest[0] == "--" {
+			positional = append(positional, rest[1:]...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
-	return nil
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 func indent(s, prefix string) string {
@@ -161,4 +179,18 @@ func readInput(e *env, name string) ([]byte, error) {
 		return io.ReadAll(e.stdin)
 	}
 	return os.ReadFile(name)
+}
+
+// colour wraps s in an ANSI colour when w is a terminal and NO_COLOR is
+// unset; pipes and files get plain text.
+func colour(e *env, w io.Writer, code, s string) string {
+	if !isTerminal(w) || e.getenv("NO_COLOR") != "" {
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+// interruptContext is cancelled by Ctrl-C or SIGTERM.
+func interruptContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }

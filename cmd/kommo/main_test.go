@@ -123,7 +123,7 @@ func TestHelp(t *testing.T) {
 		{name: "help-none", code: 2},
 		{name: "help-unknown", args: []string{"frobnicate"}, code: 2},
 	}
-	for _, c := range []string{"sign", "verify-request", "verify-webhook", "fake"} {
+	for _, c := range []string{"sign", "verify-request", "verify-webhook", "fake", "connect", "send", "history", "talk", "token", "webhook", "doctor"} {
 		cases = append(cases, goldenCase{name: "help-" + c, args: []string{c, "--help"}})
 	}
 	runGolden(t, cases)

@@ -81,10 +81,10 @@ func runVerifyRequest(e *env, args []string) error {
 	}
 	fmt.Fprintf(w, "Request (%s): %s %s, %d body bytes\n", cr.from, cr.method, target, len(cr.body))
 	if len(problems) == 0 {
-		fmt.Fprintln(w, "VALID: Kommo will accept this signature")
+		fmt.Fprintln(w, colour(e, w, "32", "VALID")+": Kommo will accept this signature")
 		return nil
 	}
-	fmt.Fprintf(w, "INVALID: %d problem(s)\n", len(problems))
+	fmt.Fprintf(w, "%s: %d problem(s)\n", colour(e, w, "31", "INVALID"), len(problems))
 	for _, p := range problems {
 		fmt.Fprintf(w, "  - %s\n", strings.ReplaceAll(p, "\n", "\n    "))
 	}
@@ -281,11 +281,11 @@ func runVerifyWebhook(e *env, args []string) error {
 	fmt.Fprintf(w, "Webhook: %d body bytes, X-Signature %s, %d secret(s)\n", len(body), sig, len(secrets))
 	for i, s := range secrets {
 		if chatsign.VerifyWebhookSignature(body, sig, s) {
-			fmt.Fprintf(w, "VALID: signed with secret #%d\n", i+1)
+			fmt.Fprintf(w, "%s: signed with secret #%d\n", colour(e, w, "32", "VALID"), i+1)
 			return nil
 		}
 	}
-	fmt.Fprintf(w, "INVALID: %s\n", diagnoseWebhook(body, sig, secrets))
+	fmt.Fprintf(w, "%s: %s\n", colour(e, w, "31", "INVALID"), diagnoseWebhook(body, sig, secrets))
 	return exitError{1}
 }
 
