@@ -114,9 +114,16 @@ func TestInboxInABrowser(t *testing.T) {
 		"sender":  map[string]any{"id": "wa-user-1", "name": "Ann Client"},
 		"message": map[string]any{"type": "text", "text": "Hello, is my order ready?"}}})
 
+	// Chromium's helper processes may still write to the profile after
+	// the browser exits, so it is removed best effort, not by t.TempDir.
+	profile, err := os.MkdirTemp("", "kommotest-inbox-chromium")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(profile)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
 		chromedp.ExecPath(execPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.WindowSize(1100, 640))
@@ -128,7 +135,7 @@ func TestInboxInABrowser(t *testing.T) {
 	defer cancelT()
 
 	var incoming string
-	err := chromedp.Run(ctx,
+	err = chromedp.Run(ctx,
 		chromedp.Navigate(srv.URL()+kommotest.AdminPrefix+"ui/"),
 		chromedp.WaitVisible(`a.chat-link`, chromedp.ByQuery),
 		chromedp.Click(`a.chat-link`, chromedp.ByQuery),
