@@ -100,7 +100,7 @@ func TestAdminAPI(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"url":"` + hook.URL + `","event":{"type":"manager_message","chat":"conv-1"}}`: `manager_message needs "chat" and "text"`,
 		`{"url":"` + hook.URL + `","event":{"type":"poke"}}`:                            `unknown event type "poke"`,
-		`{"event":{"type":"typing","chat":"conv-1"}}`:                                    `"url" is required`,
+		`{"event":{"type":"typing","chat":"conv-1"}}`:                                   `"url" is required`,
 		`not json`: "body: ",
 	} {
 		if code, out := admin(t, srv, "POST", "webhooks", body); code != 400 || !strings.Contains(out["error"].(string), want) {
