@@ -151,3 +151,39 @@ func TestAdminAPI(t *testing.T) {
 		t.Errorf("ui without WithInbox = %d %v", code, out)
 	}
 }
+
+// TestEventAsManager sends a manager's webhooks as another manager than
+// the server's: the webhook and the stored message carry that manager.
+func TestEventAsManager(t *testing.T) {
+	srv := kommotest.New(t)
+	scope := srv.Connect(srv.AccountAmojoID())
+	if _, _, err := srv.MustClient().Messages.Send(context.Background(), scope, &kommo.SendMessageRequest{
+		MsgID: "m-1", ConversationID: "conv-1", Sender: &kommo.Participant{ID: "u-1", Name: "Ann"}, Message: kommo.TextMessage("hi")}); err != nil {
+		t.Fatal(err)
+	}
+	body, _, err := srv.WebhookBody(kommotest.ManagerMessage("conv-1", "Bob here").AsManager("bob-amojo-id", "Bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), `"sender":{"id":"bob-amojo-id","name":"Bob"}`) {
+		t.Errorf("webhook body %s, want Bob as the sender", body)
+	}
+	msgs := srv.Messages(scope, "conv-1")
+	if last := msgs[len(msgs)-1]; last.Sender.ID != "bob-amojo-id" || last.Sender.Name != "Bob" {
+		t.Errorf("stored sender %+v, want Bob", last.Sender)
+	}
+	body, _, err = srv.WebhookBody(kommotest.ManagerTyping("conv-1").AsManager("bob-amojo-id", "Bob"))
+	if err != nil || !strings.Contains(string(body), `"user":{"id":"bob-amojo-id"}`) {
+		t.Errorf("typing webhook %s (%v), want Bob typing", body, err)
+	}
+	body, _, _ = srv.WebhookBody(kommotest.ManagerTyping("conv-1").AsManager("", "ignored"))
+	if !strings.Contains(string(body), `"user":{"id":"`+srv.ManagerAmojoID()+`"}`) {
+		t.Errorf("AsManager with an empty id changed the manager: %s", body)
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(r.(error).Error(), "WithInboxManagers: empty manager name") {
+			t.Errorf("WithInboxManagers(\"\") panicked with %v", r)
+		}
+	}()
+	kommotest.NewServer(kommotest.WithInbox(""), kommotest.WithInboxManagers(" ")).Close()
+}

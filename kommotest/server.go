@@ -112,8 +112,9 @@ type Server struct {
 	failP                                 float64
 	failSeed                              uint64
 	extraAccounts                         []string
-	listener                              net.Listener // WithListener; nil: a loopback port
-	inbox                                 *inbox       // WithInbox; nil: no web inbox
+	listener                              net.Listener  // WithListener; nil: a loopback port
+	inbox                                 *inbox        // WithInbox; nil: no web inbox
+	inboxManagers                         []Participant // WithInboxManagers
 
 	mu       sync.Mutex
 	seq      uint64

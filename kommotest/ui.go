@@ -2,7 +2,10 @@ package kommotest
 
 import (
 	"context"
+	"crypto/sha1"
 	"embed"
+	"encoding/hex"
+	"errors"
 	"html/template"
 	"net/http"
 	"strings"
@@ -36,6 +39,37 @@ type inbox struct {
 	webhookURL string
 }
 
+// AsManager makes a ManagerMessage, WriteFirstMessage, ManagerTyping or
+// ManagerReaction come from another manager than the server's (see
+// ManagerAmojoID): the webhook's sender (or user) carries amojoID and name,
+// and a stored message has them as its sender. Empty values keep the
+// server's manager.
+func (e Event) AsManager(amojoID, name string) Event {
+	if amojoID != "" {
+		e.manager = &Participant{ID: amojoID, Name: name}
+	}
+	return e
+}
+
+// WithInboxManagers adds managers the inbox's composer can reply as,
+// besides the server's own (ManagerName). Each gets an amojo id derived
+// from its name, so runs are repeatable. It needs WithInbox; an empty name
+// is an error.
+func WithInboxManagers(names ...string) Option {
+	return func(s *Server) error {
+		for _, n := range names {
+			if strings.TrimSpace(n) == "" {
+				return errors.New("WithInboxManagers: empty manager name")
+			}
+			h := sha1.Sum([]byte("kommotest-manager:" + n))
+			x := hex.EncodeToString(h[:16])
+			id := x[0:8] + "-" + x[8:12] + "-4" + x[13:16] + "-a" + x[17:20] + "-" + x[20:32]
+			s.inboxManagers = append(s.inboxManagers, Participant{ID: id, Name: n})
+		}
+		return nil
+	}
+}
+
 // WithInbox turns on the web inbox at AdminPrefix+"ui/": a page that plays
 // Kommo's side for a person testing an integration by hand. It lists each
 // connected account's chats and each chat's messages with their delivery
@@ -65,13 +99,13 @@ type inboxScope struct {
 type inboxPage struct {
 	Scopes     []inboxScope
 	Chat       *inboxChat
-	Manager    string
+	Managers   []Participant
 	WebhookURL string
 	Flash      string
 }
 
 func (s *Server) inboxData(chatID string) inboxPage {
-	p := inboxPage{Manager: s.managerName, WebhookURL: s.inbox.webhookURL}
+	p := inboxPage{Managers: s.inboxManagerList(), WebhookURL: s.inbox.webhookURL}
 	s.mu.Lock()
 	byID := map[string]int{}
 	for _, sc := range s.scopes {
@@ -127,6 +161,12 @@ func (s *Server) serveInbox(w http.ResponseWriter, r *http.Request, rest string)
 	}
 }
 
+// inboxManagerList returns the managers the composer offers, the
+// server's own first.
+func (s *Server) inboxManagerList() []Participant {
+	return append([]Participant{{ID: s.managerAmojoID, Name: s.managerName}}, s.inboxManagers...)
+}
+
 func (s *Server) renderInbox(w http.ResponseWriter, name string, p inboxPage) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -158,6 +198,13 @@ func (s *Server) inboxAction(w http.ResponseWriter, r *http.Request, chatID, act
 	default:
 		adminError(w, http.StatusNotFound, "no such inbox action: "+action)
 		return
+	}
+	if id := r.PostForm.Get("manager"); id != "" {
+		for _, m := range s.inboxManagerList() {
+			if m.ID == id {
+				ev = ev.AsManager(m.ID, m.Name)
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), WebhookTimeout)
 	defer cancel()

@@ -105,7 +105,7 @@ func TestInboxInABrowser(t *testing.T) {
 	hooks := &hookRecorder{t: t, got: make(chan map[string]any, 16)}
 	hookSrv := httptest.NewServer(hooks)
 	defer hookSrv.Close()
-	srv := kommotest.New(t, kommotest.WithInbox(hookSrv.URL+"/kommo/:scope_id"))
+	srv := kommotest.New(t, kommotest.WithInbox(hookSrv.URL+"/kommo/:scope_id"), kommotest.WithInboxManagers("Bob Sales"))
 	hooks.secret = srv.ChannelSecret()
 	scope := srv.Connect(srv.AccountAmojoID())
 	now := time.Now()
@@ -141,6 +141,7 @@ func TestInboxInABrowser(t *testing.T) {
 		chromedp.Click(`a.chat-link`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#messages li.msg.in`, chromedp.ByQuery),
 		chromedp.Text(`#messages li.msg.in .text`, &incoming, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector("#manager").selectedIndex = 1`, nil),
 		chromedp.SendKeys(`#text`, "Yes, it ships today", chromedp.ByID),
 		chromedp.Click(`#send`, chromedp.ByID),
 	)
@@ -159,8 +160,8 @@ func TestInboxInABrowser(t *testing.T) {
 	inner, _ := msg["message"].(map[string]any)
 	sender, _ := msg["sender"].(map[string]any)
 	conv, _ := msg["conversation"].(map[string]any)
-	if inner["text"] != "Yes, it ships today" || sender["id"] != srv.ManagerAmojoID() || conv["client_id"] != "wa-chat-1" {
-		t.Fatalf("webhook = %v, want the manager's reply in wa-chat-1", hook)
+	if inner["text"] != "Yes, it ships today" || sender["name"] != "Bob Sales" || sender["id"] == srv.ManagerAmojoID() || conv["client_id"] != "wa-chat-1" {
+		t.Fatalf("webhook = %v, want Bob Sales's reply in wa-chat-1", hook)
 	}
 	replyID, _ := inner["id"].(string)
 	sel := `#messages li[data-id="` + replyID + `"]`
@@ -171,6 +172,10 @@ func TestInboxInABrowser(t *testing.T) {
 		}
 	}
 	waitStatus("sent")
+	var who string
+	if err := chromedp.Run(ctx, chromedp.Text(sel+` .who`, &who, chromedp.ByQuery)); err != nil || !strings.HasPrefix(who, "Bob Sales ") {
+		t.Errorf("the reply shows sender %q (%v), want Bob Sales", who, err)
+	}
 	signedPost(t, srv, "/v2/origin/custom/"+scope+"/"+replyID+"/delivery_status", map[string]any{"status_code": 1})
 	waitStatus("delivered")
 	signedPost(t, srv, "/v2/origin/custom/"+scope+"/"+replyID+"/delivery_status", map[string]any{"status_code": 2})

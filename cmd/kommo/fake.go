@@ -13,8 +13,8 @@ func init() {
 	register(&command{
 		name:    "fake",
 		summary: "run kommotest as a standalone fake Kommo (Chat API, CRM API, OAuth, admin API, web inbox)",
-		usage:   "[--addr HOST:PORT] [--env-file FILE] [--ui] [--webhook-url URL] [--connect]",
-		example: `kommo fake --addr 127.0.0.1:8080 --env-file kommo.env --ui --webhook-url 'http://127.0.0.1:3000/kommo/:scope_id'
+		usage:   "[--addr HOST:PORT] [--env-file FILE] [--ui [--webhook-url URL] [--manager NAME]...] [--connect]",
+		example: `kommo fake --addr 127.0.0.1:8080 --env-file kommo.env --ui --webhook-url 'http://127.0.0.1:3000/kommo/:scope_id' --manager 'Bob Sales'
 . ./kommo.env    # KOMMO_CHANNEL_ID, KOMMO_CHANNEL_SECRET, KOMMO_ACCESS_TOKEN, KOMMO_BASE_URL, ...
 curl -s "$KOMMO_BASE_URL/_kommotest/state"
 # the inbox: http://127.0.0.1:8080/_kommotest/ui/`,
@@ -29,6 +29,8 @@ func runFake(e *env, args []string) error {
 	envFile := fs.String("env-file", "", "also write the identities as shell variables to `file`")
 	ui := fs.Bool("ui", false, "serve the web inbox at /_kommotest/ui/")
 	hookURL := fs.String("webhook-url", "", "the integration's webhook `URL` the inbox posts to (\":scope_id\" is replaced)")
+	var managers multiFlag
+	fs.Var(&managers, "manager", "another manager `name` the inbox can reply as (repeatable)")
 	connect := fs.Bool("connect", false, "connect the channel to the account at start (skip the connect call)")
 	if err := c.parse(e, fs, args); err != nil {
 		return err
@@ -39,7 +41,7 @@ func runFake(e *env, args []string) error {
 	}
 	opts := []kommotest.Option{kommotest.WithListener(l)}
 	if *ui {
-		opts = append(opts, kommotest.WithInbox(*hookURL))
+		opts = append(opts, kommotest.WithInbox(*hookURL), kommotest.WithInboxManagers(managers...))
 	}
 	srv := kommotest.NewServer(opts...)
 	defer srv.Close()
