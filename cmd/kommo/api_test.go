@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -13,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
+	"github.com/kommo-go/kommo"
 	"github.com/kommo-go/kommo/internal/chatsign"
+	"github.com/kommo-go/kommo/kommotest"
 )
 
 var (
@@ -174,4 +179,38 @@ func TestWebhookReplay(t *testing.T) {
 		t.Fatalf("replay to a 404: exit %d", code)
 	}
 	golden(t, "webhook-replay-404", normalise(stdout+"--- stderr\n"+stderr))
+}
+
+// TestTokenRefresh refreshes a FileTokenStore file against kommotest's
+// token endpoint: the file gets the new pair, the output no token.
+func TestTokenRefresh(t *testing.T) {
+	srv := kommotest.New(t)
+	access, refresh := srv.IssueTokens(time.Hour)
+	path := filepath.Join(t.TempDir(), "token.json")
+	store := kommo.NewFileTokenStore(path)
+	if err := store.Save(context.Background(), &oauth2.Token{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"KOMMO_BASE_URL=" + srv.URL(), "KOMMO_CLIENT_ID=" + srv.OAuthClientID(), "KOMMO_CLIENT_SECRET=" + srv.OAuthClientSecret(),
+		"KOMMO_REDIRECT_URI=" + srv.OAuthRedirectURI(), "KOMMO_BASE_DOMAIN=" + srv.AccountDomain()}
+	stdout, stderr, code := runKommo(t, nil, env, "token", "refresh", "--store", path)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	tok, err := store.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.RefreshToken == refresh || tok.AccessToken == access || tok.AccessToken == "" {
+		t.Errorf("the store still holds the old pair")
+	}
+	if strings.Contains(stdout+stderr, tok.AccessToken) || strings.Contains(stdout+stderr, tok.RefreshToken) {
+		t.Error("token refresh printed a token without --show")
+	}
+	golden(t, "token-refresh", normalise(strings.ReplaceAll(stdout, path, "STORE")+"--- stderr\n"+stderr))
+	// The old refresh token was single use.
+	_, stderr, code = runKommo(t, nil, env, "token", "refresh", "--store", path)
+	if code != 0 {
+		t.Errorf("a second refresh with the new token failed: %s", stderr)
+	}
 }

@@ -121,6 +121,13 @@ func runToken(e *env, args []string) error {
 			cfg.TokenURL = base + "/oauth2/access_token"
 		}
 		fstore := kommo.NewFileTokenStore(*store)
+		// Hold the store's lock as the SDK does: refresh tokens are single
+		// use, so a running integration must not refresh at the same time.
+		unlock, err := fstore.Lock(context.Background())
+		if err != nil {
+			return err
+		}
+		defer unlock()
 		var cur *oauth2.Token
 		cur, err = fstore.Load(context.Background())
 		if err != nil {
