@@ -20,6 +20,11 @@ type capturedRequest struct {
 	header textproto.MIMEHeader
 	body   []byte
 	from   string // "raw HTTP" or "curl"
+	// note says how the capture was read when that matters to the verdict.
+	note string
+	// looseEnd is set for raw HTTP without Content-Length, whose body may
+	// end with a newline the file added.
+	looseEnd bool
 }
 
 // parseCapture reads a captured request, raw HTTP or a curl command.
@@ -56,6 +61,7 @@ func parseRawHTTP(data []byte) (*capturedRequest, error) {
 		}
 		cr.header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
+	cr.looseEnd = cr.header.Get("Content-Length") == ""
 	if n := cr.header.Get("Content-Length"); n != "" {
 		var cl int
 		if _, err := fmt.Sscan(n, &cl); err == nil && cl >= 0 && cl <= len(body) {

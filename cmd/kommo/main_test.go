@@ -147,7 +147,7 @@ func TestVerifyRequest(t *testing.T) {
 		file string
 		code int
 	}{
-		{"valid.http", 0}, {"valid-get.http", 0}, {"valid-curl.txt", 0},
+		{"valid.http", 0}, {"valid-get.http", 0}, {"valid-curl.txt", 0}, {"valid-no-content-length.http", 0},
 		{"query-signed.http", 1}, {"body-reserialised.http", 1}, {"trailing-newline.http", 1},
 		{"curl-data-binary.txt", 1}, {"md5-upper.http", 1}, {"content-type-differs.http", 1},
 		{"date-off.http", 1}, {"wrong-secret.http", 1}, {"hmac-sha256.http", 1}, {"missing-headers.http", 1},

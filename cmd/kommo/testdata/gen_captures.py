@@ -60,3 +60,7 @@ with open("webhooks/hook-newline.json", "w") as f:
 with open("webhooks/signatures.txt", "w") as f:
     f.write("sha1 " + hmac.new(SECRET.encode(), HOOK.encode(), hashlib.sha1).hexdigest() + "\n")
     f.write("sha256 " + hmac.new(SECRET.encode(), HOOK.encode(), hashlib.sha256).hexdigest() + "\n")
+# Typed by hand: LF line ends, no Content-Length, the file's final newline.
+with open("requests/valid-no-content-length.http", "w") as f:
+    f.write(f"POST {SCOPE} HTTP/1.1\nHost: amojo.kommo.com\nDate: {DATE}\nContent-Type: {J}\nContent-MD5: {md5(BODY)}\n"
+            f"X-Signature: {sign('POST', md5(BODY), J, DATE, SCOPE)}\n\n{BODY}\n")
