@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -298,6 +299,7 @@ func (s *Server) adminState() map[string]any {
 		scopes = append(scopes, map[string]any{"id": sc.id, "account_id": sc.accountID, "connected": sc.connected, "title": sc.title})
 	}
 	s.mu.Unlock()
+	slices.SortFunc(scopes, func(a, b map[string]any) int { return strings.Compare(a["id"].(string), b["id"].(string)) })
 	chats := []adminChat{}
 	for _, c := range s.Chats() {
 		ac := adminChat{ID: c.ID, ScopeID: c.ScopeID, ConversationID: c.ConversationID,
@@ -349,7 +351,8 @@ func (s *Server) Reset() {
 	s.ResetRequests()
 }
 
-// deliverTimeout bounds an inbox action's webhook delivery.
+// deliverFromInbox sends an inbox action's webhook to url, or with no url
+// only applies it to the state (the inbox still shows it).
 func (s *Server) deliverFromInbox(ctx context.Context, url string, ev Event) error {
 	if url == "" {
 		_, _, err := s.WebhookBody(ev) // apply it anyway: the inbox shows it

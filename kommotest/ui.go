@@ -8,6 +8,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -107,12 +108,15 @@ type inboxPage struct {
 func (s *Server) inboxData(chatID string) inboxPage {
 	p := inboxPage{Managers: s.inboxManagerList(), WebhookURL: s.inbox.webhookURL}
 	s.mu.Lock()
-	byID := map[string]int{}
 	for _, sc := range s.scopes {
-		byID[sc.id] = len(p.Scopes)
 		p.Scopes = append(p.Scopes, inboxScope{ID: sc.id, AccountID: sc.accountID, Title: sc.title, Connected: sc.connected})
 	}
 	s.mu.Unlock()
+	slices.SortFunc(p.Scopes, func(a, b inboxScope) int { return strings.Compare(a.ID, b.ID) })
+	byID := map[string]int{}
+	for i, sc := range p.Scopes {
+		byID[sc.ID] = i
+	}
 	for _, c := range s.Chats() {
 		ic := inboxChat{Chat: c, Title: c.User.Name}
 		if ic.Title == "" {
