@@ -91,3 +91,35 @@ func TestInboxRendersStatusesWithoutABrowser(t *testing.T) {
 		t.Errorf("%d tick marks, want 3 (outgoing messages only)", strings.Count(live, `class="ticks`))
 	}
 }
+
+// TestInboxListsEachAccountsChats shows the chats grouped by connected
+// account.
+func TestInboxListsEachAccountsChats(t *testing.T) {
+	const other = "7a1e43d9-1c4b-4e8e-9b55-3f7f1a0c2d11"
+	srv := kommotest.New(t, kommotest.WithInbox(""), kommotest.WithExtraAccounts(other))
+	client := srv.MustClient()
+	for i, account := range []string{srv.AccountAmojoID(), other} {
+		conn, _, err := client.Channels.Connect(context.Background(), &kommo.ConnectRequest{AccountID: account, Title: []string{"Main shop", "Second shop"}[i]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := client.Messages.Send(context.Background(), conn.ScopeID, &kommo.SendMessageRequest{MsgID: "m", ConversationID: "c",
+			Sender: &kommo.Participant{ID: "u", Name: []string{"Ann", "Bea"}[i]}, Message: kommo.TextMessage("hi")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page := getInbox(t, srv, "")
+	main, second := strings.Index(page, "Main shop</h3>"), strings.Index(page, "Second shop</h3>")
+	ann, bea := strings.Index(page, ">Ann</a>"), strings.Index(page, ">Bea</a>")
+	if main < 0 || second < 0 || ann < 0 || bea < 0 {
+		t.Fatalf("the index lacks an account or a chat:\n%s", page)
+	}
+	// Each chat sits under its own account's heading.
+	under := main < ann && ann < second && second < bea // Main shop listed first
+	if second < main {
+		under = second < bea && bea < main && main < ann
+	}
+	if !under {
+		t.Errorf("chats are not under their accounts:\n%s", page)
+	}
+}
