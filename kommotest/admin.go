@@ -168,16 +168,27 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			adminError(w, http.StatusBadRequest, `"url" is required`)
 			return
 		}
-		err = s.DeliverWebhook(r.Context(), req.URL, ev)
-		var we *WebhookError
-		switch {
-		case err == nil:
-			adminJSON(w, http.StatusOK, map[string]any{"delivered": true, "status": http.StatusOK})
-		case errors.As(err, &we):
-			adminJSON(w, http.StatusOK, map[string]any{"delivered": false, "status": we.StatusCode, "error": err.Error()})
-		default:
-			adminError(w, http.StatusBadGateway, err.Error())
+		ctx, cancel := context.WithTimeout(r.Context(), WebhookTimeout)
+		defer cancel()
+		hookReq, err := s.NewWebhookRequest(ctx, req.URL, ev)
+		if err != nil { // a bad URL or an event the state cannot take
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
 		}
+		hc := &http.Client{Transport: s.hookTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := hc.Do(hookReq)
+		if err != nil {
+			adminError(w, http.StatusBadGateway, "kommotest: deliver webhook: "+err.Error())
+			return
+		}
+		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		resp.Body.Close()
+		out := map[string]any{"delivered": resp.StatusCode == http.StatusOK, "status": resp.StatusCode}
+		if resp.StatusCode != http.StatusOK {
+			out["error"] = (&WebhookError{StatusCode: resp.StatusCode, Body: string(answer)}).Error()
+			out["answer"] = string(answer)
+		}
+		adminJSON(w, http.StatusOK, out)
 	case "POST faults":
 		var f adminFault
 		if err := json.Unmarshal(body, &f); err != nil {

@@ -102,10 +102,27 @@ func TestAdminAPI(t *testing.T) {
 		`{"url":"` + hook.URL + `","event":{"type":"poke"}}`:                            `unknown event type "poke"`,
 		`{"event":{"type":"typing","chat":"conv-1"}}`:                                   `"url" is required`,
 		`not json`: "body: ",
+		`{"url":"` + hook.URL + `","event":{"type":"typing","chat":"no-such-chat"}}`: `chat "no-such-chat" not found`,
+		`{"url":"/relative","event":{"type":"typing","chat":"conv-1"}}`:              `is not an absolute URL`,
 	} {
 		if code, out := admin(t, srv, "POST", "webhooks", body); code != 400 || !strings.Contains(out["error"].(string), want) {
 			t.Errorf("webhooks %s = %d %v, want 400 %q", body, code, out, want)
 		}
+	}
+
+	// A handler's refusal is reported, not an admin error; a dead URL is 502.
+	code, out = admin(t, srv, "POST", "webhooks", `{"url":"`+hook.URL+`/h","event":{"type":"typing","chat":"conv-1"}}`)
+	if code != 200 || out["delivered"] != true {
+		t.Errorf("typing = %d %v", code, out)
+	}
+	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "nope", http.StatusTeapot) }))
+	code, out = admin(t, srv, "POST", "webhooks", `{"url":"`+refuse.URL+`","event":{"type":"typing","chat":"conv-1"}}`)
+	if code != 200 || out["delivered"] != false || out["status"] != float64(418) || out["answer"] != "nope\n" {
+		t.Errorf("refused webhook = %d %v", code, out)
+	}
+	refuse.Close()
+	if code, out := admin(t, srv, "POST", "webhooks", `{"url":"`+refuse.URL+`","event":{"type":"typing","chat":"conv-1"}}`); code != 502 || !strings.Contains(out["error"].(string), "deliver webhook") {
+		t.Errorf("webhook to a closed server = %d %v", code, out)
 	}
 
 	code, out = admin(t, srv, "POST", "faults", `{"kind":"status","count":2,"status":503,"retry_after":"1"}`)
