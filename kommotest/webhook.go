@@ -36,6 +36,7 @@ type Event struct {
 	emoji   string
 	scopeID string
 	source  string
+	manager *Participant // AsManager; nil: the server's manager
 }
 
 // ManagerMessage is a text message a manager writes in Kommo in an
@@ -201,6 +202,9 @@ func (s *Server) buildHookLocked(ev Event) (hookEnvelope, string, error) {
 	now := s.now()
 	env := hookEnvelope{AccountID: "", Time: now.Unix()}
 	manager := hookUser{ID: s.managerAmojoID, Name: s.managerName}
+	if ev.manager != nil {
+		manager = hookUser{ID: ev.manager.ID, Name: ev.manager.Name}
+	}
 	switch ev.kind {
 	case evManagerMessage, evWriteFirst:
 		var c *chatState
@@ -227,11 +231,11 @@ func (s *Server) buildHookLocked(ev Event) (hookEnvelope, string, error) {
 			}
 		}
 		m := &msgState{id: s.newID(), scopeID: sc.id, chat: c, fromKommo: true,
-			sender: Participant{ID: s.managerAmojoID, Name: s.managerName},
+			sender: Participant{ID: manager.ID, Name: manager.Name},
 			body:   wireMessage{Type: "text", Text: ev.text}, ts: now.Truncate(time.Millisecond)} // Kommo reports milliseconds
 		rc := *c.user
 		m.receiver = &rc
-		m.resp = newMessageResult{ConversationID: c.id, SenderID: s.managerAmojoID, ReceiverID: &rc.ID, MsgID: m.id}
+		m.resp = newMessageResult{ConversationID: c.id, SenderID: manager.ID, ReceiverID: &rc.ID, MsgID: m.id}
 		s.storeMessageLocked(m)
 		hm := &hookMessage{
 			Receiver:     clientHookUser(rc),
@@ -256,7 +260,7 @@ func (s *Server) buildHookLocked(ev Event) (hookEnvelope, string, error) {
 			return env, "", err
 		}
 		env.AccountID = sc.accountID
-		env.Action = &hookAction{Typing: &hookTyping{User: hookUser{ID: s.managerAmojoID},
+		env.Action = &hookAction{Typing: &hookTyping{User: hookUser{ID: manager.ID},
 			Conversation: hookConversation{ID: c.id, ClientID: c.conversationID}, ExpiredAt: now.Add(5 * time.Second).Unix()}}
 		return env, sc.id, nil
 
@@ -276,7 +280,7 @@ func (s *Server) buildHookLocked(ev Event) (hookEnvelope, string, error) {
 		if ev.emoji == "" {
 			typ = "unreact"
 		}
-		setReaction(m, Reaction{UserID: s.managerAmojoID, Emoji: ev.emoji}, typ == "react")
+		setReaction(m, Reaction{UserID: manager.ID, Emoji: ev.emoji}, typ == "react")
 		msgid := m.msgID
 		if msgid == "" {
 			msgid = m.id
@@ -290,7 +294,7 @@ func (s *Server) buildHookLocked(ev Event) (hookEnvelope, string, error) {
 			MsgID: msgid,
 			Message: hookReactionMessage{ID: m.id, ClientID: m.msgID, Sender: hookUser{ID: m.sender.ID}, Receiver: recv,
 				Timestamp: m.ts.Unix(), MsecTimestamp: m.ts.UnixMilli()},
-			User:         hookUser{ID: s.managerAmojoID},
+			User:         hookUser{ID: manager.ID},
 			Conversation: hookConversation{ID: c.id, ClientID: c.conversationID},
 			Type:         typ, Emoji: ev.emoji,
 		}}
