@@ -265,8 +265,12 @@ func TestBackoffPastDeadlineIsNotRateLimited(t *testing.T) {
 	h := newHostile(t, func(n int32, w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unavailable", http.StatusServiceUnavailable)
 	})
-	c, clk := hostileClient(t, h)
-	ctx, cancel := context.WithDeadline(t.Context(), clk.Now().Add(100*time.Millisecond))
+	// The backoff (at least 7.5 s) passes the deadline by far; the deadline
+	// leaves the first attempt 5 s of wall time even on a loaded machine.
+	p := kommo.DefaultRetryPolicy()
+	p.BaseBackoff, p.MaxBackoff = 10*time.Second, 10*time.Second
+	c, clk := hostileClient(t, h, kommo.WithRetryPolicy(p))
+	ctx, cancel := context.WithDeadline(t.Context(), clk.Now().Add(5*time.Second))
 	defer cancel()
 	_, _, err := c.Talks.Get(ctx, 7)
 	require.Error(t, err)
