@@ -466,12 +466,12 @@ func (h *WebhookHandler) observeCallback(ctx context.Context, ev WebhookEvent, s
 	o.WebhookCallbackDone(ctx, WebhookCallbackDone{Kind: ev.Kind(), ScopeID: WebhookScopeID(ctx), Duration: time.Since(start), Err: *errp})
 }
 
-// ObserverKindOfError names an error's kind for telemetry without its
+// ErrorKind names an error's kind for telemetry without its
 // text (which may hold identifiers or server output): the HTTP status of
 // an *APIError ("429"), "rate_limited" for a *RateLimitError without one,
 // "validation", "timeout", "canceled", "transport", "decode", else
 // "other". Package kommootel uses it for error.type.
-func ObserverKindOfError(err error) string {
+func ErrorKind(err error) string {
 	var ae *APIError
 	var ve *ValidationError
 	var de *DecodeError

@@ -130,7 +130,7 @@ func TestObserverFailedCall(t *testing.T) {
 	done.Err = nil
 	assert.Equal(t, CallDone{Info: info, Method: "GET", Attempts: 1, StatusCode: 404}, done)
 	assert.Equal(t, AttemptDone{Info: info, Attempt: 1, StatusCode: 404}, events[2])
-	assert.Equal(t, "404", ObserverKindOfError(err))
+	assert.Equal(t, "404", ErrorKind(err))
 }
 
 func TestCallInfoWithoutObserver(t *testing.T) {
