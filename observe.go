@@ -110,7 +110,8 @@ type AttemptStart struct {
 	Attempt int
 	// Method is the HTTP method.
 	Method string
-	// URL is the request URL, with any sensitive query value redacted.
+	// URL is the request URL, with any sensitive query value redacted. It
+	// must not be modified.
 	URL *url.URL
 	// RetryReason names why the previous attempt is being retried
 	// (RetryDecision.Reason, e.g. "429"); "" for the first attempt.
@@ -325,8 +326,9 @@ func (c *Client) observeSend(send func(*http.Request) (*http.Response, error)) f
 		n := st.attempt
 		if o.AttemptStart != nil {
 			ev := AttemptStart{Info: st.info, Attempt: n, Method: req.Method, RetryReason: st.retryReason, RetryWait: st.retryWait}
-			if u, err := url.Parse(redactURL(req.URL)); err == nil {
-				ev.URL = u
+			ev.URL = req.URL
+			if req.URL.RawQuery != "" || req.URL.User != nil {
+				ev.URL, _ = url.Parse(redactURL(req.URL))
 			}
 			if nctx := o.AttemptStart(ctx, ev); nctx != ctx {
 				ctx = nctx
