@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/kommo-go/kommo/internal/testkit"
 )
@@ -217,6 +218,26 @@ func TestObserverTokenRefresh(t *testing.T) {
 	got := events[1].(TokenRefresh)
 	assert.Same(t, ferr, got.Err)
 	assert.ErrorIs(t, got.Err, ErrReauthorizationRequired)
+}
+
+func TestObserverTokenSourceRefresh(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(testkit.Fixture(t, "crm", "token.json"))
+	}))
+	t.Cleanup(srv.Close)
+	rec := &observeRecorder{}
+	cfg := &OAuthConfig{ClientID: "id", ClientSecret: "s", RedirectURL: "https://app.example/cb",
+		BaseDomain: "example.kommo.com", TokenURL: srv.URL, HTTPClient: srv.Client(), Clock: testkit.NewClock(harnessStart)}
+	store := &oauthMemStore{tok: &oauth2.Token{AccessToken: "old", RefreshToken: "r-1", Expiry: harnessStart.Add(-time.Minute)}}
+	ts, err := NewTokenSource(ContextWithObserver(t.Context(), rec.observer()), cfg, store)
+	require.NoError(t, err)
+	tok, err := ts.Token()
+	require.NoError(t, err)
+	require.NotEqual(t, "old", tok.AccessToken)
+	_, err = ts.Token() // still valid: no refresh
+	require.NoError(t, err)
+	assert.Equal(t, []any{TokenRefresh{AccountKey: "example.kommo.com"}}, rec.list())
 }
 
 func TestWebhookObserver(t *testing.T) {
