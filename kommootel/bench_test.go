@@ -10,21 +10,31 @@ import (
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/kommo-go/kommo"
 	"github.com/kommo-go/kommo/kommootel"
 )
 
 // BenchmarkSend measures Messages.Send over loopback without an observer
-// ("plain") and with kommootel on the OpenTelemetry SDK ("otel": every
-// span sampled and ended into a span processor that keeps nothing, every
-// metric aggregated for a ManualReader). BENCHMARKS.md reports the ratio.
+// ("plain"), with kommootel on the OpenTelemetry SDK ("otel": every span
+// sampled and ended into a span processor that keeps nothing, every metric
+// aggregated for a ManualReader), and with the SDK's metrics but a no-op
+// tracer ("otel-metrics-only"). BENCHMARKS.md reports the ratios.
 func BenchmarkSend(b *testing.B) {
 	b.Run("plain", func(b *testing.B) { benchSendWith(b) })
 	b.Run("otel", func(b *testing.B) {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardProcessor{}))
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 		obs, err := kommootel.NewObserver(kommootel.WithTracerProvider(tp), kommootel.WithMeterProvider(mp))
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchSendWith(b, obs.ClientOption())
+	})
+	b.Run("otel-metrics-only", func(b *testing.B) {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		obs, err := kommootel.NewObserver(kommootel.WithTracerProvider(tracenoop.NewTracerProvider()), kommootel.WithMeterProvider(mp))
 		if err != nil {
 			b.Fatal(err)
 		}

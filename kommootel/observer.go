@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -68,6 +70,8 @@ type Observer struct {
 	hooksReceived, callbackFailures metric.Int64Counter
 	handlerDuration, lag            metric.Float64Histogram
 	deliveryErrors                  metric.Int64Counter
+
+	sets attrSets
 }
 
 // NewObserver builds an Observer on the given (or the global) providers.
@@ -154,20 +158,24 @@ func (o *Observer) callStart(ctx context.Context, info kommo.CallInfo) context.C
 
 func (o *Observer) callDone(ctx context.Context, ev kommo.CallDone) {
 	span := trace.SpanFromContext(ctx)
-	span.SetAttributes(AttrAttempts.Int(ev.Attempts))
+	attrs := make([]attribute.KeyValue, 1, 3)
+	attrs[0] = AttrAttempts.Int(ev.Attempts)
 	if ev.StatusCode != 0 {
-		span.SetAttributes(semconv.HTTPResponseStatusCode(ev.StatusCode))
+		attrs = append(attrs, semconv.HTTPResponseStatusCode(ev.StatusCode))
 	}
 	if ev.Err != nil {
 		kind := kommo.ErrorKind(ev.Err)
-		span.SetAttributes(semconv.ErrorTypeKey.String(kind))
+		attrs = append(attrs, semconv.ErrorTypeKey.String(kind))
 		span.SetStatus(codes.Error, kind)
 	}
+	span.SetAttributes(attrs...)
 	span.End()
 }
 
 func (o *Observer) attemptStart(ctx context.Context, ev kommo.AttemptStart) context.Context {
-	attrs := append(callAttrs(ev.Info), semconv.HTTPRequestMethodKey.String(ev.Method), AttrAttempt.Int(ev.Attempt))
+	attrs := make([]attribute.KeyValue, 0, 10)
+	attrs = append(attrs, AttrOperation.String(ev.Info.Operation), AttrAPI.String(ev.Info.API), AttrAccount.String(ev.Info.AccountKey),
+		semconv.HTTPRequestMethodKey.String(ev.Method), AttrAttempt.Int(ev.Attempt))
 	if ev.URL != nil {
 		attrs = append(attrs, semconv.URLFull(ev.URL.String()), semconv.ServerAddress(ev.URL.Hostname()))
 		if p := serverPort(ev.URL.Scheme, ev.URL.Port()); p != 0 {
@@ -176,7 +184,7 @@ func (o *Observer) attemptStart(ctx context.Context, ev kommo.AttemptStart) cont
 	}
 	if ev.Attempt > 1 {
 		attrs = append(attrs, semconv.HTTPRequestResendCount(ev.Attempt-1), AttrRetryReason.String(ev.RetryReason))
-		o.retries.Add(ctx, 1, metric.WithAttributes(append(callAttrs(ev.Info), AttrRetryReason.String(ev.RetryReason))...))
+		o.retries.Add(ctx, 1, o.sets.get(ev.Info, AttrRetryReason, ev.RetryReason))
 	}
 	ctx, _ = o.tracer.Start(ctx, ev.Method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	return ctx
@@ -225,10 +233,9 @@ func (o *Observer) attemptDone(ctx context.Context, ev kommo.AttemptDone) {
 		span.SetAttributes(semconv.HTTPResponseStatusCode(ev.StatusCode))
 	}
 	span.End()
-	attrs := callAttrs(ev.Info)
-	o.requests.Add(ctx, 1, metric.WithAttributes(append(attrs, AttrStatusClass.String(statusClass(ev.StatusCode)))...))
+	o.requests.Add(ctx, 1, o.sets.get(ev.Info, AttrStatusClass, statusClass(ev.StatusCode)))
 	if ev.StatusCode == 429 {
-		o.rateLimited.Add(ctx, 1, metric.WithAttributes(attrs...))
+		o.rateLimited.Add(ctx, 1, o.sets.get(ev.Info, "", ""))
 	}
 }
 
@@ -247,7 +254,7 @@ func transportKind(err error) string {
 }
 
 func (o *Observer) limiterWaited(ctx context.Context, info kommo.CallInfo, d time.Duration) {
-	o.limiterWait.Record(ctx, d.Seconds(), metric.WithAttributes(callAttrs(info)...))
+	o.limiterWait.Record(ctx, d.Seconds(), o.sets.get(info, "", ""))
 }
 
 func (o *Observer) deliveryStatus(ctx context.Context, ev kommo.DeliveryStatusReport) {
@@ -288,4 +295,38 @@ func (o *Observer) webhookCallbackDone(ctx context.Context, ev kommo.WebhookCall
 func (o *Observer) webhookHandled(ctx context.Context, ev kommo.WebhookHandled) {
 	o.handlerDuration.Record(ctx, ev.Latency.Seconds(), metric.WithAttributes(AttrWebhookKind.String(string(ev.Kind)),
 		semconv.HTTPResponseStatusCode(ev.StatusCode), AttrWithinBudget.Bool(ev.Latency <= WebhookBudget)))
+}
+
+// attrSets caches the metric attribute sets of calls, which repeat for
+// every request of an account: building a set sorts and allocates.
+type attrSets struct {
+	m    sync.Map // attrSetKey → metric.MeasurementOption
+	size atomic.Int64
+}
+
+type attrSetKey struct {
+	info  kommo.CallInfo
+	key   attribute.Key
+	value string
+}
+
+// attrSetLimit bounds the cache; past it (a program with very many
+// accounts) the sets of new keys are built each time.
+const attrSetLimit = 1 << 14
+
+// get returns the call's attributes plus key=value (none when key is "").
+func (c *attrSets) get(info kommo.CallInfo, key attribute.Key, value string) metric.MeasurementOption {
+	k := attrSetKey{info, key, value}
+	if v, ok := c.m.Load(k); ok {
+		return v.(metric.MeasurementOption)
+	}
+	attrs := callAttrs(info)
+	if key != "" {
+		attrs = append(attrs, key.String(value))
+	}
+	opt := metric.WithAttributeSet(attribute.NewSet(attrs...))
+	if c.size.Add(1) <= attrSetLimit {
+		c.m.Store(k, opt)
+	}
+	return opt
 }
