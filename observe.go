@@ -313,7 +313,7 @@ func callLogAttrs(ctx context.Context) []slog.Attr {
 // the observer's attempt hooks; without them it returns send unchanged.
 func (c *Client) observeSend(send func(*http.Request) (*http.Response, error)) func(*http.Request) (*http.Response, error) {
 	o := c.observer
-	if o == nil || (o.AttemptStart == nil && o.AttemptDone == nil) {
+	if o == nil {
 		return send
 	}
 	return func(req *http.Request) (*http.Response, error) {

@@ -114,6 +114,18 @@ func TestObserverRetriedSend(t *testing.T) {
 	}, rec.list())
 }
 
+func TestObserverCallDoneAlone(t *testing.T) {
+	var got []CallDone
+	h := newHarness(t, WithRetryPolicy(RetryPolicy{MaxAttempts: 2}),
+		WithObserver(&Observer{CallDone: func(_ context.Context, ev CallDone) { got = append(got, ev) }}))
+	h.mux.HandleFunc("POST /v2/origin/custom/"+observeScope, h.sequence(
+		h.replyBody(503, ""), h.reply(200, "chat", "send_response.json")))
+	_, _, err := h.client.Messages.Send(t.Context(), observeScope, observeSendRequest())
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, 2, got[0].Attempts, "attempts are counted without attempt hooks")
+}
+
 func TestObserverFailedCall(t *testing.T) {
 	rec := &observeRecorder{}
 	h := newHarness(t, WithObserver(rec.observer()))
