@@ -62,6 +62,7 @@ type Client struct {
 	clock       Clock
 	timeout     time.Duration
 	send        func(*http.Request) (*http.Response, error)
+	observer    *Observer // WithObserver's, or nil
 
 	common service
 
@@ -152,6 +153,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		retry:      DefaultRetryPolicy(),
 		logger:     cfg.logger,
 		clock:      cfg.clock,
+		observer:   cfg.observer,
 		timeout:    DefaultRequestTimeout,
 	}
 	// A copy, so the caller's client is left as it was: API requests never
@@ -227,6 +229,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		mw, next := cfg.middleware[i], c.send
 		c.send = func(r *http.Request) (*http.Response, error) { return mw(r, next) }
 	}
+	c.send = c.observeSend(c.send)
 
 	c.common.client = c
 	c.Channels = (*ChannelsService)(&c.common)

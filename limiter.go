@@ -142,13 +142,13 @@ func (s sharedRateLimiter) Take(_ context.Context, _ string, now time.Time) (tim
 	return takeAt(s.l, now)
 }
 
-// limitKey is the Limiter key of a call (see Limiter).
+// limitKey is the Limiter key of a call (see Limiter): its API and
+// account key (CallInfo.AccountKey), the channel id for a channel-level
+// Chat API call.
 func (c *Client) limitKey(cl *call) string {
-	if cl.api == crmAPI {
-		return "crm:" + c.crmBase.Host
+	account := c.callAccountKey(cl)
+	if cl.api == chatAPI && account == "" {
+		account = c.channelID
 	}
-	if cl.scope != "" {
-		return "chat:" + cl.scope
-	}
-	return "chat:" + c.channelID
+	return apiName(cl.api) + ":" + account
 }

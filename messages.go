@@ -416,6 +416,7 @@ func (s *MessagesService) UpdateDeliveryStatus(ctx context.Context, scopeID, amo
 		return nil, err
 	}
 	text := deliveryErrorText(req.Status, req.ErrorCode, req.Error)
+	s.client.observeDeliveryStatus(ctx, scopeID, req)
 	var body any
 	if req.Shape == DeliveryStatusShapeMsgID {
 		body = &chatDeliveryMsgIDBody{MsgID: amojoMsgID, DeliveryStatus: req.Status, ErrorCode: req.ErrorCode, Error: text}

@@ -435,13 +435,14 @@ func (c *OAuthConfig) Exchange(ctx context.Context, code string) (*oauth2.Token,
 // POST https://{BaseDomain}/oauth2/access_token
 //
 // Kommo API docs: https://developers.kommo.com/reference/get-token
-func (c *OAuthConfig) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
+func (c *OAuthConfig) Refresh(ctx context.Context, refreshToken string) (tok *oauth2.Token, err error) {
 	if err := c.oauthCheck("OAuthConfig.Refresh"); err != nil {
 		return nil, err
 	}
 	if refreshToken == "" {
 		return nil, fmt.Errorf("kommo: no refresh token: %w", ErrReauthorizationRequired)
 	}
+	defer c.observeRefresh(ctx, c.now(), &err)
 	return c.retrieve(ctx, &oauthRequest{GrantType: "refresh_token", RefreshToken: refreshToken}, refreshToken)
 }
 

@@ -52,6 +52,7 @@ type config struct {
 	clock                    Clock
 	timeout                  *time.Duration
 	middleware               []Middleware
+	observer                 *Observer
 }
 
 // WithChannel sets the chat channel id and secret issued at channel
@@ -348,6 +349,19 @@ func WithMiddleware(mw ...Middleware) Option {
 			}
 		}
 		c.middleware = append(c.middleware, mw...)
+		return nil
+	}
+}
+
+// WithObserver reports every call, HTTP attempt, rate limiter wait and
+// delivery status report to o (see Observer); package kommootel provides
+// one on OpenTelemetry. The last one given wins.
+func WithObserver(o *Observer) Option {
+	return func(c *config) error {
+		if o == nil {
+			return optionErr("WithObserver", "nil observer")
+		}
+		c.observer = o
 		return nil
 	}
 }

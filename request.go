@@ -29,6 +29,8 @@ type Response struct {
 	RequestID string
 	// Attempts is how many attempts the call took (1 without retries).
 	Attempts int
+	// Call names the call's operation, API and account.
+	Call CallInfo
 }
 
 type apiKind uint8
@@ -86,10 +88,12 @@ func encodeJSON(v any) ([]byte, error) {
 }
 
 // do runs a call with retries, rate limiting, signing and authentication.
-func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
+func (c *Client) do(ctx context.Context, cl *call) (resp *Response, err error) {
 	if ctx == nil {
 		return nil, errors.New("kommo: nil context")
 	}
+	ctx, observed := c.observeCall(ctx, cl)
+	defer func() { observed(resp, err) }()
 	var base *url.URL
 	var limiter Limiter
 	switch cl.api {
@@ -138,11 +142,13 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 	attempt := 0
 	for {
 		attempt++
+		limiterStart := c.observeNow(limiter != nil)
 		if limiter != nil {
 			if err := c.waitLimiter(ctx, limiter, c.limitKey(cl), lastErr); err != nil {
 				return nil, c.finalErr(cl.method, u, attempt-1, err)
 			}
 		}
+		c.observeLimiter(ctx, limiterStart)
 		resp, final, err := c.attempt(ctx, cl, u, body, hasBody, attempt)
 		if err == nil {
 			resp.Attempts = attempt
@@ -168,9 +174,10 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 			}
 			return nil, fmt.Errorf("%w (no retry: waiting %s would pass the deadline or MaxRetryAfter)", final, wait)
 		}
-		c.logger.LogAttrs(ctx, slog.LevelWarn, "kommo: retrying",
+		observeRetry(ctx, d.Reason, wait)
+		c.logger.LogAttrs(ctx, slog.LevelWarn, "kommo: retrying", append(callLogAttrs(ctx),
 			slog.String("method", cl.method), slog.String("path", u.Path),
-			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("reason", d.Reason))
+			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("reason", d.Reason))...)
 		if err := c.clock.Sleep(ctx, wait); err != nil {
 			return nil, c.finalErr(cl.method, u, attempt, fmt.Errorf("%w (while waiting to retry after: %v)", err, lastErr))
 		}
@@ -332,6 +339,7 @@ func (c *Client) logAttempt(ctx context.Context, req *http.Request, status, atte
 		slog.Int("attempt", attempt),
 		slog.Duration("duration", time.Since(start)),
 	}
+	attrs = append(attrs, callLogAttrs(ctx)...)
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}

@@ -185,6 +185,8 @@ type hookResult struct {
 // ServeHTTP verifies, decodes and hands over one webhook.
 func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := h.cfg
+	w, observed := h.observe(w, r)
+	defer observed()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 	}
@@ -207,6 +209,7 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	lift()
 	kind := ev.Kind()
+	h.observeReceived(w, r, ev, scope)
 	if err := hookCheckScope(scope, ev.Envelope().AccountID); err != nil {
 		h.fail(w, r, http.StatusBadRequest, scope, kind, err)
 		return
@@ -457,6 +460,7 @@ func (h *WebhookHandler) settle(ctx context.Context, keys []string, done bool) e
 // call runs the callback, turning an error or a panic into an
 // ErrWebhookCallback, or an ErrWebhookTimeout when the deadline had passed.
 func (h *WebhookHandler) call(ctx context.Context, ev WebhookEvent) (err error) {
+	defer h.observeCallback(ctx, ev, time.Now(), &err)
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: panic: %v", ErrWebhookCallback, p)

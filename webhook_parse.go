@@ -95,6 +95,7 @@ type webhookConfig struct {
 	queue WebhookQueue
 	// readTimeout bounds the body read of a WebhookHandler request.
 	readTimeout time.Duration
+	observer    *Observer
 }
 
 // WithWebhookMaxBodySize caps the body at n bytes (default 1 MiB). A larger
@@ -268,6 +269,18 @@ func WithWebhookLogger(l *slog.Logger) WebhookHandlerOption {
 			return optionErr("WithWebhookLogger", "nil logger")
 		}
 		c.logger = l
+		return nil
+	})
+}
+
+// WithWebhookObserver reports every webhook received, every callback's
+// outcome and every answer to o (its Webhook* hooks; see Observer).
+func WithWebhookObserver(o *Observer) WebhookHandlerOption {
+	return webhookHandlerOption(func(c *webhookConfig) error {
+		if o == nil {
+			return optionErr("WithWebhookObserver", "nil observer")
+		}
+		c.observer = o
 		return nil
 	})
 }
