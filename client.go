@@ -83,6 +83,8 @@ type Client struct {
 	Sources *SourcesService
 	// Account reads the account, including its amojo id (CRM API v4).
 	Account *AccountService
+	// Users reads the account's users and their amojo ids (CRM API v4).
+	Users *UsersService
 }
 
 type service struct{ client *Client }
@@ -237,6 +239,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.ContactsChats = (*ContactsChatsService)(&c.common)
 	c.Sources = (*SourcesService)(&c.common)
 	c.Account = (*AccountService)(&c.common)
+	c.Users = (*UsersService)(&c.common)
 	return c, nil
 }
 

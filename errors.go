@@ -686,3 +686,21 @@ func (e *WebhookLateError) Unwrap() error { return e.Err }
 // 408 and closed the connection without running the callback. It comes
 // with ErrWebhookBodyRead and os.ErrDeadlineExceeded.
 var ErrWebhookReadTimeout = errors.New("kommo: webhook body read timed out")
+
+// Errors of the users, uninstall-hook, CRM-webhook, subdomain and Salesbot
+// parts.
+var (
+	// ErrNoAmojoID is returned by Users.AmojoID for a user Kommo reports
+	// without an amojo id (null).
+	ErrNoAmojoID = errors.New("kommo: the user has no amojo id")
+
+	// ErrInvalidJWT is matched by every error of a JWT the SDK refuses: a
+	// Salesbot widget_request token that is malformed, not HS256, badly
+	// signed, expired or not yet valid, or an access token whose claims
+	// cannot be read.
+	ErrInvalidJWT = errors.New("kommo: invalid JWT")
+
+	// ErrNoAPIDomain is returned when an access token carries no
+	// api_domain claim, so the account's subdomain cannot be looked up.
+	ErrNoAPIDomain = errors.New("kommo: the access token has no api_domain claim")
+)

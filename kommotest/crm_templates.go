@@ -1,0 +1,7 @@
+package kommotest
+
+import "net/http"
+
+type templateState struct{}
+
+func (s *Server) templateRoutes(m *http.ServeMux) {}

@@ -1,0 +1,7 @@
+package kommotest
+
+import "net/http"
+
+type crmHookState struct{}
+
+func (s *Server) webhookRoutes(m *http.ServeMux) {}
