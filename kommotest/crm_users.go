@@ -171,11 +171,12 @@ func (s *Server) crmUserGet(r *http.Request) reply {
 	return crmFail(http.StatusNotFound, "user not found")
 }
 
-// integrationRoutes registers the users, chat templates and CRM webhooks
-// endpoints.
+// integrationRoutes registers the users, contacts (create), chat templates
+// and CRM webhooks endpoints.
 func (s *Server) integrationRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /api/v4/users", s.handle(s.crmUsersList))
 	m.HandleFunc("GET /api/v4/users/{id}", s.handle(s.crmUserGet))
+	m.HandleFunc("POST /api/v4/contacts", s.handle(s.crmContactsCreate))
 	s.templateRoutes(m)
 	s.webhookRoutes(m)
 }

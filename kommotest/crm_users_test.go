@@ -53,3 +53,19 @@ func TestUsersEndpoints(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, e.srv.ManagerAmojoID(), id)
 }
+
+func TestContactsCreate(t *testing.T) {
+	t.Parallel()
+	e := newKTEnv(t)
+	resp, data := e.crm(http.MethodPost, "/api/v4/contacts", []map[string]any{{"name": "A"}, {"name": "B", "request_id": "x"}})
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(data))
+	contacts := decode(t, data)["_embedded"].(map[string]any)["contacts"].([]any)
+	require.Len(t, contacts, 2)
+	a, b := contacts[0].(map[string]any), contacts[1].(map[string]any)
+	assert.Equal(t, "0", a["request_id"])
+	assert.Equal(t, "x", b["request_id"])
+	assert.EqualValues(t, a["id"].(float64)+1, b["id"])
+
+	resp, _ = e.crm(http.MethodPost, "/api/v4/contacts", []map[string]any{})
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+}
