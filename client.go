@@ -85,6 +85,9 @@ type Client struct {
 	Account *AccountService
 	// Users reads the account's users and their amojo ids (CRM API v4).
 	Users *UsersService
+	// Templates manages the integration's chat templates and WhatsApp
+	// template reviews (CRM API v4).
+	Templates *TemplatesService
 }
 
 type service struct{ client *Client }
@@ -240,6 +243,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.Sources = (*SourcesService)(&c.common)
 	c.Account = (*AccountService)(&c.common)
 	c.Users = (*UsersService)(&c.common)
+	c.Templates = (*TemplatesService)(&c.common)
 	return c, nil
 }
 
