@@ -88,6 +88,9 @@ type Client struct {
 	// Templates manages the integration's chat templates and WhatsApp
 	// template reviews (CRM API v4).
 	Templates *TemplatesService
+	// CRMWebhooks subscribes URLs to CRM events such as add_talk (CRM API
+	// v4).
+	CRMWebhooks *CRMWebhooksService
 }
 
 type service struct{ client *Client }
@@ -244,6 +247,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.Account = (*AccountService)(&c.common)
 	c.Users = (*UsersService)(&c.common)
 	c.Templates = (*TemplatesService)(&c.common)
+	c.CRMWebhooks = (*CRMWebhooksService)(&c.common)
 	return c, nil
 }
 

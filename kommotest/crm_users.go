@@ -19,6 +19,7 @@ type integrationState struct {
 	nextReviewID int
 	hooks        []*crmHookState
 	nextHookID   int
+	hookQ        crmHookQueue
 }
 
 type userState struct {
