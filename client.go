@@ -91,6 +91,9 @@ type Client struct {
 	// CRMWebhooks subscribes URLs to CRM events such as add_talk (CRM API
 	// v4).
 	CRMWebhooks *CRMWebhooksService
+	// Salesbot verifies widget_request hooks and continues the bot (CRM
+	// API v4).
+	Salesbot *SalesbotService
 }
 
 type service struct{ client *Client }
@@ -248,6 +251,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.Users = (*UsersService)(&c.common)
 	c.Templates = (*TemplatesService)(&c.common)
 	c.CRMWebhooks = (*CRMWebhooksService)(&c.common)
+	c.Salesbot = (*SalesbotService)(&c.common)
 	return c, nil
 }
 
