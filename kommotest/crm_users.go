@@ -20,6 +20,7 @@ type integrationState struct {
 	hooks        []*crmHookState
 	nextHookID   int
 	hookQ        crmHookQueue
+	salesbot     salesbotState
 }
 
 type userState struct {
@@ -179,5 +180,7 @@ func (s *Server) integrationRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /api/v4/users/{id}", s.handle(s.crmUserGet))
 	m.HandleFunc("POST /api/v4/contacts", s.handle(s.crmContactsCreate))
 	s.templateRoutes(m)
+	m.HandleFunc("POST /api/v4/salesbot/{bot}/continue/{id}", s.handle(s.crmSalesbotContinue))
+	m.HandleFunc("POST /api/v4/marketingbot/{bot}/continue/{id}", s.handle(s.crmSalesbotContinue))
 	s.webhookRoutes(m)
 }
