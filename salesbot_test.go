@@ -39,7 +39,7 @@ func signHS256(t *testing.T, header string, claims map[string]any, secret string
 func TestSalesbotParseRequest(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t) // clock at 2022-12-13T11:00:00Z, the token's iat
-	body := testkit.Fixture(t, "webhooks", "salesbot_widget_request.json")
+	body := testkit.Fixture(t, "salesbot", "widget_request.json")
 	r := httptest.NewRequest(http.MethodPost, "/kommo/salesbot", bytes.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
 	req, err := h.client.Salesbot.ParseRequest(r, salesbotSecret)
