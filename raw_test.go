@@ -130,3 +130,40 @@ func TestCallValidation(t *testing.T) {
 		{name: "out nil pointer", op: "Call", count: 1, call: call("GET", "api/v4/leads", nil, (*struct{})(nil))},
 	})
 }
+
+// TestSourcesListKeepsNext checks that Sources.List no longer drops the
+// list's next page: its Response carries it.
+func TestSourcesListKeepsNext(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.mux.HandleFunc("GET /api/v4/sources", h.sequence(
+		h.reply(200, "crm", "sources_list_page1.json"),
+		h.reply(200, "crm", "sources_list_page2.json"),
+	))
+	first, resp, err := h.client.Sources.List(t.Context(), &SourceListOptions{Limit: 2})
+	require.NoError(t, err)
+	assert.Len(t, first, 2)
+	assert.Equal(t, 2, resp.NextPage)
+	assert.Equal(t, "https://example.kommo.com/api/v4/sources?limit=2&page=2", resp.NextURL)
+
+	second, resp, err := h.client.Sources.List(t.Context(), &SourceListOptions{Limit: 2, Page: resp.NextPage})
+	require.NoError(t, err)
+	assert.NotEmpty(t, second)
+	assert.Zero(t, resp.NextPage, "the last page has no next link")
+	reqs := h.requests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, "limit=2&page=2", reqs[1].RawQuery)
+}
+
+func TestLinkPage(t *testing.T) {
+	t.Parallel()
+	for href, want := range map[string]int{
+		"https://x.example/api/v4/users?page=3&limit=2": 3,
+		"/api/v4/users?limit=2":                         0,
+		"https://x.example/api/v4/users?page=abc":       0,
+		"https://x.example/api/v4/users?page=-1":        0,
+		"%zz":                                           0,
+	} {
+		assert.Equal(t, want, linkPage(href), href)
+	}
+}

@@ -179,6 +179,7 @@ func (s *Server) integrationRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /api/v4/users", s.handle(s.crmUsersList))
 	m.HandleFunc("GET /api/v4/users/{id}", s.handle(s.crmUserGet))
 	m.HandleFunc("POST /api/v4/contacts", s.handle(s.crmContactsCreate))
+	m.HandleFunc("GET /oauth2/account/current/subdomain", s.handle(s.oauthAccountSubdomain))
 	s.templateRoutes(m)
 	m.HandleFunc("POST /api/v4/salesbot/{bot}/continue/{id}", s.handle(s.crmSalesbotContinue))
 	m.HandleFunc("POST /api/v4/marketingbot/{bot}/continue/{id}", s.handle(s.crmSalesbotContinue))

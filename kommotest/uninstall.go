@@ -72,3 +72,18 @@ func (s *Server) DeliverUninstall(ctx context.Context, url string) error {
 	}
 	return nil
 }
+
+// GET /oauth2/account/current/subdomain with X-Refresh-Token: the account's
+// current address, for a valid (unspent, unexpired) refresh token; 401
+// otherwise. (Kommo serves it on the access token's api_domain; the fake
+// serves it on its one URL.)
+func (s *Server) oauthAccountSubdomain(r *http.Request) reply {
+	rt := r.Header.Get("X-Refresh-Token")
+	exp, ok := s.refresh[rt]
+	if rt == "" || !ok || !s.now().Before(exp) {
+		return crmFail(http.StatusUnauthorized, "refresh token is invalid, spent or expired")
+	}
+	return reply{status: http.StatusOK, ctype: "application/json", body: map[string]any{
+		"id": s.accountID, "subdomain": s.subdomain, "domain": s.AccountDomain(), "top_level_domain": "com",
+	}}
+}

@@ -3,9 +3,11 @@ package kommotest_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -49,4 +51,29 @@ func TestDeliverUninstall(t *testing.T) {
 	q := req.URL.Query()
 	assert.Equal(t, "1", q.Get("x"))
 	assert.Equal(t, kommo.UninstallSignature(srv.OAuthClientID(), q.Get("account_id"), srv.OAuthClientSecret()), q.Get("signature"))
+}
+
+func TestAccountSubdomainEndpoint(t *testing.T) {
+	t.Parallel()
+	srv := kommotest.New(t)
+	_, rt := srv.IssueTokens(time.Hour)
+	get := func(token string) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL()+"/oauth2/account/current/subdomain", nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("X-Refresh-Token", token)
+		}
+		resp, err := srv.HTTPClient().Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get(rt)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.JSONEq(t, `{"id":30000001,"subdomain":"kommotest","domain":"kommotest.kommo.com","top_level_domain":"com"}`, body)
+	code, _ = get("rt-unknown")
+	assert.Equal(t, http.StatusUnauthorized, code)
+	code, _ = get("")
+	assert.Equal(t, http.StatusUnauthorized, code)
 }
