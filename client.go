@@ -83,6 +83,17 @@ type Client struct {
 	Sources *SourcesService
 	// Account reads the account, including its amojo id (CRM API v4).
 	Account *AccountService
+	// Users reads the account's users and their amojo ids (CRM API v4).
+	Users *UsersService
+	// Templates manages the integration's chat templates and WhatsApp
+	// template reviews (CRM API v4).
+	Templates *TemplatesService
+	// CRMWebhooks subscribes URLs to CRM events such as add_talk (CRM API
+	// v4).
+	CRMWebhooks *CRMWebhooksService
+	// Salesbot verifies widget_request hooks and continues the bot (CRM
+	// API v4).
+	Salesbot *SalesbotService
 }
 
 type service struct{ client *Client }
@@ -240,6 +251,10 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.ContactsChats = (*ContactsChatsService)(&c.common)
 	c.Sources = (*SourcesService)(&c.common)
 	c.Account = (*AccountService)(&c.common)
+	c.Users = (*UsersService)(&c.common)
+	c.Templates = (*TemplatesService)(&c.common)
+	c.CRMWebhooks = (*CRMWebhooksService)(&c.common)
+	c.Salesbot = (*SalesbotService)(&c.common)
 	return c, nil
 }
 

@@ -732,3 +732,21 @@ var ErrWebhookDeadLetter = errors.New("kommo: webhook became a dead letter")
 // handler's deadline, so the webhook Kommo sends once is not lost. It
 // comes with the queue's *StoreError.
 var ErrWebhookQueueFallback = errors.New("kommo: webhook queue unavailable: callback run inline")
+
+// Errors of the users, uninstall-hook, CRM-webhook, subdomain and Salesbot
+// parts.
+var (
+	// ErrNoAmojoID is returned by Users.AmojoID for a user Kommo reports
+	// without an amojo id (null).
+	ErrNoAmojoID = errors.New("kommo: the user has no amojo id")
+
+	// ErrInvalidJWT is matched by every error of a JWT the SDK refuses: a
+	// Salesbot widget_request token that is malformed, not HS256, badly
+	// signed, expired or not yet valid, or an access token whose claims
+	// cannot be read.
+	ErrInvalidJWT = errors.New("kommo: invalid JWT")
+
+	// ErrNoAPIDomain is returned when an access token carries no
+	// api_domain claim, so the account's subdomain cannot be looked up.
+	ErrNoAPIDomain = errors.New("kommo: the access token has no api_domain claim")
+)

@@ -8,6 +8,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"strconv"
 )
 
 // Link is one HAL link of a CRM API v4 resource.
@@ -50,7 +51,38 @@ func crmListPage[T any](ctx context.Context, c *Client, op, path string, q url.V
 	if err != nil {
 		return nil, "", resp, crmDecodeErr(resp, err)
 	}
+	resp.setPaging(raw)
 	return items, next, resp, nil
+}
+
+// setPaging fills the Response's paging fields from a HAL list body.
+func (r *Response) setPaging(raw json.RawMessage) {
+	var page struct {
+		Links Links `json:"_links"`
+	}
+	if r == nil || len(bytes.TrimSpace(raw)) == 0 || json.Unmarshal(raw, &page) != nil {
+		return
+	}
+	if l := page.Links.Next; l != nil {
+		r.NextURL, r.NextPage = l.Href, linkPage(l.Href)
+	}
+	if l := page.Links.Prev; l != nil {
+		r.PrevURL, r.PrevPage = l.Href, linkPage(l.Href)
+	}
+}
+
+// linkPage returns the "page" query value of a HAL href (0 when absent or
+// not a positive number).
+func linkPage(href string) int {
+	u, err := url.Parse(href)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(u.Query().Get("page"))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
 
 // crmDecodeList decodes a HAL list body; an empty body yields no items.

@@ -31,6 +31,14 @@ type Response struct {
 	Attempts int
 	// Call names the call's operation, API and account.
 	Call CallInfo
+
+	// Paging of a CRM API v4 list (HAL): NextPage and PrevPage are the
+	// "page" numbers of _links.next and _links.prev, 0 when the list has
+	// no such page (NextPage is 0 on the last page); NextURL and PrevURL
+	// are those links' hrefs as Kommo sent them. Pass NextPage as the
+	// options' Page to fetch the next page.
+	NextPage, PrevPage int
+	NextURL, PrevURL   string
 }
 
 type apiKind uint8

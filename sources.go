@@ -138,7 +138,7 @@ func (o *SourceListOptions) crmValues(v *validator) url.Values {
 
 // List returns the integration's sources, optionally filtered by external
 // id. Kommo's 204 (no sources, or none match) is an empty result. opts may
-// be nil.
+// be nil. Response.NextPage is the next page when Kommo pages the list.
 //
 // GET /api/v4/sources
 //

@@ -529,7 +529,11 @@ func (s *oauthTokenSource) refreshWith(cur *oauth2.Token, retry bool) (*oauth2.T
 		err = fmt.Errorf("kommo: access token expired and there is no refresh token: %w", ErrReauthorizationRequired)
 	} else {
 		var tok *oauth2.Token
-		if tok, err = s.cfg.Refresh(s.ctx, cur.RefreshToken); err == nil {
+		tok, err = s.cfg.Refresh(s.ctx, cur.RefreshToken)
+		if moved, ok := s.refreshAtNewDomain(cur, err); ok {
+			tok, err = moved, nil // the account's subdomain changed: refreshed at its new domain (subdomain.go)
+		}
+		if err == nil {
 			if tok.RefreshToken == "" {
 				// Kommo always rotates the pair; should it ever not, keep
 				// the old refresh token as x/oauth2 does.

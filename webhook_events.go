@@ -158,20 +158,7 @@ type ListMessageRow struct {
 	Description  string `json:"description,omitempty"`
 }
 
-// Template is the message template a manager sent. Content holds the
-// placeholders; Params their values; the message Text is already filled in.
-type Template struct {
-	ID         int64           `json:"id"`
-	ExternalID string          `json:"external_id,omitempty"`
-	Content    string          `json:"content,omitempty"`
-	Params     []TemplateParam `json:"params,omitempty"`
-}
-
-// TemplateParam is one placeholder of a Template and its value.
-type TemplateParam struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-}
+// Template (the message template a manager sent) is in templates.go.
 
 // WebhookReplyTo is the message a webhook or history message quotes.
 // Kommo's references disagree on its shape: {"message":{…}} (RU reference)

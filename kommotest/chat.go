@@ -102,6 +102,7 @@ func (s *Server) touchTalkLocked(c *chatState) {
 	now := s.now()
 	if t := c.openTalk; t != nil {
 		t.updatedAt, t.read = now, false
+		s.talkHookLocked(t, false) // update_talk to subscribed CRM webhooks (crm_webhooks.go)
 		return
 	}
 	contact := 0
@@ -119,6 +120,7 @@ func (s *Server) touchTalkLocked(c *chatState) {
 	s.talks[t.id] = t
 	s.talkSeq = append(s.talkSeq, t)
 	c.openTalk = t
+	s.talkHookLocked(t, true) // add_talk to subscribed CRM webhooks (crm_webhooks.go)
 }
 
 // ---- handlers ----

@@ -123,6 +123,7 @@ func (s *Server) crmTalkClose(r *http.Request) reply {
 		return crmFail(http.StatusUnprocessableEntity, "talk is already closed")
 	}
 	t.closed, t.force, t.updatedAt = true, req.ForceClose, s.now()
+	s.talkHookLocked(t, false) // update_talk (crm_webhooks.go)
 	if c := s.chats[t.chatID]; c != nil && c.openTalk == t {
 		c.openTalk = nil
 	}

@@ -141,6 +141,8 @@ type Server struct {
 
 	nextTalkID, nextContactID, nextLeadID, nextLinkID, nextSourceID int
 	msgOrder                                                        int
+
+	integ integrationState // users, chat templates, CRM webhooks
 }
 
 // NewServer starts a Server on a loopback address. Call Close when done, or
@@ -509,5 +511,6 @@ func (s *Server) buildMux() *http.ServeMux {
 	m.HandleFunc("PATCH /api/v4/sources/{id}", s.handle(s.crmSourceUpdate))
 	m.HandleFunc("DELETE /api/v4/sources/{id}", s.handle(s.crmSourceDelete))
 	m.HandleFunc("POST /oauth2/access_token", s.handle(s.oauthToken))
+	s.integrationRoutes(m)
 	return m
 }
