@@ -41,6 +41,7 @@ func receiveWithin(t *testing.T, q *kommoredis.WebhookQueue, d time.Duration) *k
 }
 
 func TestQueueEnqueueReceiveAck(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	q := newQueue(t, rdb)
@@ -74,6 +75,7 @@ func TestQueueEnqueueReceiveAck(t *testing.T) {
 }
 
 func TestQueueRetryWhenDue(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	q := newQueue(t, rdb)
@@ -101,6 +103,7 @@ func TestQueueRetryWhenDue(t *testing.T) {
 }
 
 func TestQueueBuryDeadLettersReplay(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	q := newQueue(t, rdb)
@@ -154,6 +157,7 @@ func TestQueueBuryDeadLettersReplay(t *testing.T) {
 // TestQueueLeaseExpires: a delivery received and never acknowledged (its
 // worker died) is received by another consumer after the lease, not before.
 func TestQueueLeaseExpires(t *testing.T) {
+	t.Parallel()
 	const lease = 400 * time.Millisecond
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
@@ -177,6 +181,7 @@ func TestQueueLeaseExpires(t *testing.T) {
 // TestQueueTwoConsumersEachOnce: with nobody dying, two consumers receive
 // every delivery exactly once between them.
 func TestQueueTwoConsumersEachOnce(t *testing.T) {
+	t.Parallel()
 	const n = 60
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
@@ -222,6 +227,7 @@ func TestQueueTwoConsumersEachOnce(t *testing.T) {
 // before Redis is killed are received after it restarts, and one received
 // but not acknowledged comes back after its lease.
 func TestQueueSurvivesRedisRestart(t *testing.T) {
+	t.Parallel()
 	const lease = 300 * time.Millisecond
 	srv, rdb := newRedis(t, true)
 	ctx := testkit.Context(t)
@@ -248,6 +254,7 @@ func TestQueueSurvivesRedisRestart(t *testing.T) {
 }
 
 func TestQueueRedisDown(t *testing.T) {
+	t.Parallel()
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	q := newQueue(t, rdb)
@@ -261,6 +268,7 @@ func TestQueueRedisDown(t *testing.T) {
 }
 
 func TestQueueOptionErrors(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	for _, tc := range []struct {
 		name string
