@@ -93,6 +93,16 @@ func TestTokenStoreRedisDown(t *testing.T) {
 	_, err = s.LockToken(ctx, account)
 	require.Error(t, err, "a lock that cannot be taken fails at once instead of polling")
 	assert.Less(t, time.Since(start), 3*time.Second, "three failed calls, each within the 500 ms timeout")
+
+	// Through kommo.Accounts the failure is a *kommo.StoreError.
+	accounts := must[*kommo.Accounts](t)(kommo.NewAccounts(ctx,
+		&kommo.OAuthConfig{ClientID: "id", ClientSecret: "secret", RedirectURL: "https://example.com/cb"}, s))
+	_, err = accounts.TokenSource(ctx, account)
+	var se *kommo.StoreError
+	require.ErrorAs(t, err, &se)
+	assert.ErrorIs(t, err, kommo.ErrStoreUnavailable)
+	assert.Equal(t, "token store", se.Store)
+	assert.Equal(t, "LoadToken", se.Op)
 }
 
 // TestTokenLockExcludes: a second LockToken waits while the lock is held
