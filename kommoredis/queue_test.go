@@ -286,3 +286,37 @@ func TestQueueOptionErrors(t *testing.T) {
 		assert.EqualError(t, err, tc.want)
 	}
 }
+
+// TestQueueReceiveEndsWithItsContext: a canceled Receive returns within
+// about one poll time, with the context's error.
+func TestQueueReceiveEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	const poll = 300 * time.Millisecond
+	_, rdb := newRedis(t, false)
+	q := must[*kommoredis.WebhookQueue](t)(kommoredis.NewWebhookQueue(rdb, "hooks", kommoredis.WithPoll(poll)))
+	ctx, cancel := context.WithCancel(testkit.Context(t))
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := q.Receive(ctx)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Less(t, time.Since(start), poll+time.Second)
+}
+
+// TestQueueRecreatesItsGroup: when the stream and its group are gone (a
+// Redis without persistence restarted), the queue creates the group again.
+func TestQueueRecreatesItsGroup(t *testing.T) {
+	t.Parallel()
+	_, rdb := newRedis(t, false)
+	ctx := testkit.Context(t)
+	q := newQueue(t, rdb)
+	require.NoError(t, q.Enqueue(ctx, delivery("e1")))
+	got, err := q.Receive(ctx)
+	require.NoError(t, err)
+	require.NoError(t, q.Ack(ctx, got))
+
+	require.NoError(t, rdb.FlushAll(ctx).Err())
+	require.NoError(t, q.Enqueue(ctx, delivery("e2")))
+	got, err = q.Receive(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "e2", got.ID)
+}
