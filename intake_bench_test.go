@@ -27,7 +27,7 @@ import (
 // with -benchtime=5000x for 10 s of traffic.
 func BenchmarkWebhookIntakeRedis(b *testing.B) {
 	rs := testkit.StartRedis(b, true)
-	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true})
 	b.Cleanup(func() { _ = rdb.Close() })
 	q, err := kommoredis.NewWebhookQueue(rdb, "bench")
 	if err != nil {

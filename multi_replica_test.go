@@ -74,7 +74,7 @@ func runReplicas(t *testing.T, bin string, args ...string) []accountProcResult {
 
 // redisClient connects to a test's redis-server.
 func redisClient(t *testing.T, addr string) *redis.Client {
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }

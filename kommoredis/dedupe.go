@@ -30,8 +30,8 @@ const (
 // NewDedupe returns the Dedupe on rdb. Options: WithPrefix, WithTimeout,
 // WithReservationTTL, WithDoneTTL.
 func NewDedupe(rdb redis.UniversalClient, opts ...Option) (*Dedupe, error) {
-	if rdb == nil {
-		return nil, optionErr("NewDedupe", "nil Redis client")
+	if err := checkClient("NewDedupe", rdb); err != nil {
+		return nil, err
 	}
 	cfg, err := newConfig(kindDedupe, opts)
 	if err != nil {

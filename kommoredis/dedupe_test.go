@@ -14,6 +14,7 @@ import (
 )
 
 func TestDedupeReserveCompleteRelease(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	d := must[*kommoredis.Dedupe](t)(kommoredis.NewDedupe(rdb))
@@ -48,6 +49,7 @@ func TestDedupeReserveCompleteRelease(t *testing.T) {
 }
 
 func TestDedupeReservationExpires(t *testing.T) {
+	t.Parallel()
 	const ttl = 200 * time.Millisecond
 	_, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
@@ -73,6 +75,7 @@ func TestDedupeReservationExpires(t *testing.T) {
 // TestDedupeReserveIsAtomic: of many concurrent reserves over two clients,
 // exactly one wins.
 func TestDedupeReserveIsAtomic(t *testing.T) {
+	t.Parallel()
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	stores := []*kommoredis.Dedupe{
@@ -99,6 +102,7 @@ func TestDedupeReserveIsAtomic(t *testing.T) {
 }
 
 func TestDedupeRedisDown(t *testing.T) {
+	t.Parallel()
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	d := must[*kommoredis.Dedupe](t)(kommoredis.NewDedupe(rdb))

@@ -13,7 +13,17 @@
 //
 // Every constructor takes a redis.UniversalClient (a *redis.Client, a
 // *redis.ClusterClient or a failover client) and Options, which return
-// errors (a *kommo.OptionError).
+// errors (a *kommo.OptionError). The client must honour contexts
+// (ContextTimeoutEnabled: true; the constructors refuse a go-redis client
+// without it), so that the stores' timeouts hold:
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379", ContextTimeoutEnabled: true})
+//	limiter, err := kommoredis.NewLimiter(rdb, kommo.DefaultRateLimit, 1)
+//	tokens, err := kommoredis.NewTokenStore(rdb)
+//	accounts, err := kommo.NewAccounts(ctx, cfg, tokens)
+//	client, err := accounts.Client(ctx, "example.kommo.com", kommo.WithLimiter(limiter))
+//	queue, err := kommoredis.NewWebhookQueue(rdb, "hooks")
+//	dedupe, err := kommoredis.NewDedupe(rdb)
 //
 // # Keys
 //
@@ -63,7 +73,9 @@
 //
 // A store operation fails, rather than hangs, when Redis is unreachable or
 // stuck: each Redis round trip is bounded by WithTimeout (default 500 ms)
-// and by the caller's context. The errors wrap the Redis client's; the
+// and by the caller's context. (go-redis retries a refused dial, so a
+// Redis that is down costs a call the whole timeout; lower DialerRetries
+// or MaxRetries in the client's options to fail sooner.) The errors wrap the Redis client's; the
 // kommo client wraps them in a *kommo.StoreError (kommo.ErrStoreUnavailable)
 // and does not go ahead without the store (no request without the
 // limiter's leave, no refresh without the lock).

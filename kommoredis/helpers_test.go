@@ -20,7 +20,7 @@ func newRedis(t *testing.T, appendOnly bool) (*testkit.RedisServer, *redis.Clien
 // process would have.
 func newClient(t *testing.T, addr string) *redis.Client {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
 }

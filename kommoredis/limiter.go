@@ -29,9 +29,10 @@ var _ kommo.Limiter = (*Limiter)(nil)
 // bad value or option is a *kommo.OptionError. Options: WithPrefix,
 // WithTimeout.
 func NewLimiter(rdb redis.UniversalClient, rps float64, burst int, opts ...Option) (*Limiter, error) {
+	if err := checkClient("NewLimiter", rdb); err != nil {
+		return nil, err
+	}
 	switch {
-	case rdb == nil:
-		return nil, optionErr("NewLimiter", "nil Redis client")
 	case !(rps > 0) || rps > 1e6:
 		return nil, optionErr("NewLimiter", "rate must be positive and at most 1e6, got %v", rps)
 	case burst < 1:

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -23,9 +24,11 @@ import (
 // TestLimiterBurstThenWait: a key allows its burst at once, then asks to
 // wait one emission interval (1/rps), and allows again after the wait.
 func TestLimiterBurstThenWait(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	l := must[*kommoredis.Limiter](t)(kommoredis.NewLimiter(rdb, 10, 3))
+	start := time.Now()
 	for i := range 3 {
 		wait, err := l.Take(ctx, "chat:a", time.Time{})
 		require.NoError(t, err)
@@ -34,8 +37,8 @@ func TestLimiterBurstThenWait(t *testing.T) {
 	wait, err := l.Take(ctx, "chat:a", time.Time{})
 	require.NoError(t, err)
 	// The next slot is 100 ms after the first take, less the time the
-	// takes themselves took.
-	assert.Greater(t, wait, 50*time.Millisecond)
+	// takes themselves took (5 ms for Redis's millisecond rounding).
+	assert.GreaterOrEqual(t, wait, 100*time.Millisecond-time.Since(start)-5*time.Millisecond)
 	assert.LessOrEqual(t, wait, 100*time.Millisecond)
 
 	// A refused take takes nothing: asking again still waits.
@@ -50,6 +53,7 @@ func TestLimiterBurstThenWait(t *testing.T) {
 }
 
 func TestLimiterFractionalRate(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	l := must[*kommoredis.Limiter](t)(kommoredis.NewLimiter(rdb, 0.5, 1))
@@ -63,6 +67,7 @@ func TestLimiterFractionalRate(t *testing.T) {
 }
 
 func TestLimiterKeysAreIndependent(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	l := must[*kommoredis.Limiter](t)(kommoredis.NewLimiter(rdb, 1, 1))
@@ -83,6 +88,7 @@ func TestLimiterKeysAreIndependent(t *testing.T) {
 // TestLimiterInstancesShareABudget: two limiters on two clients, as two
 // replicas would have, share one key's budget.
 func TestLimiterInstancesShareABudget(t *testing.T) {
+	t.Parallel()
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	l1 := must[*kommoredis.Limiter](t)(kommoredis.NewLimiter(rdb, 1, 2))
@@ -147,6 +153,7 @@ func createChat(t *testing.T, c *kommo.Client, scope string) error {
 // limiter sends each scope's requests at the limiter's rate, and the two
 // scopes side by side.
 func TestClientWithRedisLimiterPacesEachScope(t *testing.T) {
+	t.Parallel()
 	const (
 		rps = 20 // one slot every 50 ms
 		n   = 6  // requests per scope
@@ -194,6 +201,7 @@ func TestClientWithRedisLimiterPacesEachScope(t *testing.T) {
 // TestLimiterRedisDown: with Redis gone, Take fails at once, and a client
 // call fails with a *kommo.StoreError without sending.
 func TestLimiterRedisDown(t *testing.T) {
+	t.Parallel()
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	l := must[*kommoredis.Limiter](t)(kommoredis.NewLimiter(rdb, 7, 1))
@@ -226,6 +234,7 @@ func TestLimiterRedisDown(t *testing.T) {
 }
 
 func TestLimiterOptionErrors(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	for _, tc := range []struct {
 		rps   float64
@@ -246,4 +255,33 @@ func TestLimiterOptionErrors(t *testing.T) {
 	}
 	_, err := kommoredis.NewLimiter(nil, 7, 1)
 	assert.EqualError(t, err, "NewLimiter: nil Redis client")
+}
+
+// TestConstructorsRejectAClientIgnoringContexts: a go-redis client with
+// ContextTimeoutEnabled false (its default) would let a stuck Redis hold
+// calls for seconds; every constructor refuses it.
+func TestConstructorsRejectAClientIgnoringContexts(t *testing.T) {
+	t.Parallel()
+	for _, rdb := range []redis.UniversalClient{
+		redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}),
+		redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}),
+		redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}}),
+	} {
+		t.Cleanup(func() { _ = rdb.Close() })
+		const want = ": the Redis client ignores contexts: set ContextTimeoutEnabled: true in its options, " +
+			"so that a stuck Redis fails calls within the store's timeout"
+		_, err := kommoredis.NewLimiter(rdb, 7, 1)
+		assert.EqualError(t, err, "NewLimiter"+want)
+		assert.ErrorIs(t, err, kommo.ErrInvalidOption)
+		_, err = kommoredis.NewTokenStore(rdb)
+		assert.EqualError(t, err, "NewTokenStore"+want)
+		_, err = kommoredis.NewDedupe(rdb)
+		assert.EqualError(t, err, "NewDedupe"+want)
+		_, err = kommoredis.NewWebhookQueue(rdb, "hooks")
+		assert.EqualError(t, err, "NewWebhookQueue"+want)
+	}
+	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = cluster.Close() })
+	_, err := kommoredis.NewWebhookQueue(cluster, "hooks")
+	assert.NoError(t, err, "a cluster client that honours contexts")
 }

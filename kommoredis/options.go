@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kommo-go/kommo"
+	"github.com/redis/go-redis/v9"
 )
 
 // Defaults of the options.
@@ -279,4 +280,30 @@ func randomHex(n int) string {
 // value (a token) it carried.
 func storeErr(op, key string, err error) error {
 	return fmt.Errorf("kommoredis: %s %q: %w", op, key, err)
+}
+
+// checkClient fails a nil client, and a go-redis client that ignores
+// contexts (ContextTimeoutEnabled false, go-redis's default): on it no
+// timeout of this package nor the caller's context would bound a call to
+// a stuck Redis, which would then hold every request for the client's
+// ReadTimeout and its retries (seconds each).
+func checkClient(constructor string, rdb redis.UniversalClient) error {
+	var honoursCtx bool
+	switch c := rdb.(type) {
+	case nil:
+		return optionErr(constructor, "nil Redis client")
+	case *redis.Client:
+		honoursCtx = c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		honoursCtx = c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		honoursCtx = c.Options().ContextTimeoutEnabled
+	default:
+		return nil // another implementation: its own business
+	}
+	if !honoursCtx {
+		return optionErr(constructor, "the Redis client ignores contexts: set ContextTimeoutEnabled: true in its options, "+
+			"so that a stuck Redis fails calls within the store's timeout")
+	}
+	return nil
 }

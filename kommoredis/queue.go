@@ -55,9 +55,10 @@ const maxPromote = 100
 // "{" or "}"). Options: WithPrefix, WithTimeout, WithLease, WithSeenTTL, WithPoll,
 // WithGroup, WithConsumer.
 func NewWebhookQueue(rdb redis.UniversalClient, name string, opts ...Option) (*WebhookQueue, error) {
+	if err := checkClient("NewWebhookQueue", rdb); err != nil {
+		return nil, err
+	}
 	switch {
-	case rdb == nil:
-		return nil, optionErr("NewWebhookQueue", "nil Redis client")
 	case name == "":
 		return nil, optionErr("NewWebhookQueue", "empty queue name")
 	case strings.ContainsAny(name, "{}"):
@@ -175,10 +176,10 @@ func (q *WebhookQueue) Receive(ctx context.Context) (*kommo.WebhookDelivery, err
 			return nil, err
 		}
 		d, err := q.receiveOnce(ctx)
-		if ctx.Err() != nil {
+		if err := ctxEnded(ctx); err != nil {
 			// A delivery read as ctx ended stays pending for this
 			// consumer and is received again after the lease.
-			return nil, ctx.Err()
+			return nil, err
 		}
 		if err != nil && strings.Contains(err.Error(), "NOGROUP") {
 			q.groupReady.Store(false) // the stream was deleted (a Redis without persistence restarted)
@@ -210,7 +211,9 @@ func (q *WebhookQueue) receiveOnce(ctx context.Context) (*kommo.WebhookDelivery,
 		block = min(block, max(time.Duration(next)*time.Millisecond, time.Millisecond))
 	}
 	if dl, ok := ctx.Deadline(); ok {
-		block = min(block, max(time.Until(dl), time.Millisecond))
+		// End the block a little before ctx, so that Redis answers
+		// "nothing" rather than the read timing out.
+		block = min(block, max(time.Until(dl)-blockMargin, time.Millisecond))
 	}
 	octx, cancel = context.WithTimeout(ctx, block+q.cfg.timeout)
 	defer cancel()
@@ -230,6 +233,23 @@ func (q *WebhookQueue) receiveOnce(ctx context.Context) (*kommo.WebhookDelivery,
 		return nil, q.err("receive", err)
 	}
 	return d, nil
+}
+
+// blockMargin is how much before the caller's deadline a blocking read
+// ends.
+const blockMargin = 20 * time.Millisecond
+
+// ctxEnded returns ctx's error once it has ended or its deadline has
+// passed (a read timing out at the deadline may come a moment before ctx
+// reports it).
+func ctxEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // maxClaimScans bounds how many XAUTOCLAIM pages one Receive looks through

@@ -41,6 +41,7 @@ func receiveWithin(t *testing.T, q *kommoredis.WebhookQueue, d time.Duration) *k
 }
 
 func TestQueueEnqueueReceiveAck(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	q := newQueue(t, rdb)
@@ -75,6 +76,7 @@ func TestQueueEnqueueReceiveAck(t *testing.T) {
 }
 
 func TestQueueRetryWhenDue(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	q := newQueue(t, rdb)
@@ -102,6 +104,7 @@ func TestQueueRetryWhenDue(t *testing.T) {
 }
 
 func TestQueueBuryDeadLettersReplay(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	q := newQueue(t, rdb)
@@ -155,6 +158,7 @@ func TestQueueBuryDeadLettersReplay(t *testing.T) {
 // TestQueueLeaseExpires: a delivery received and never acknowledged (its
 // worker died) is received by another consumer after the lease, not before.
 func TestQueueLeaseExpires(t *testing.T) {
+	t.Parallel()
 	const lease = 400 * time.Millisecond
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
@@ -178,6 +182,7 @@ func TestQueueLeaseExpires(t *testing.T) {
 // TestQueueTwoConsumersEachOnce: with nobody dying, two consumers receive
 // every delivery exactly once between them.
 func TestQueueTwoConsumersEachOnce(t *testing.T) {
+	t.Parallel()
 	const n = 60
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
@@ -223,6 +228,7 @@ func TestQueueTwoConsumersEachOnce(t *testing.T) {
 // before Redis is killed are received after it restarts, and one received
 // but not acknowledged comes back after its lease.
 func TestQueueSurvivesRedisRestart(t *testing.T) {
+	t.Parallel()
 	const lease = 300 * time.Millisecond
 	srv, rdb := newRedis(t, true)
 	ctx := testkit.Context(t)
@@ -249,6 +255,7 @@ func TestQueueSurvivesRedisRestart(t *testing.T) {
 }
 
 func TestQueueRedisDown(t *testing.T) {
+	t.Parallel()
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	q := newQueue(t, rdb)
@@ -262,6 +269,7 @@ func TestQueueRedisDown(t *testing.T) {
 }
 
 func TestQueueOptionErrors(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	for _, tc := range []struct {
 		name string
@@ -301,4 +309,38 @@ func TestWebhookQueueEnqueueDropsCopies(t *testing.T) {
 	_, err = kommoredis.NewDedupe(rdb, kommoredis.WithSeenTTL(time.Minute))
 	var oe *kommo.OptionError
 	require.ErrorAs(t, err, &oe, "WithSeenTTL is the queue's")
+}
+
+// TestQueueReceiveEndsWithItsContext: a canceled Receive returns within
+// about one poll time, with the context's error.
+func TestQueueReceiveEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	const poll = 300 * time.Millisecond
+	_, rdb := newRedis(t, false)
+	q := must[*kommoredis.WebhookQueue](t)(kommoredis.NewWebhookQueue(rdb, "hooks", kommoredis.WithPoll(poll)))
+	ctx, cancel := context.WithCancel(testkit.Context(t))
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := q.Receive(ctx)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Less(t, time.Since(start), poll+time.Second)
+}
+
+// TestQueueRecreatesItsGroup: when the stream and its group are gone (a
+// Redis without persistence restarted), the queue creates the group again.
+func TestQueueRecreatesItsGroup(t *testing.T) {
+	t.Parallel()
+	_, rdb := newRedis(t, false)
+	ctx := testkit.Context(t)
+	q := newQueue(t, rdb)
+	require.NoError(t, q.Enqueue(ctx, delivery("e1")))
+	got, err := q.Receive(ctx)
+	require.NoError(t, err)
+	require.NoError(t, q.Ack(ctx, got))
+
+	require.NoError(t, rdb.FlushAll(ctx).Err())
+	require.NoError(t, q.Enqueue(ctx, delivery("e2")))
+	got, err = q.Receive(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "e2", got.ID)
 }

@@ -33,8 +33,8 @@ var _ kommo.AccountTokenStore = (*TokenStore)(nil)
 // NewTokenStore returns the TokenStore on rdb. Options: WithPrefix,
 // WithTimeout, WithLockTTL.
 func NewTokenStore(rdb redis.UniversalClient, opts ...Option) (*TokenStore, error) {
-	if rdb == nil {
-		return nil, optionErr("NewTokenStore", "nil Redis client")
+	if err := checkClient("NewTokenStore", rdb); err != nil {
+		return nil, err
 	}
 	cfg, err := newConfig(kindTokens, opts)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 const account = "example.kommo.com"
 
 func TestTokenStoreRoundTrip(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	s := must[*kommoredis.TokenStore](t)(kommoredis.NewTokenStore(rdb))
@@ -57,6 +58,7 @@ func TestTokenStoreRoundTrip(t *testing.T) {
 }
 
 func TestTokenStoreNoToken(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	s := must[*kommoredis.TokenStore](t)(kommoredis.NewTokenStore(rdb))
 	_, err := s.LoadToken(testkit.Context(t), "other.kommo.com")
@@ -65,6 +67,7 @@ func TestTokenStoreNoToken(t *testing.T) {
 }
 
 func TestTokenStoreCorruptValueNotShown(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	s := must[*kommoredis.TokenStore](t)(kommoredis.NewTokenStore(rdb))
@@ -75,6 +78,7 @@ func TestTokenStoreCorruptValueNotShown(t *testing.T) {
 }
 
 func TestTokenStoreRedisDown(t *testing.T) {
+	t.Parallel()
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	s := must[*kommoredis.TokenStore](t)(kommoredis.NewTokenStore(rdb))
@@ -89,11 +93,22 @@ func TestTokenStoreRedisDown(t *testing.T) {
 	_, err = s.LockToken(ctx, account)
 	require.Error(t, err, "a lock that cannot be taken fails at once instead of polling")
 	assert.Less(t, time.Since(start), 3*time.Second, "three failed calls, each within the 500 ms timeout")
+
+	// Through kommo.Accounts the failure is a *kommo.StoreError.
+	accounts := must[*kommo.Accounts](t)(kommo.NewAccounts(ctx,
+		&kommo.OAuthConfig{ClientID: "id", ClientSecret: "secret", RedirectURL: "https://example.com/cb"}, s))
+	_, err = accounts.TokenSource(ctx, account)
+	var se *kommo.StoreError
+	require.ErrorAs(t, err, &se)
+	assert.ErrorIs(t, err, kommo.ErrStoreUnavailable)
+	assert.Equal(t, "token store", se.Store)
+	assert.Equal(t, "LoadToken", se.Op)
 }
 
 // TestTokenLockExcludes: a second LockToken waits while the lock is held
 // and gets it once it is released.
 func TestTokenLockExcludes(t *testing.T) {
+	t.Parallel()
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	s1 := must[*kommoredis.TokenStore](t)(kommoredis.NewTokenStore(rdb))
@@ -141,6 +156,7 @@ func TestTokenLockExcludes(t *testing.T) {
 // the lock TTL; the dead holder's late unlock then leaves the new holder's
 // lock alone.
 func TestTokenLockExpiresWhenHolderDies(t *testing.T) {
+	t.Parallel()
 	const ttl = 300 * time.Millisecond
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
@@ -176,6 +192,7 @@ func TestTokenLockExpiresWhenHolderDies(t *testing.T) {
 // processes would have, refresh an expired token exactly once; both end
 // with the new token.
 func TestAccountsRefreshOnceAcrossStores(t *testing.T) {
+	t.Parallel()
 	srv, rdb := newRedis(t, false)
 	ctx := testkit.Context(t)
 	api := kommotest.New(t, kommotest.WithTokenLifetime(time.Hour))
@@ -238,6 +255,7 @@ func TestAccountsRefreshOnceAcrossStores(t *testing.T) {
 }
 
 func TestTokenStoreOptionErrors(t *testing.T) {
+	t.Parallel()
 	_, rdb := newRedis(t, false)
 	_, err := kommoredis.NewTokenStore(rdb, kommoredis.WithLockTTL(0), kommoredis.WithGroup("g"))
 	assert.EqualError(t, err, "WithLockTTL: duration must be positive, got 0s\nWithGroup: does not apply to NewTokenStore")

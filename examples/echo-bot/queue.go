@@ -35,6 +35,7 @@ func openStores(redisURL string, lease time.Duration) (*stores, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-redis: %w", err)
 	}
+	opts.ContextTimeoutEnabled = true // kommoredis needs calls to end with their context
 	rdb := redis.NewClient(opts)
 	q, err := kommoredis.NewWebhookQueue(rdb, "echo-bot", kommoredis.WithLease(lease))
 	if err != nil {

@@ -124,7 +124,7 @@ func main() {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
 	hc := &http.Client{Transport: routeTransport{addr: u.Host, next: tr}}
-	rdb := redis.NewClient(&redis.Options{Addr: *redisAddr, PoolSize: 64})
+	rdb := redis.NewClient(&redis.Options{Addr: *redisAddr, PoolSize: 64, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	ctx := context.Background()
 

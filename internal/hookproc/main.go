@@ -54,7 +54,7 @@ func main() {
 	}
 	rec := &recorder{f: f}
 
-	rdb := redis.NewClient(&redis.Options{Addr: *addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	rdb := redis.NewClient(&redis.Options{Addr: *addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
 	q, err := kommoredis.NewWebhookQueue(rdb, "proof", kommoredis.WithLease(*lease), kommoredis.WithPoll(100*time.Millisecond))
 	if err != nil {
 		fail(err)

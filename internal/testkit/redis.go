@@ -132,6 +132,7 @@ func (s *RedisServer) Stop() {
 	if s.cmd == nil {
 		return
 	}
+	s.Resume() // a paused server cannot act on SIGTERM
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
@@ -151,6 +152,22 @@ func (s *RedisServer) Kill() {
 	_ = s.cmd.Process.Kill()
 	<-s.exited
 	s.cmd = nil
+}
+
+// Pause stops the server process (SIGSTOP), as a stuck Redis would be:
+// connections stay open and nothing answers. Resume continues it; the
+// test's end resumes a paused server before stopping it.
+func (s *RedisServer) Pause() {
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+// Resume continues a paused server (SIGCONT).
+func (s *RedisServer) Resume() {
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGCONT)
+	}
 }
 
 // Start starts a stopped server again on the same port and directory.
