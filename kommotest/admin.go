@@ -341,9 +341,11 @@ func adminRequests(reqs []RecordedRequest) []map[string]any {
 }
 
 // Reset forgets every scope, chat, message, talk, contact link, source,
-// issued OAuth token and code, queued fault and recorded request, as if the
-// server had just started (its identities, options and the static access
-// token stay). Request numbers go on.
+// issued OAuth token and code (and their accounts), user added with
+// AddUser, chat template, CRM webhook subscription, Salesbot request,
+// rate-limit bucket and count, queued fault and recorded request, as if
+// the server had just started (its identities, options and the static
+// access token stay). Request numbers go on.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	s.scopes = map[string]*scopeState{}
@@ -357,8 +359,16 @@ func (s *Server) Reset() {
 	s.tokens = map[string]time.Time{s.staticToken: {}}
 	s.refresh = map[string]time.Time{}
 	s.codes = map[string]time.Time{}
+	s.acct = accountTokens{}
 	s.faults = nil
+	// Users added with AddUser, templates, CRM webhook subscriptions and
+	// Salesbot state; the CRM webhook queue delivers what it holds.
+	s.integ.users = nil
+	s.integ.templates, s.integ.tplOrder = nil, nil
+	s.integ.hooks = nil
+	s.integ.salesbot = salesbotState{}
 	s.mu.Unlock()
+	s.keyLimits.reset()
 	s.ResetRequests()
 }
 

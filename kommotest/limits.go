@@ -127,6 +127,13 @@ func (s *Server) RateLimited() []string {
 
 // limitKey returns the key of r under the per-key limits and the limit
 // that applies ("" when none does).
+// reset drops every bucket and count (Server.Reset).
+func (k *keyLimits) reset() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.buckets, k.counts = nil, nil
+}
+
 func (k *keyLimits) limitKey(r *http.Request) (string, rate.Limit, int) {
 	p := r.URL.Path
 	switch {
