@@ -182,10 +182,18 @@ func TestWebhookWorker_DeadLetterReportsDeliveryStatus(t *testing.T) {
 	)
 	policy := kommo.DefaultWebhookWorkerRetry()
 	policy.MaxAttempts, policy.BaseBackoff, policy.MaxBackoff = 3, time.Millisecond, time.Millisecond
+	var observed []error
+	obs := &kommo.Observer{WebhookCallbackDone: func(_ context.Context, ev kommo.WebhookCallbackDone) {
+		emu.Lock()
+		defer emu.Unlock()
+		assert.Equal(t, kommo.WebhookKindMessage, ev.Kind)
+		assert.Equal(t, kommo.ScopeID(hookTestChannel, hookTestAccount), ev.ScopeID)
+		observed = append(observed, ev.Err)
+	}}
 	w, err := kommo.NewWebhookWorker(q, func(context.Context, kommo.WebhookEvent) error {
 		runs.Add(1)
 		return errors.New("downstream is down")
-	}, kommo.WithWorkerRetry(policy), kommo.WithWorkerDeliveryStatus(client),
+	}, kommo.WithWorkerRetry(policy), kommo.WithWorkerDeliveryStatus(client), kommo.WithWorkerObserver(obs),
 		kommo.WithWorkerErrorHandler(func(d *kommo.WebhookDelivery, err error) {
 			emu.Lock()
 			errs = append(errs, err)
@@ -226,6 +234,10 @@ func TestWebhookWorker_DeadLetterReportsDeliveryStatus(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 3, failed, "each failed run is reported")
+	require.Len(t, observed, 3, "each run is observed")
+	for _, e := range observed {
+		assert.ErrorIs(t, e, kommo.ErrWebhookCallback)
+	}
 	assert.Equal(t, 1, deadLetter, "the dead letter is reported")
 }
 
@@ -261,11 +273,11 @@ func TestNewWebhookWorker_Options(t *testing.T) {
 	ok := func(context.Context, kommo.WebhookEvent) error { return nil }
 	_, err = kommo.NewWebhookWorker(nil, nil, kommo.WithWorkerConcurrency(0), kommo.WithWorkerTimeout(0),
 		kommo.WithWorkerRetry(kommo.RetryPolicy{}), kommo.WithWorkerDeliveryStatus(nil), kommo.WithWorkerClock(nil),
-		kommo.WithWorkerLogger(nil), kommo.WithWorkerErrorHandler(nil), nil)
+		kommo.WithWorkerLogger(nil), kommo.WithWorkerErrorHandler(nil), kommo.WithWorkerObserver(nil), nil)
 	var oe *kommo.OptionError
 	require.ErrorAs(t, err, &oe)
 	for _, want := range []string{"nil queue", "nil callback", "WithWorkerConcurrency", "WithWorkerTimeout", "WithWorkerRetry",
-		"WithWorkerDeliveryStatus", "WithWorkerClock", "WithWorkerLogger", "WithWorkerErrorHandler", "nil option"} {
+		"WithWorkerDeliveryStatus", "WithWorkerClock", "WithWorkerLogger", "WithWorkerErrorHandler", "WithWorkerObserver", "nil option"} {
 		assert.Contains(t, err.Error(), want)
 	}
 	_, err = kommo.NewWebhookWorker(q, ok)

@@ -40,6 +40,7 @@ type workerConfig struct {
 	logger      *slog.Logger
 	clock       Clock
 	status      *Client
+	observer    *Observer
 }
 
 // Worker defaults.
@@ -149,6 +150,19 @@ func WithWorkerDeliveryStatus(client *Client) WebhookWorkerOption {
 	}
 }
 
+// WithWorkerObserver reports each callback run to o's WebhookCallbackDone
+// hook, as WithWebhookObserver does for the handler's own runs (package
+// kommootel: WithWorkerObserver(obs.Hooks())).
+func WithWorkerObserver(o *Observer) WebhookWorkerOption {
+	return func(c *workerConfig) error {
+		if o == nil {
+			return optionErr("WithWorkerObserver", "nil observer")
+		}
+		c.observer = o
+		return nil
+	}
+}
+
 // NewWebhookWorker returns a worker running fn on the deliveries of q. fn
 // gets the event and a context carrying the scope id (WebhookScopeID) and
 // the run's deadline, as with WebhookHandler.
@@ -254,6 +268,13 @@ func (w *WebhookWorker) Handle(ctx context.Context, d *WebhookDelivery) {
 func (w *WebhookWorker) run(ctx context.Context, d *WebhookDelivery, ev WebhookEvent) (err error) {
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, hookScopeKey{}, d.ScopeID), w.cfg.timeout)
 	defer cancel()
+	if o := w.cfg.observer; o != nil && o.WebhookCallbackDone != nil {
+		start := w.cfg.clock.Now()
+		defer func() {
+			o.WebhookCallbackDone(ctx, WebhookCallbackDone{Kind: ev.Kind(), ScopeID: d.ScopeID,
+				Duration: w.cfg.clock.Now().Sub(start), Err: err})
+		}()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: panic: %v", ErrWebhookCallback, p)
