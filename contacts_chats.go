@@ -106,8 +106,6 @@ func crmSetList(q url.Values, key string, vals []string) {
 //
 //	links, _, err := client.ContactsChats.List(ctx, &kommo.ContactChatListOptions{ChatIDs: []string{chatID}})
 //
-// Kommo API docs: https://developers.kommo.com/reference/link-chat-contact
-//
 // Kommo docs: https://developers.kommo.com/reference/link-chat-contact
 func (s *ContactsChatsService) List(ctx context.Context, opts *ContactChatListOptions) ([]*ContactChat, *Response, error) {
 	v := validator{op: "ContactsChats.List"}
@@ -132,8 +130,6 @@ func (s *ContactsChatsService) List(ctx context.Context, opts *ContactChatListOp
 //	links, _, err := client.ContactsChats.Link(ctx, []*kommo.ContactChatLink{
 //		{ContactID: 3102959, ChatID: chatID},
 //	})
-//
-// Kommo API docs: https://developers.kommo.com/reference/link-chat-contact
 //
 // Kommo docs: https://developers.kommo.com/reference/link-chat-contact
 func (s *ContactsChatsService) Link(ctx context.Context, links []*ContactChatLink) ([]*ContactChat, *Response, error) {

@@ -85,6 +85,32 @@ func linkPage(href string) int {
 	return n
 }
 
+// crmDecodeOne decodes the answer about one item: the item itself, or a HAL
+// list holding it under _embedded.{key}.
+func crmDecodeOne[T any](raw json.RawMessage, key string) (*T, error) {
+	var probe struct {
+		Embedded map[string]json.RawMessage `json:"_embedded"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return nil, err
+	}
+	if _, ok := probe.Embedded[key]; ok {
+		items, _, err := crmDecodeList[*T](raw, key)
+		if err != nil {
+			return nil, err
+		}
+		if len(items) == 0 || items[0] == nil {
+			return nil, fmt.Errorf("_embedded.%s is empty", key)
+		}
+		return items[0], nil
+	}
+	out := new(T)
+	if err := json.Unmarshal(raw, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // crmDecodeList decodes a HAL list body; an empty body yields no items.
 func crmDecodeList[T any](raw json.RawMessage, key string) ([]T, string, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {

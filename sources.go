@@ -144,8 +144,6 @@ func (o *SourceListOptions) crmValues(v *validator) url.Values {
 //
 //	sources, _, err := client.Sources.List(ctx, &kommo.SourceListOptions{ExternalIDs: []string{"sales"}})
 //
-// Kommo API docs: https://developers.kommo.com/reference/get-sources
-//
 // Kommo docs: https://developers.kommo.com/reference/get-sources
 func (s *SourcesService) List(ctx context.Context, opts *SourceListOptions) ([]*Source, *Response, error) {
 	v := validator{op: "Sources.List"}
@@ -188,8 +186,6 @@ func (s *SourcesService) All(ctx context.Context, opts *SourceListOptions) iter.
 //
 //	src, _, err := client.Sources.Get(ctx, 9619)
 //
-// Kommo API docs: https://developers.kommo.com/reference/sources
-//
 // Kommo docs: https://developers.kommo.com/reference/get-sources
 func (s *SourcesService) Get(ctx context.Context, id int) (*Source, *Response, error) {
 	v := validator{op: "Sources.Get"}
@@ -224,8 +220,6 @@ func (s *SourcesService) Get(ctx context.Context, id int) (*Source, *Response, e
 //		{Name: "Sales line", ExternalID: "sales", PipelineID: 1300, Default: kommo.Ptr(true)},
 //	})
 //
-// Kommo API docs: https://developers.kommo.com/reference/sources
-//
 // Kommo docs: https://developers.kommo.com/reference/sources
 func (s *SourcesService) Create(ctx context.Context, sources []*Source) ([]*Source, *Response, error) {
 	v := validator{op: "Sources.Create"}
@@ -248,8 +242,6 @@ func (s *SourcesService) Create(ctx context.Context, sources []*Source) ([]*Sour
 //
 //	updated, _, err := client.Sources.Update(ctx, []*kommo.Source{{ID: 4460, PipelineID: 1307}})
 //
-// Kommo API docs: https://developers.kommo.com/reference/sources
-//
 // Kommo docs: https://developers.kommo.com/reference/sources
 func (s *SourcesService) Update(ctx context.Context, sources []*Source) ([]*Source, *Response, error) {
 	v := validator{op: "Sources.Update"}
@@ -270,8 +262,6 @@ func (s *SourcesService) Update(ctx context.Context, sources []*Source) ([]*Sour
 //
 //	updated, _, err := client.Sources.UpdateOne(ctx, &kommo.Source{ID: 9619, Name: "Sales"})
 //
-// Kommo API docs: https://developers.kommo.com/reference/sources
-//
 // Kommo docs: https://developers.kommo.com/reference/sources
 func (s *SourcesService) UpdateOne(ctx context.Context, src *Source) (*Source, *Response, error) {
 	v := validator{op: "Sources.UpdateOne"}
@@ -291,24 +281,8 @@ func (s *SourcesService) UpdateOne(ctx context.Context, src *Source) (*Source, *
 	}
 	// The single-source answer is not documented: accept both the model
 	// and a HAL list holding it.
-	var probe struct {
-		Embedded map[string]json.RawMessage `json:"_embedded"`
-	}
-	if err := json.Unmarshal(raw, &probe); err != nil {
-		return nil, resp, crmDecodeErr(resp, err)
-	}
-	if _, ok := probe.Embedded["sources"]; ok {
-		items, _, err := crmDecodeList[*Source](raw, "sources")
-		if err != nil {
-			return nil, resp, crmDecodeErr(resp, err)
-		}
-		if len(items) == 0 || items[0] == nil {
-			return nil, resp, crmDecodeErr(resp, fmt.Errorf("_embedded.sources is empty"))
-		}
-		return items[0], resp, nil
-	}
-	out := new(Source)
-	if err := json.Unmarshal(raw, out); err != nil {
+	out, err := crmDecodeOne[Source](raw, "sources")
+	if err != nil {
 		return nil, resp, crmDecodeErr(resp, err)
 	}
 	return out, resp, nil
@@ -320,8 +294,6 @@ func (s *SourcesService) UpdateOne(ctx context.Context, src *Source) (*Source, *
 // DELETE /api/v4/sources
 //
 //	_, err := client.Sources.Delete(ctx, []int{9619, 4460})
-//
-// Kommo API docs: https://developers.kommo.com/reference/sources
 //
 // Kommo docs: https://developers.kommo.com/reference/sources
 func (s *SourcesService) Delete(ctx context.Context, ids []int) (*Response, error) {
@@ -346,8 +318,6 @@ func (s *SourcesService) Delete(ctx context.Context, ids []int) (*Response, erro
 // DELETE /api/v4/sources/{id}
 //
 //	_, err := client.Sources.DeleteOne(ctx, 9619)
-//
-// Kommo API docs: https://developers.kommo.com/reference/sources
 //
 // Kommo docs: https://developers.kommo.com/reference/sources
 func (s *SourcesService) DeleteOne(ctx context.Context, id int) (*Response, error) {

@@ -79,8 +79,6 @@ type CloseTalkRequest struct {
 //
 //	talk, _, err := client.Talks.Get(ctx, 117)
 //
-// Kommo API docs: https://kommo.com/developers/content/api_v4/conversations
-//
 // Kommo docs: https://kommo.com/developers/content/api_v4/conversations
 func (s *TalksService) Get(ctx context.Context, id int) (*Talk, *Response, error) {
 	v := validator{op: "Talks.Get"}
@@ -105,8 +103,6 @@ func (s *TalksService) Get(ctx context.Context, id int) (*Talk, *Response, error
 //
 //	_, err := client.Talks.Close(ctx, 117, &kommo.CloseTalkRequest{ForceClose: true})
 //	if errors.Is(err, kommo.ErrTalkClosed) { /* nothing to do */ }
-//
-// Kommo API docs: https://developers.kommo.com/reference/close-conversation
 //
 // Kommo docs: https://developers.kommo.com/reference/close-conversation
 func (s *TalksService) Close(ctx context.Context, id int, opts *CloseTalkRequest) (*Response, error) {

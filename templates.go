@@ -359,24 +359,8 @@ func (s *TemplatesService) UpdateOne(ctx context.Context, tpl *Template) (*Templ
 		return nil, resp, err
 	}
 	// Kommo documents the model; accept a HAL list holding it as well.
-	var probe struct {
-		Embedded map[string]json.RawMessage `json:"_embedded"`
-	}
-	if err := json.Unmarshal(raw, &probe); err != nil {
-		return nil, resp, crmDecodeErr(resp, err)
-	}
-	if _, ok := probe.Embedded["chat_templates"]; ok {
-		items, _, err := crmDecodeList[*Template](raw, "chat_templates")
-		if err != nil {
-			return nil, resp, crmDecodeErr(resp, err)
-		}
-		if len(items) == 0 || items[0] == nil {
-			return nil, resp, crmDecodeErr(resp, fmt.Errorf("_embedded.chat_templates is empty"))
-		}
-		return items[0], resp, nil
-	}
-	out := new(Template)
-	if err := json.Unmarshal(raw, out); err != nil {
+	out, err := crmDecodeOne[Template](raw, "chat_templates")
+	if err != nil {
 		return nil, resp, crmDecodeErr(resp, err)
 	}
 	return out, resp, nil
