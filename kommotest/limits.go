@@ -212,11 +212,19 @@ func (s *Server) RoutingClient() *http.Client {
 	if s.routeTransport == nil { // asked after Close: requests fail to connect
 		next = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	return &http.Client{Transport: routeTransport{addr: s.ts.Listener.Addr().String(), next: next}}
+	return &http.Client{Transport: RoutingTransport(s.ts.Listener.Addr().String(), next)}
 }
 
-// routeTransport sends requests to addr over plain HTTP, keeping the
-// original host in the Host header.
+// RoutingTransport sends every request over next to the fake listening at
+// addr ("127.0.0.1:PORT") over plain HTTP, whatever its URL's scheme and
+// host, keeping that host in the Host header, as RoutingClient does: for a
+// process that has the fake's address but not the Server (a helper
+// process, another replica).
+func RoutingTransport(addr string, next http.RoundTripper) http.RoundTripper {
+	return routeTransport{addr: addr, next: next}
+}
+
+// routeTransport implements RoutingTransport.
 type routeTransport struct {
 	addr string
 	next http.RoundTripper

@@ -41,6 +41,7 @@ import (
 
 	"github.com/kommo-go/kommo"
 	"github.com/kommo-go/kommo/kommoredis"
+	"github.com/kommo-go/kommo/kommotest"
 )
 
 // result is what the process prints.
@@ -80,22 +81,6 @@ func (r *recorder) add(key string, err error, inWindow bool) {
 	}
 }
 
-// routeTransport sends every request to addr over plain HTTP, keeping the
-// URL's host in the Host header.
-type routeTransport struct {
-	addr string
-	next http.RoundTripper
-}
-
-func (t routeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	out := r.Clone(r.Context())
-	if out.Host == "" {
-		out.Host = r.URL.Host
-	}
-	out.URL.Scheme, out.URL.Host = "http", t.addr
-	return t.next.RoundTrip(out)
-}
-
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "accountproc: "+format+"\n", args...)
 	os.Exit(1)
@@ -123,7 +108,7 @@ func main() {
 
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
-	hc := &http.Client{Transport: routeTransport{addr: u.Host, next: tr}}
+	hc := &http.Client{Transport: kommotest.RoutingTransport(u.Host, tr)}
 	rdb := redis.NewClient(&redis.Options{Addr: *redisAddr, PoolSize: 64, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	ctx := context.Background()
