@@ -175,18 +175,15 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			adminError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		hc := &http.Client{Transport: s.hookTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := hc.Do(hookReq)
+		status, answer, err := s.post(hookReq)
 		if err != nil {
 			adminError(w, http.StatusBadGateway, "kommotest: deliver webhook: "+err.Error())
 			return
 		}
-		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		resp.Body.Close()
-		out := map[string]any{"delivered": resp.StatusCode == http.StatusOK, "status": resp.StatusCode}
-		if resp.StatusCode != http.StatusOK {
-			out["error"] = (&WebhookError{StatusCode: resp.StatusCode, Body: string(answer)}).Error()
-			out["answer"] = string(answer)
+		out := map[string]any{"delivered": status == http.StatusOK, "status": status}
+		if status != http.StatusOK {
+			out["error"] = (&WebhookError{StatusCode: status, Body: answer}).Error()
+			out["answer"] = answer
 		}
 		adminJSON(w, http.StatusOK, out)
 	case "POST faults":

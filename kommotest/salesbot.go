@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	neturl "net/url"
 	"slices"
@@ -103,17 +102,7 @@ func (s *Server) DeliverSalesbotRequest(ctx context.Context, url string, leadID 
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{Transport: s.hookTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("kommotest: deliver salesbot request: %w", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	if resp.StatusCode != http.StatusOK {
-		return &WebhookError{StatusCode: resp.StatusCode, Body: string(b)}
-	}
-	return nil
+	return s.deliver(req, "salesbot request", http.StatusOK, http.StatusOK)
 }
 
 // SalesbotContinues returns the continue calls received, in order.

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	neturl "net/url"
 	"strconv"
@@ -60,17 +59,7 @@ func (s *Server) DeliverUninstall(ctx context.Context, url string) error {
 	clear(s.tokens)
 	clear(s.refresh)
 	s.mu.Unlock()
-	hc := &http.Client{Transport: s.hookTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("kommotest: deliver uninstall hook: %w", err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &WebhookError{StatusCode: resp.StatusCode, Body: string(data)}
-	}
-	return nil
+	return s.deliver(req, "uninstall hook", 200, 299)
 }
 
 // GET /oauth2/account/current/subdomain with X-Refresh-Token: the account's

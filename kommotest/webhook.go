@@ -359,15 +359,32 @@ func (s *Server) DeliverWebhook(ctx context.Context, url string, ev Event) error
 	if err != nil {
 		return err
 	}
+	return s.deliver(req, "webhook", http.StatusOK, http.StatusOK)
+}
+
+// deliver sends a hook request the way Kommo does (once, no redirects
+// followed) and returns a *WebhookError unless the receiver answered a
+// status within [lo, hi], or the transport error naming what.
+func (s *Server) deliver(req *http.Request, what string, lo, hi int) error {
+	status, answer, err := s.post(req)
+	if err != nil {
+		return fmt.Errorf("kommotest: deliver %s: %w", what, err)
+	}
+	if status < lo || status > hi {
+		return &WebhookError{StatusCode: status, Body: answer}
+	}
+	return nil
+}
+
+// post sends a hook request once, without following redirects, and
+// returns the status and the first KiB of the answer.
+func (s *Server) post(req *http.Request) (status int, answer string, err error) {
 	hc := &http.Client{Transport: s.hookTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("kommotest: deliver webhook: %w", err)
+		return 0, "", err
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	if resp.StatusCode != http.StatusOK {
-		return &WebhookError{StatusCode: resp.StatusCode, Body: string(data)}
-	}
-	return nil
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	return resp.StatusCode, string(b), nil
 }
