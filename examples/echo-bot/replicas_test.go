@@ -65,7 +65,7 @@ func (r *replica) kill() {
 // the in-memory queue the hooks A took die with it.)
 func TestEchoBotReplicasSurviveAKill(t *testing.T) {
 	t.Parallel()
-	const n = 40
+	const n = 16 // 2 calls each through the shared 7 rps limit of the one scope: about 5 s
 	rs := testkit.StartRedis(t, true)
 	bin := testkit.BuildHelper(t, ".")
 	srv := kommotest.New(t)
@@ -88,7 +88,7 @@ func TestEchoBotReplicasSurviveAKill(t *testing.T) {
 	}
 	// The next API call (the first one a worker makes for these hooks)
 	// hangs, so a replica is busy with a hook when A dies.
-	srv.StallNext(1, 10*time.Second)
+	srv.StallNext(1, 3*time.Second)
 	deliver(a, 1, n/2) // answered 200 by A: in the queue, not yet echoed
 	a.kill()
 	deliver(b, n/2+1, n)
