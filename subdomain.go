@@ -159,8 +159,10 @@ func (c *OAuthConfig) AccountSubdomain(ctx context.Context, tok *oauth2.Token) (
 
 // TokenBaseDomainKey is the oauth2.Token Extra key under which the token
 // source records the account's new base domain after following a
-// subdomain change (see NewTokenSource); a TokenStore that keeps Extra
-// persists it with the tokens.
+// subdomain change (see NewTokenSource), on that token and every later
+// one. FileTokenStore, MemoryTokenStore and kommoredis's TokenStore save
+// it with the tokens, and a token source loading such a token uses that
+// domain.
 const TokenBaseDomainKey = "base_domain"
 
 // TokenBaseDomain returns the base domain the token source recorded in
@@ -204,9 +206,29 @@ func (s *oauthTokenSource) refreshAtNewDomain(cur *oauth2.Token, refreshErr erro
 	s.mu.Lock()
 	s.cfg = moved
 	s.mu.Unlock()
-	extra := map[string]any{TokenBaseDomainKey: sub.Domain}
+	return withBaseDomain(tok, sub.Domain), true
+}
+
+// withBaseDomain returns tok recording the account's base domain under
+// TokenBaseDomainKey (keeping the server_time Kommo sends).
+func withBaseDomain(tok *oauth2.Token, domain string) *oauth2.Token {
+	extra := map[string]any{TokenBaseDomainKey: domain}
 	if st := tok.Extra("server_time"); st != nil {
 		extra["server_time"] = st
 	}
-	return tok.WithExtra(extra), true
+	return tok.WithExtra(extra)
+}
+
+// follow moves the source's config to the base domain a token recorded
+// (a subdomain change followed by this source before a restart, or by
+// another process sharing the store). A config with TokenURL set is never
+// moved.
+func (s *oauthTokenSource) follow(tok *oauth2.Token) {
+	d := TokenBaseDomain(tok)
+	if d == "" || s.cfg.TokenURL != "" || strings.EqualFold(d, s.cfg.BaseDomain) {
+		return
+	}
+	s.mu.Lock()
+	s.cfg = s.cfg.ForAccount(d)
+	s.mu.Unlock()
 }

@@ -103,6 +103,7 @@ func NewTokenSource(ctx context.Context, cfg *OAuthConfig, store TokenStore) (Co
 	cp := *cfg
 	ts := &oauthTokenSource{ctx: ctx, cfg: &cp, store: store, tok: tok}
 	ts.locker, _ = store.(TokenLocker)
+	ts.follow(tok)
 	return ts, nil
 }
 
@@ -236,6 +237,9 @@ func (s *oauthTokenSource) refreshWith(cur *oauth2.Token, retry bool) (*oauth2.T
 			tok, err = moved, nil // the account's subdomain changed: refreshed at its new domain (subdomain.go)
 		}
 		if err == nil {
+			if d := TokenBaseDomain(cur); d != "" && TokenBaseDomain(tok) == "" {
+				tok = withBaseDomain(tok, d) // keep the domain a subdomain change recorded
+			}
 			if tok.RefreshToken == "" {
 				// Kommo always rotates the pair; should it ever not, keep
 				// the old refresh token as x/oauth2 does.
@@ -278,6 +282,7 @@ func (s *oauthTokenSource) reload() *oauth2.Token {
 	s.mu.Lock()
 	s.tok, s.unsaved = t, false
 	s.mu.Unlock()
+	s.follow(t)
 	return t
 }
 

@@ -123,6 +123,18 @@ type oauthFileToken struct {
 	TokenType    string    `json:"token_type,omitempty"`
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
+	// BaseDomain is the domain a subdomain change recorded
+	// (TokenBaseDomainKey).
+	BaseDomain string `json:"base_domain,omitempty"`
+}
+
+// token returns the stored token.
+func (ft *oauthFileToken) token() *oauth2.Token {
+	tok := &oauth2.Token{AccessToken: ft.AccessToken, TokenType: ft.TokenType, RefreshToken: ft.RefreshToken, Expiry: ft.Expiry}
+	if ft.BaseDomain != "" {
+		tok = withBaseDomain(tok, ft.BaseDomain)
+	}
+	return tok
 }
 
 // tryLock takes the lock if it is free now; the caller holds st.mu.
@@ -227,7 +239,7 @@ func (s *FileTokenStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	if err := json.Unmarshal(data, &ft); err != nil {
 		return nil, fmt.Errorf("kommo: load token from %s: malformed file", s.path)
 	}
-	return &oauth2.Token{AccessToken: ft.AccessToken, TokenType: ft.TokenType, RefreshToken: ft.RefreshToken, Expiry: ft.Expiry}, nil
+	return ft.token(), nil
 }
 
 // Save writes tok atomically (temporary file, fsync, rename) with mode
@@ -239,7 +251,8 @@ func (s *FileTokenStore) Save(ctx context.Context, tok *oauth2.Token) (err error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	data, err := json.Marshal(oauthFileToken{AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry})
+	data, err := json.Marshal(oauthFileToken{AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken,
+		Expiry: tok.Expiry, BaseDomain: TokenBaseDomain(tok)})
 	if err != nil {
 		return fmt.Errorf("kommo: save token: %w", err)
 	}

@@ -19,12 +19,24 @@ import (
 // BenchmarkSend measures Messages.Send over loopback without an observer
 // ("plain"), with kommootel on the OpenTelemetry SDK ("otel": every span
 // sampled and ended into a span processor that keeps nothing, every metric
-// aggregated for a ManualReader), and with the SDK's metrics but a no-op
-// tracer ("otel-metrics-only"). BENCHMARKS.md reports the ratios.
+// aggregated for a ManualReader), with one trace in ten sampled
+// ("otel-sampled-10pct"), and with the SDK's metrics but a no-op tracer
+// ("otel-metrics-only"). BENCHMARKS.md reports the ratios.
 func BenchmarkSend(b *testing.B) {
 	b.Run("plain", func(b *testing.B) { benchSendWith(b) })
 	b.Run("otel", func(b *testing.B) {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardProcessor{}))
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		obs, err := kommootel.NewObserver(kommootel.WithTracerProvider(tp), kommootel.WithMeterProvider(mp))
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchSendWith(b, obs.ClientOption())
+	})
+	b.Run("otel-sampled-10pct", func(b *testing.B) {
+		// A production setting: one trace in ten sampled, metrics for all.
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardProcessor{}),
+			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))))
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 		obs, err := kommootel.NewObserver(kommootel.WithTracerProvider(tp), kommootel.WithMeterProvider(mp))
 		if err != nil {

@@ -49,6 +49,9 @@ type storedToken struct {
 	TokenType    string    `json:"token_type,omitempty"`
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
+	// BaseDomain is the domain a subdomain change recorded
+	// (kommo.TokenBaseDomainKey).
+	BaseDomain string `json:"base_domain,omitempty"`
 }
 
 func (s *TokenStore) tokenKey(account string) string {
@@ -76,8 +79,12 @@ func (s *TokenStore) LoadToken(ctx context.Context, account string) (*oauth2.Tok
 		// The error never carries the stored bytes: they may be a token.
 		return nil, fmt.Errorf("kommoredis: load token %q: stored value is not a token (%d bytes)", account, len(b))
 	}
-	return &oauth2.Token{AccessToken: st.AccessToken, TokenType: st.TokenType,
-		RefreshToken: st.RefreshToken, Expiry: st.Expiry}, nil
+	tok := &oauth2.Token{AccessToken: st.AccessToken, TokenType: st.TokenType,
+		RefreshToken: st.RefreshToken, Expiry: st.Expiry}
+	if st.BaseDomain != "" {
+		tok = tok.WithExtra(map[string]any{kommo.TokenBaseDomainKey: st.BaseDomain})
+	}
+	return tok, nil
 }
 
 // SaveToken implements kommo.AccountTokenStore.
@@ -86,7 +93,7 @@ func (s *TokenStore) SaveToken(ctx context.Context, account string, tok *oauth2.
 		return fmt.Errorf("kommoredis: save token %q: nil token", account)
 	}
 	b, err := json.Marshal(storedToken{AccessToken: tok.AccessToken, TokenType: tok.TokenType,
-		RefreshToken: tok.RefreshToken, Expiry: tok.Expiry})
+		RefreshToken: tok.RefreshToken, Expiry: tok.Expiry, BaseDomain: kommo.TokenBaseDomain(tok)})
 	if err != nil {
 		return fmt.Errorf("kommoredis: save token %q: %w", account, err)
 	}

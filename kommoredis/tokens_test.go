@@ -54,6 +54,14 @@ func TestTokenStoreRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "at-2", got.AccessToken)
 	assert.Empty(t, got.RefreshToken)
+	assert.Empty(t, kommo.TokenBaseDomain(got))
+
+	// The base domain a subdomain change recorded is kept with the token.
+	moved := (&oauth2.Token{AccessToken: "at-3"}).WithExtra(map[string]any{kommo.TokenBaseDomainKey: "renamed.kommo.com"})
+	require.NoError(t, s.SaveToken(ctx, account, moved))
+	got, err = s.LoadToken(ctx, account)
+	require.NoError(t, err)
+	assert.Equal(t, "renamed.kommo.com", kommo.TokenBaseDomain(got))
 	assert.True(t, got.Expiry.IsZero())
 }
 
