@@ -1,9 +1,12 @@
 package kommo_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,4 +69,78 @@ func TestTokenBaseDomainPersists(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, tok.AccessToken, saved.AccessToken)
 	assert.Equal(t, "renamed.kommo.com", kommo.TokenBaseDomain(saved), "and the store keeps it")
+}
+
+// jwtFor returns an unsigned JWT-shaped token with the claims (the SDK
+// reads the claims of an access token without verifying them).
+func jwtFor(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	b, err := json.Marshal(claims)
+	require.NoError(t, err)
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc(b) + "." + enc([]byte("sig"))
+}
+
+// AccountSubdomain against kommotest: the request goes to the access
+// token's api_domain (routed to the fake) with the refresh token in
+// X-Refresh-Token, and the fake's account comes back.
+func TestAccountSubdomainAgainstKommotest(t *testing.T) {
+	t.Parallel()
+	ctx := testkit.Context(t)
+	srv := kommotest.New(t, kommotest.WithRequestLog(10))
+	_, rt := srv.IssueTokens(time.Hour)
+	hosts := &hostLog{next: srv.RoutingClient().Transport}
+	cfg := &kommo.OAuthConfig{ClientID: srv.OAuthClientID(), ClientSecret: srv.OAuthClientSecret(),
+		RedirectURL: srv.OAuthRedirectURI(), BaseDomain: "old.kommo.com", HTTPClient: &http.Client{Transport: hosts}}
+	tok := &oauth2.Token{AccessToken: jwtFor(t, map[string]any{"api_domain": "api-c.kommo.com", "exp": 4102444800}), RefreshToken: rt}
+
+	sub, err := cfg.AccountSubdomain(ctx, tok)
+	require.NoError(t, err)
+	assert.Equal(t, &kommo.AccountSubdomain{ID: srv.AccountID(), Subdomain: strings.TrimSuffix(srv.AccountDomain(), ".kommo.com"),
+		Domain: srv.AccountDomain(), TopLevelDomain: "com"}, sub)
+	assert.Equal(t, []string{"api-c.kommo.com"}, hosts.hosts)
+	reqs := srv.Requests()
+	require.Len(t, reqs, 1)
+	assert.Equal(t, http.MethodGet, reqs[0].Method)
+	assert.Equal(t, "/oauth2/account/current/subdomain", reqs[0].Path)
+	assert.Equal(t, rt, reqs[0].Header.Get("X-Refresh-Token"))
+
+	// A spent or unknown refresh token is refused.
+	_, err = cfg.AccountSubdomain(ctx, &oauth2.Token{AccessToken: tok.AccessToken, RefreshToken: "rt-unknown"})
+	assert.ErrorIs(t, err, kommo.ErrUnauthorized)
+	assert.NotContains(t, err.Error(), "rt-unknown", "the refresh token is not in the error")
+}
+
+// A renamed account end to end against kommotest: the refresh at the
+// stored (old) domain is refused, the token source looks the account up
+// at the access token's api_domain, refreshes at the domain the fake
+// names, records it on the token and saves it.
+func TestTokenSourceFollowsRenamedAccountOnKommotest(t *testing.T) {
+	t.Parallel()
+	ctx := testkit.Context(t)
+	srv := kommotest.New(t)
+	_, rt := srv.IssueTokensFor(srv.AccountDomain(), time.Hour) // bound to the account's current domain
+	store := kommo.NewFileTokenStore(filepath.Join(t.TempDir(), "token.json"))
+	require.NoError(t, store.Save(ctx, &oauth2.Token{
+		AccessToken:  jwtFor(t, map[string]any{"api_domain": "api-c.kommo.com", "exp": 4102444800}),
+		RefreshToken: rt, Expiry: time.Now().Add(-time.Minute),
+	}))
+	hosts := &hostLog{next: srv.RoutingClient().Transport}
+	cfg := &kommo.OAuthConfig{ClientID: srv.OAuthClientID(), ClientSecret: srv.OAuthClientSecret(),
+		RedirectURL: srv.OAuthRedirectURI(), BaseDomain: "before-rename.kommo.com", HTTPClient: &http.Client{Transport: hosts}}
+	ts, err := kommo.NewTokenSource(ctx, cfg, store)
+	require.NoError(t, err)
+
+	tok, err := ts.TokenContext(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"before-rename.kommo.com", "api-c.kommo.com", srv.AccountDomain()}, hosts.hosts,
+		"refused at the old domain, looked up at api_domain, refreshed at the new domain")
+	assert.Equal(t, srv.AccountDomain(), kommo.TokenBaseDomain(tok))
+	granted, _ := srv.Refreshes(srv.AccountDomain())
+	_, refused := srv.Refreshes("before-rename.kommo.com")
+	assert.Equal(t, [2]int{1, 1}, [2]int{granted, refused})
+	saved, err := store.Load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, tok.AccessToken, saved.AccessToken)
+	assert.Equal(t, srv.AccountDomain(), kommo.TokenBaseDomain(saved), "the new domain is saved with the tokens")
 }
