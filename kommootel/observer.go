@@ -151,13 +151,22 @@ func callAttrs(info kommo.CallInfo) []attribute.KeyValue {
 	return []attribute.KeyValue{AttrOperation.String(info.Operation), AttrAPI.String(info.API), AttrAccount.String(info.AccountKey)}
 }
 
+// callStart starts the call's span. Attributes are set only on a span
+// that records (a sampled one): an unsampled call pays for no attribute.
 func (o *Observer) callStart(ctx context.Context, info kommo.CallInfo) context.Context {
-	ctx, _ = o.tracer.Start(ctx, info.Operation, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(callAttrs(info)...))
+	ctx, span := o.tracer.Start(ctx, info.Operation, trace.WithSpanKind(trace.SpanKindInternal))
+	if span.IsRecording() {
+		span.SetAttributes(callAttrs(info)...)
+	}
 	return ctx
 }
 
 func (o *Observer) callDone(ctx context.Context, ev kommo.CallDone) {
 	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		span.End()
+		return
+	}
 	attrs := make([]attribute.KeyValue, 1, 3)
 	attrs[0] = AttrAttempts.Int(ev.Attempts)
 	if ev.StatusCode != 0 {
@@ -173,6 +182,13 @@ func (o *Observer) callDone(ctx context.Context, ev kommo.CallDone) {
 }
 
 func (o *Observer) attemptStart(ctx context.Context, ev kommo.AttemptStart) context.Context {
+	if ev.Attempt > 1 {
+		o.retries.Add(ctx, 1, o.sets.get(ev.Info, AttrRetryReason, ev.RetryReason))
+	}
+	ctx, span := o.tracer.Start(ctx, ev.Method, trace.WithSpanKind(trace.SpanKindClient))
+	if !span.IsRecording() {
+		return ctx // unsampled: no attributes to build
+	}
 	attrs := make([]attribute.KeyValue, 0, 10)
 	attrs = append(attrs, AttrOperation.String(ev.Info.Operation), AttrAPI.String(ev.Info.API), AttrAccount.String(ev.Info.AccountKey),
 		semconv.HTTPRequestMethodKey.String(ev.Method), AttrAttempt.Int(ev.Attempt))
@@ -184,9 +200,8 @@ func (o *Observer) attemptStart(ctx context.Context, ev kommo.AttemptStart) cont
 	}
 	if ev.Attempt > 1 {
 		attrs = append(attrs, semconv.HTTPRequestResendCount(ev.Attempt-1), AttrRetryReason.String(ev.RetryReason))
-		o.retries.Add(ctx, 1, o.sets.get(ev.Info, AttrRetryReason, ev.RetryReason))
 	}
-	ctx, _ = o.tracer.Start(ctx, ev.Method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	span.SetAttributes(attrs...)
 	return ctx
 }
 
@@ -221,6 +236,7 @@ func statusClass(code int) string {
 func (o *Observer) attemptDone(ctx context.Context, ev kommo.AttemptDone) {
 	span := trace.SpanFromContext(ctx)
 	switch {
+	case !span.IsRecording():
 	case ev.Err != nil:
 		kind := transportKind(ev.Err)
 		span.SetAttributes(semconv.ErrorTypeKey.String(kind))
