@@ -124,7 +124,11 @@ func WithWorkerLogger(l *slog.Logger) WebhookWorkerOption {
 	}
 }
 
-// WithWorkerClock sets the clock of retry times (default SystemClock).
+// WithWorkerClock sets the clock the worker reads retry times and run
+// durations from and sleeps on after a queue failure (default
+// SystemClock). The queue decides when a retry is due by its own clock
+// (MemoryWebhookQueue: the system's; kommoredis: the Redis server's), so
+// a manual clock suits only a queue that reads the same one.
 func WithWorkerClock(clk Clock) WebhookWorkerOption {
 	return func(c *workerConfig) error {
 		if clk == nil {
