@@ -81,7 +81,6 @@ const (
 // naming the msgid and what differs, and changes nothing. Kommo does not
 // document this case; refusing is the fake's careful choice, so that a
 // reused msgid cannot silently lose a message.
-
 type Server struct {
 	ts  *httptest.Server
 	mux *http.ServeMux
