@@ -147,12 +147,16 @@ func (c *Client) do(ctx context.Context, cl *call) (resp *Response, err error) {
 	}
 
 	var lastErr error
+	var limitKey string // the account's Limiter key, computed once
+	if limiter != nil {
+		limitKey = c.limitKey(cl)
+	}
 	attempt := 0
 	for {
 		attempt++
 		limiterStart := c.observeNow(limiter != nil)
 		if limiter != nil {
-			if err := c.waitLimiter(ctx, limiter, c.limitKey(cl), lastErr); err != nil {
+			if err := c.waitLimiter(ctx, limiter, limitKey, lastErr); err != nil {
 				return nil, c.finalErr(cl.method, u, attempt-1, err)
 			}
 		}
