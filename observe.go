@@ -53,9 +53,9 @@ func CallInfoFromContext(ctx context.Context) (CallInfo, bool) {
 // secret, signature or message text.
 //
 // Give one to a client with WithObserver and to a webhook handler with
-// WithWebhookObserver; token refreshes of a NewTokenSource source are
-// reported to the observer of the context given to NewTokenSource (see
-// ContextWithObserver).
+// WithWebhookObserver. A client's observer also gets the refreshes its
+// calls start in a NewTokenSource source; a source given a context with
+// its own observer (ContextWithObserver) reports to that one instead.
 type Observer struct {
 	// CallStart is called when a call begins. The context it returns (ctx
 	// or one derived from it, e.g. holding a span) becomes the call's.
@@ -75,7 +75,9 @@ type Observer struct {
 	// to report a delivery status, before the request.
 	DeliveryStatus func(ctx context.Context, ev DeliveryStatusReport)
 	// TokenRefresh is called after each refresh of an access token by
-	// OAuthConfig.Refresh, which token sources of NewTokenSource use.
+	// OAuthConfig.Refresh, which token sources of NewTokenSource use: with
+	// the observer of Refresh's context (ContextWithObserver), or of the
+	// client whose call needed the new token.
 	TokenRefresh func(ctx context.Context, ev TokenRefresh)
 	// WebhookReceived is called when a webhook has been verified and
 	// decoded, before its callback runs.
@@ -120,11 +122,11 @@ type AttemptStart struct {
 	RetryWait time.Duration
 }
 
-// AttemptDone is the outcome of one HTTP attempt.
+// AttemptDone is the outcome of one HTTP attempt. It repeats the
+// attempt's AttemptStart, so that a hook can describe the whole attempt at
+// its end.
 type AttemptDone struct {
-	Info CallInfo
-	// Attempt counts from 1.
-	Attempt int
+	AttemptStart
 	// StatusCode is the response status (0 when none came).
 	StatusCode int
 	// Duration runs from the send to the end of the response body.
@@ -190,14 +192,30 @@ type WebhookHandled struct {
 
 // ContextWithObserver returns a context carrying o. OAuthConfig.Refresh
 // reports to it, and a token source of NewTokenSource refreshes with the
-// context it was given, so:
+// context it was given, so its refreshes go to o whichever client (or
+// none) needs them:
 //
 //	ts, err := kommo.NewTokenSource(kommo.ContextWithObserver(ctx, obs), cfg, store)
+//
+// A client's WithObserver needs no such context: the refreshes its calls
+// start are reported to its observer.
 func ContextWithObserver(ctx context.Context, o *Observer) context.Context {
 	return context.WithValue(ctx, observerKey{}, o)
 }
 
 type observerKey struct{}
+
+// observerOf returns the observer of ctx: the one ContextWithObserver put
+// there, else that of the client whose call ctx belongs to, else nil.
+func observerOf(ctx context.Context) *Observer {
+	if o, ok := ctx.Value(observerKey{}).(*Observer); ok {
+		return o
+	}
+	if st := callStateOf(ctx); st != nil {
+		return st.obs
+	}
+	return nil
+}
 
 type callStateKey struct{}
 
@@ -324,12 +342,11 @@ func (c *Client) observeSend(send func(*http.Request) (*http.Response, error)) f
 		}
 		st.attempt++
 		n := st.attempt
+		ev := AttemptStart{Info: st.info, Attempt: n, Method: req.Method, URL: req.URL, RetryReason: st.retryReason, RetryWait: st.retryWait}
+		if req.URL.RawQuery != "" || req.URL.User != nil {
+			ev.URL, _ = url.Parse(redactURL(req.URL))
+		}
 		if o.AttemptStart != nil {
-			ev := AttemptStart{Info: st.info, Attempt: n, Method: req.Method, RetryReason: st.retryReason, RetryWait: st.retryWait}
-			ev.URL = req.URL
-			if req.URL.RawQuery != "" || req.URL.User != nil {
-				ev.URL, _ = url.Parse(redactURL(req.URL))
-			}
 			if nctx := o.AttemptStart(ctx, ev); nctx != ctx {
 				ctx = nctx
 				req = req.WithContext(ctx)
@@ -337,7 +354,7 @@ func (c *Client) observeSend(send func(*http.Request) (*http.Response, error)) f
 		}
 		start := c.clock.Now()
 		resp, err := send(req)
-		done := AttemptDone{Info: st.info, Attempt: n}
+		done := AttemptDone{AttemptStart: ev}
 		if err != nil || resp == nil || resp.Body == nil {
 			if resp != nil {
 				done.StatusCode = resp.StatusCode
@@ -388,7 +405,7 @@ func (c *Client) observeDeliveryStatus(ctx context.Context, scopeID string, req 
 // observeRefresh reports a refresh of cfg's token that began at start to
 // the observer of ctx.
 func (c *OAuthConfig) observeRefresh(ctx context.Context, start time.Time, errp *error) {
-	o, _ := ctx.Value(observerKey{}).(*Observer)
+	o := observerOf(ctx)
 	if o == nil || o.TokenRefresh == nil {
 		return
 	}

@@ -104,12 +104,14 @@ func TestObserverRetriedSend(t *testing.T) {
 	assert.Equal(t, info, resp.Call)
 	assert.Equal(t, []CallInfo{info, info}, seen, "middleware sees the call on the request context")
 	u := mustURL(t, h.server.URL+harnessChatPath+path)
+	first := AttemptStart{Info: info, Attempt: 1, Method: "POST", URL: u}
+	second := AttemptStart{Info: info, Attempt: 2, Method: "POST", URL: u, RetryReason: "429", RetryWait: 3 * time.Second}
 	assert.Equal(t, []any{
 		observeCallStart{info},
-		AttemptStart{Info: info, Attempt: 1, Method: "POST", URL: u},
-		AttemptDone{Info: info, Attempt: 1, StatusCode: 429},
-		AttemptStart{Info: info, Attempt: 2, Method: "POST", URL: u, RetryReason: "429", RetryWait: 3 * time.Second},
-		AttemptDone{Info: info, Attempt: 2, StatusCode: 200},
+		first,
+		AttemptDone{AttemptStart: first, StatusCode: 429},
+		second,
+		AttemptDone{AttemptStart: second, StatusCode: 200},
 		CallDone{Info: info, Method: "POST", Attempts: 2, StatusCode: 200, Duration: 3 * time.Second},
 	}, rec.list())
 }
@@ -142,7 +144,11 @@ func TestObserverFailedCall(t *testing.T) {
 	assert.Same(t, err, done.Err)
 	done.Err = nil
 	assert.Equal(t, CallDone{Info: info, Method: "GET", Attempts: 1, StatusCode: 404}, done)
-	assert.Equal(t, AttemptDone{Info: info, Attempt: 1, StatusCode: 404}, events[2])
+	start, ok := events[1].(AttemptStart)
+	require.True(t, ok)
+	assert.Equal(t, AttemptDone{AttemptStart: start, StatusCode: 404}, events[2])
+	assert.Equal(t, AttemptStart{Info: info, Attempt: 1, Method: "GET", URL: start.URL}, start)
+	assert.Equal(t, h.server.URL+harnessCRMPath+"/api/v4/talks/117", start.URL.String())
 	assert.Equal(t, "404", ErrorKind(err))
 }
 
@@ -250,6 +256,49 @@ func TestObserverTokenSourceRefresh(t *testing.T) {
 	_, err = ts.Token() // still valid: no refresh
 	require.NoError(t, err)
 	assert.Equal(t, []any{TokenRefresh{AccountKey: "example.kommo.com"}}, rec.list())
+}
+
+// A client's observer counts the refreshes its calls start, from a token
+// source given no observer; a source given one keeps reporting to its own.
+func TestObserverClientCountsItsRefreshes(t *testing.T) {
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(testkit.Fixture(t, "crm", "token.json"))
+	}))
+	t.Cleanup(tokens.Close)
+	cfg := &OAuthConfig{ClientID: "id", ClientSecret: "s", RedirectURL: "https://app.example/cb",
+		BaseDomain: "example.kommo.com", TokenURL: tokens.URL, HTTPClient: tokens.Client(), Clock: testkit.NewClock(harnessStart)}
+	expired := func() *oauthMemStore {
+		return &oauthMemStore{tok: &oauth2.Token{AccessToken: "old", RefreshToken: "r-1", Expiry: harnessStart.Add(-time.Minute)}}
+	}
+
+	plain, err := NewTokenSource(t.Context(), cfg, expired())
+	require.NoError(t, err)
+	rec := &observeRecorder{}
+	h := newHarness(t, WithTokenSource(plain), WithObserver(rec.observer()))
+	h.mux.HandleFunc("GET /api/v4/talks/117", h.reply(404, "crm", "problem_404.json"))
+	_, _, err = h.client.Talks.Get(t.Context(), 117)
+	require.Error(t, err)
+	_, _, err = h.client.Talks.Get(t.Context(), 117) // the new token is valid: no refresh
+	require.Error(t, err)
+	events := rec.list()
+	require.Len(t, events, 9, "two calls of four events, and one refresh")
+	assert.Equal(t, TokenRefresh{AccountKey: "example.kommo.com"}, events[1], "the refresh is reported between the call's start and its attempt")
+	assert.IsType(t, AttemptStart{}, events[2])
+	for _, r := range h.requests() {
+		assert.Equal(t, "Bearer new-access-jwt", r.Header.Get("Authorization"))
+	}
+
+	own := &observeRecorder{}
+	ts, err := NewTokenSource(ContextWithObserver(t.Context(), own.observer()), cfg, expired())
+	require.NoError(t, err)
+	rec2 := &observeRecorder{}
+	h2 := newHarness(t, WithTokenSource(ts), WithObserver(rec2.observer()))
+	h2.mux.HandleFunc("GET /api/v4/talks/117", h2.reply(404, "crm", "problem_404.json"))
+	_, _, err = h2.client.Talks.Get(t.Context(), 117)
+	require.Error(t, err)
+	assert.Equal(t, []any{TokenRefresh{AccountKey: "example.kommo.com"}}, own.list())
+	assert.Len(t, rec2.list(), 4, "the client's observer saw the call, not the refresh")
 }
 
 func TestWebhookObserver(t *testing.T) {

@@ -184,7 +184,7 @@ func TokenBaseDomain(tok *oauth2.Token) string {
 // carries it under TokenBaseDomainKey, so saving the token persists it.
 // ok is false when nothing was recovered (the caller then reports
 // refreshErr). A config with TokenURL set is never moved.
-func (s *oauthTokenSource) refreshAtNewDomain(cur *oauth2.Token, refreshErr error) (tok *oauth2.Token, ok bool) {
+func (s *oauthTokenSource) refreshAtNewDomain(rctx context.Context, cur *oauth2.Token, refreshErr error) (tok *oauth2.Token, ok bool) {
 	var oe *OAuthError
 	if !errors.As(refreshErr, &oe) || (oe.StatusCode != http.StatusUnauthorized && oe.StatusCode != http.StatusNotFound) {
 		return nil, false
@@ -199,7 +199,7 @@ func (s *oauthTokenSource) refreshAtNewDomain(cur *oauth2.Token, refreshErr erro
 		return nil, false
 	}
 	moved := s.cfg.ForAccount(sub.Domain)
-	tok, err = moved.Refresh(s.ctx, cur.RefreshToken)
+	tok, err = moved.Refresh(rctx, cur.RefreshToken)
 	if err != nil {
 		return nil, false
 	}

@@ -157,7 +157,7 @@ func (s *oauthTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, err
 		}
 		f = &tokenFlight{done: make(chan struct{})}
 		s.flight = f
-		go s.fly(f)
+		go s.fly(f, s.refreshContext(ctx))
 	}
 	s.mu.Unlock()
 	select {
@@ -171,8 +171,23 @@ func (s *oauthTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, err
 	}
 }
 
-// fly runs flight f and hands its result to the callers waiting for it.
-func (s *oauthTokenSource) fly(f *tokenFlight) {
+// refreshContext is the context a refresh started by a caller with ctx
+// reports to: the source's, carrying the observer of ctx (a client's
+// WithObserver, see observerOf) when the source's context has none. So a
+// client's observer counts the refreshes its calls start.
+func (s *oauthTokenSource) refreshContext(ctx context.Context) context.Context {
+	if observerOf(s.ctx) != nil {
+		return s.ctx
+	}
+	if o := observerOf(ctx); o != nil {
+		return ContextWithObserver(s.ctx, o)
+	}
+	return s.ctx
+}
+
+// fly runs flight f, whose refresh reports to rctx's observer, and hands
+// its result to the callers waiting for it.
+func (s *oauthTokenSource) fly(f *tokenFlight, rctx context.Context) {
 	defer func() {
 		if r := recover(); r != nil {
 			f.tok, f.err = nil, fmt.Errorf("kommo: token refresh panicked: %v", r)
@@ -182,14 +197,14 @@ func (s *oauthTokenSource) fly(f *tokenFlight) {
 		s.mu.Unlock()
 		close(f.done)
 	}()
-	f.tok, f.err = s.refresh()
+	f.tok, f.err = s.refresh(rctx)
 }
 
 // refresh returns a valid token: it saves an unsaved pair, and refreshes
 // the token when it is not valid. With a TokenLocker it holds the store's
 // lock throughout and first loads the token again, which another process
 // may have refreshed meanwhile.
-func (s *oauthTokenSource) refresh() (*oauth2.Token, error) {
+func (s *oauthTokenSource) refresh(rctx context.Context) (*oauth2.Token, error) {
 	if s.locker != nil {
 		ctx, cancel := context.WithTimeout(s.ctx, oauthTimeout)
 		unlock, err := s.locker.Lock(ctx)
@@ -219,21 +234,21 @@ func (s *oauthTokenSource) refresh() (*oauth2.Token, error) {
 			}
 		}
 	}
-	return s.refreshWith(cur, true)
+	return s.refreshWith(rctx, cur, true)
 }
 
-// refreshWith refreshes cur and saves the new pair. When the refresh
+// refreshWith refreshes cur (with rctx) and saves the new pair. When the refresh
 // token is rejected (or there is none), it loads the store again: another
 // process may have spent it and saved a newer pair, which is used if it
 // is valid and refreshed once (when retry is set) if it is not.
-func (s *oauthTokenSource) refreshWith(cur *oauth2.Token, retry bool) (*oauth2.Token, error) {
+func (s *oauthTokenSource) refreshWith(rctx context.Context, cur *oauth2.Token, retry bool) (*oauth2.Token, error) {
 	var err error
 	if cur.RefreshToken == "" {
 		err = fmt.Errorf("kommo: access token expired and there is no refresh token: %w", ErrReauthorizationRequired)
 	} else {
 		var tok *oauth2.Token
-		tok, err = s.cfg.Refresh(s.ctx, cur.RefreshToken)
-		if moved, ok := s.refreshAtNewDomain(cur, err); ok {
+		tok, err = s.cfg.Refresh(rctx, cur.RefreshToken)
+		if moved, ok := s.refreshAtNewDomain(rctx, cur, err); ok {
 			tok, err = moved, nil // the account's subdomain changed: refreshed at its new domain (subdomain.go)
 		}
 		if err == nil {
@@ -261,7 +276,7 @@ func (s *oauthTokenSource) refreshWith(cur *oauth2.Token, retry bool) (*oauth2.T
 				return t, nil
 			}
 			if t.RefreshToken != "" && t.RefreshToken != cur.RefreshToken {
-				return s.refreshWith(t, false)
+				return s.refreshWith(rctx, t, false)
 			}
 		}
 	}

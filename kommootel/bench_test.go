@@ -5,59 +5,199 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/kommo-go/kommo"
 	"github.com/kommo-go/kommo/kommootel"
 )
 
-// BenchmarkSend measures Messages.Send over loopback without an observer
-// ("plain"), with kommootel on the OpenTelemetry SDK ("otel": every span
-// sampled and ended into a span processor that keeps nothing, every metric
-// aggregated for a ManualReader), with one trace in ten sampled
-// ("otel-sampled-10pct"), and with the SDK's metrics but a no-op tracer
-// ("otel-metrics-only"). BENCHMARKS.md reports the ratios.
-func BenchmarkSend(b *testing.B) {
-	b.Run("plain", func(b *testing.B) { benchSendWith(b) })
-	b.Run("otel", func(b *testing.B) {
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardProcessor{}))
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-		obs, err := kommootel.NewObserver(kommootel.WithTracerProvider(tp), kommootel.WithMeterProvider(mp))
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchSendWith(b, obs.ClientOption())
-	})
-	b.Run("otel-sampled-10pct", func(b *testing.B) {
-		// A production setting: one trace in ten sampled, metrics for all.
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardProcessor{}),
-			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1))))
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-		obs, err := kommootel.NewObserver(kommootel.WithTracerProvider(tp), kommootel.WithMeterProvider(mp))
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchSendWith(b, obs.ClientOption())
-	})
-	b.Run("otel-metrics-only", func(b *testing.B) {
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-		obs, err := kommootel.NewObserver(kommootel.WithTracerProvider(tracenoop.NewTracerProvider()), kommootel.WithMeterProvider(mp))
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchSendWith(b, obs.ClientOption())
-	})
+// benchVariant is one way of instrumenting the benchmarked client.
+type benchVariant struct {
+	name string
+	opts func(b *testing.B) []kommo.Option
 }
 
-// benchSendWith sends one message per iteration with a client built with
-// opts.
-func benchSendWith(b *testing.B, opts ...kommo.Option) {
-	const scope = "344a5002-f8ca-454d-af3d-396180102ac7_52e591f7-c98f-4255-8495-827210138c81"
+// benchVariants are the instrumentations compared: none ("plain"),
+// kommootel on the OpenTelemetry SDK ("otel": every span sampled and ended
+// into a span processor that keeps nothing, every metric aggregated for a
+// ManualReader), with one trace in ten sampled ("otel-sampled-10pct"),
+// with the SDK's metrics but a no-op tracer ("otel-metrics-only"), an
+// Observer whose hooks do nothing ("noop-observer": the client's own cost
+// of calling hooks), one whose AttemptDone only keeps the CPU busy for 1 µs
+// ("busy-1us": what one microsecond of work per send costs in this
+// benchmark, its calibration), and no kommootel at all but an Observer that starts
+// and ends the same two SDK spans per send without an attribute or a
+// metric ("sdk-spans-only": the OpenTelemetry SDK's own floor for two
+// recorded spans).
+var benchVariants = []benchVariant{
+	{"plain", func(*testing.B) []kommo.Option { return nil }},
+	{"otel", func(b *testing.B) []kommo.Option {
+		return benchObserver(b, sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardProcessor{})))
+	}},
+	{"otel-sampled-10pct", func(b *testing.B) []kommo.Option {
+		// A production setting: one trace in ten sampled, metrics for all.
+		return benchObserver(b, sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardProcessor{}),
+			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.1)))))
+	}},
+	{"otel-metrics-only", func(b *testing.B) []kommo.Option {
+		return benchObserver(b, tracenoop.NewTracerProvider())
+	}},
+	{"noop-observer", func(*testing.B) []kommo.Option {
+		return []kommo.Option{kommo.WithObserver(&kommo.Observer{
+			CallStart:    func(ctx context.Context, _ kommo.CallInfo) context.Context { return ctx },
+			CallDone:     func(context.Context, kommo.CallDone) {},
+			AttemptStart: func(ctx context.Context, _ kommo.AttemptStart) context.Context { return ctx },
+			AttemptDone:  func(context.Context, kommo.AttemptDone) {},
+		})}
+	}},
+	{"busy-1us", func(*testing.B) []kommo.Option {
+		return []kommo.Option{kommo.WithObserver(&kommo.Observer{
+			AttemptDone: func(context.Context, kommo.AttemptDone) { busy(time.Microsecond) },
+		})}
+	}},
+	{"sdk-spans-only", func(*testing.B) []kommo.Option {
+		tr := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardProcessor{})).Tracer("floor")
+		start := func(ctx context.Context, name string) context.Context {
+			ctx, _ = tr.Start(ctx, name)
+			return ctx
+		}
+		end := func(ctx context.Context) { trace.SpanFromContext(ctx).End() }
+		return []kommo.Option{kommo.WithObserver(&kommo.Observer{
+			CallStart:    func(ctx context.Context, info kommo.CallInfo) context.Context { return start(ctx, info.Operation) },
+			CallDone:     func(ctx context.Context, _ kommo.CallDone) { end(ctx) },
+			AttemptStart: func(ctx context.Context, ev kommo.AttemptStart) context.Context { return start(ctx, ev.Method) },
+			AttemptDone:  func(ctx context.Context, _ kommo.AttemptDone) { end(ctx) },
+		})}
+	}},
+}
+
+// busy keeps the CPU busy for d.
+func busy(d time.Duration) {
+	for t0 := time.Now(); time.Since(t0) < d; {
+	}
+}
+
+// BenchmarkHooks measures kommootel's hooks alone, without a request: the
+// four a successful single-attempt send calls (CallStart, AttemptStart,
+// AttemptDone, CallDone), with the call recorded ("recorded": every span
+// sampled), not sampled ("unsampled"), and with a no-op tracer
+// ("metrics-only"). Metrics go to the SDK in all three.
+func BenchmarkHooks(b *testing.B) {
+	tracers := []struct {
+		name string
+		tp   trace.TracerProvider
+	}{
+		{"recorded", sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardProcessor{}))},
+		{"unsampled", sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardProcessor{}), sdktrace.WithSampler(sdktrace.NeverSample()))},
+		{"metrics-only", tracenoop.NewTracerProvider()},
+	}
+	info := kommo.CallInfo{Operation: "Messages.Send", API: kommo.APIChat, AccountKey: benchScope}
+	u, err := url.Parse("http://127.0.0.1:34567/v2/origin/custom/" + benchScope)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tr := range tracers {
+		b.Run(tr.name, func(b *testing.B) {
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			obs, err := kommootel.NewObserver(kommootel.WithTracerProvider(tr.tp), kommootel.WithMeterProvider(mp))
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := obs.Hooks()
+			start := kommo.AttemptStart{Info: info, Attempt: 1, Method: http.MethodPost, URL: u}
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx := h.CallStart(context.Background(), info)
+				actx := h.AttemptStart(ctx, start)
+				h.AttemptDone(actx, kommo.AttemptDone{AttemptStart: start, StatusCode: http.StatusOK, Duration: time.Millisecond})
+				h.CallDone(ctx, kommo.CallDone{Info: info, Method: http.MethodPost, Attempts: 1, StatusCode: http.StatusOK, Duration: time.Millisecond})
+			}
+		})
+	}
+}
+
+// benchObserver is kommootel on tp and an SDK MeterProvider read by a
+// ManualReader.
+func benchObserver(b *testing.B, tp trace.TracerProvider) []kommo.Option {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	obs, err := kommootel.NewObserver(kommootel.WithTracerProvider(tp), kommootel.WithMeterProvider(mp))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return []kommo.Option{obs.ClientOption()}
+}
+
+// BenchmarkSend measures Messages.Send over loopback with each of
+// benchVariants. BENCHMARKS.md reports the ratios.
+func BenchmarkSend(b *testing.B) {
+	for _, v := range benchVariants {
+		b.Run(v.name, func(b *testing.B) {
+			send := benchSender(b, v.opts(b)...)
+			b.ReportAllocs()
+			cpu := processCPU()
+			for b.Loop() {
+				send()
+			}
+			// CPU time (client and in-process server together) is steadier
+			// than wall time on a shared machine; it is 0 where it is not
+			// measured.
+			if d := processCPU() - cpu; d > 0 {
+				b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), "cpu-ns/op")
+			}
+		})
+	}
+}
+
+// BenchmarkSendPaired compares each variant with "plain" in one process,
+// in alternating batches of pairedBatch sends (which of the two goes first
+// alternates too), so that a change of the machine's load during the run
+// falls on both alike; "plain" against itself is the control, whose ratio
+// shows the measurement's own error. One iteration is one pair of batches;
+// it reports the variant's CPU and wall time per send relative to plain's
+// ("cpu-ratio", "wall-ratio") and both CPU times per send.
+func BenchmarkSendPaired(b *testing.B) {
+	const pairedBatch = 500
+	for _, v := range benchVariants {
+		b.Run(v.name, func(b *testing.B) {
+			senders := [2]func(){benchSender(b), benchSender(b, v.opts(b)...)}
+			var cpu, wall [2]time.Duration
+			round := 0
+			for b.Loop() {
+				for k := range 2 {
+					i := (k + round) % 2
+					t0, c0 := time.Now(), processCPU()
+					for range pairedBatch {
+						senders[i]()
+					}
+					wall[i] += time.Since(t0)
+					cpu[i] += processCPU() - c0
+				}
+				round++
+			}
+			sends := float64(round * pairedBatch)
+			b.ReportMetric(float64(wall[1])/float64(wall[0]), "wall-ratio")
+			if cpu[0] > 0 {
+				b.ReportMetric(float64(cpu[1])/float64(cpu[0]), "cpu-ratio")
+				b.ReportMetric(float64(cpu[0].Nanoseconds())/sends, "plain-cpu-ns/send")
+				b.ReportMetric(float64(cpu[1].Nanoseconds())/sends, "cpu-ns/send")
+			}
+		})
+	}
+}
+
+// benchScope is the scope id the benchmarks send to.
+const benchScope = "344a5002-f8ca-454d-af3d-396180102ac7_52e591f7-c98f-4255-8495-827210138c81"
+
+// benchSender returns a func that sends one message with a client built
+// with opts, to a loopback server of its own.
+func benchSender(b *testing.B, opts ...kommo.Option) func() {
 	resp := []byte(`{"new_message":{"conversation_id":"c2d6e2b6-0c47-4d4b-9c55-0f0b0b9d6a11","sender_id":"f1a2","receiver_id":null,"msgid":"7b0e5c2a-5d7f-4c59-8bcd-51c7a1b4b0f1","ref_id":"bench-msg"}}`)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -79,17 +219,10 @@ func benchSendWith(b *testing.B, opts ...kommo.Option) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	b.ReportAllocs()
-	cpu := processCPU()
-	for b.Loop() {
-		if _, _, err := c.Messages.Send(ctx, scope, req); err != nil {
+	return func() {
+		if _, _, err := c.Messages.Send(ctx, benchScope, req); err != nil {
 			b.Fatal(err)
 		}
-	}
-	// CPU time (client and in-process server together) is steadier than
-	// wall time on a shared machine; it is 0 where it is not measured.
-	if d := processCPU() - cpu; d > 0 {
-		b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
 

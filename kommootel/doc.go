@@ -7,21 +7,29 @@
 //	obs, err := kommootel.NewObserver() // the global TracerProvider and MeterProvider
 //	client, err := kommo.NewClient(..., obs.ClientOption())
 //	handler, err := kommo.NewWebhookHandler(secret, fn, obs.WebhookOption())
-//	ts, err := kommo.NewTokenSource(obs.Context(ctx), cfg, store) // token refreshes
+//
+// The client's option also counts the token refreshes its calls start;
+// Observer.Context counts those of an OAuthConfig.Refresh call or of a
+// token source used without an observed client.
 //
 // # Spans
 //
 // A call is an internal span named after its operation ("Messages.Send")
 // with the attributes kommo.operation, kommo.api ("chat" or "crm"),
 // kommo.account (the scope id of a Chat API call, the CRM host of a CRM
-// call) and, when it ends, kommo.attempts, http.response.status_code and,
-// on failure, error.type. Each HTTP attempt is a client span below it,
-// named after the HTTP method, with the HTTP client semantic conventions
+// call), kommo.attempts, http.response.status_code and, on failure,
+// error.type. Each HTTP attempt is a client span below it, named after the
+// HTTP method, with the HTTP client semantic conventions
 // (http.request.method, server.address, server.port, url.full,
 // http.response.status_code, http.request.resend_count, error.type) plus
-// kommo.operation, kommo.api, kommo.account, kommo.attempt and, for a
-// retry, kommo.retry.reason. A failed span's status description is its
-// error.type, never the error text.
+// kommo.operation, kommo.account, kommo.attempt and, for a retry,
+// kommo.retry.reason (kommo.api is on the call span only). A failed span's
+// status description is its error.type, never the error text.
+//
+// A span's attributes are set when it ends, in one SetAttributes call, and
+// only if the span is recording: a sampler sees none of them, an unsampled
+// call builds none, and a span processor's OnStart sees a span without
+// them.
 //
 // # Metrics
 //

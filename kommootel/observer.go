@@ -6,7 +6,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -141,8 +140,10 @@ func (o *Observer) WebhookOption() kommo.WebhookHandlerOption {
 	return kommo.WithWebhookObserver(o.hooks)
 }
 
-// Context returns ctx carrying the observer, for kommo.NewTokenSource (whose
-// refreshes are then counted) and OAuthConfig.Refresh.
+// Context returns ctx carrying the observer, for OAuthConfig.Refresh and
+// for a kommo.NewTokenSource source whose refreshes should be counted even
+// when no observed client starts them (ClientOption alone counts those its
+// client's calls start).
 func (o *Observer) Context(ctx context.Context) context.Context {
 	return kommo.ContextWithObserver(ctx, o.hooks)
 }
@@ -151,15 +152,20 @@ func callAttrs(info kommo.CallInfo) []attribute.KeyValue {
 	return []attribute.KeyValue{AttrOperation.String(info.Operation), AttrAPI.String(info.API), AttrAccount.String(info.AccountKey)}
 }
 
-// callStart starts the call's span. Attributes are set only on a span
-// that records (a sampled one): an unsampled call pays for no attribute.
+// callStart starts the call's span. Its attributes are set when it ends
+// (callDone), in one call, and only if the span records: an unsampled call
+// builds none, and a sampled one gives the SDK one slice to keep.
 func (o *Observer) callStart(ctx context.Context, info kommo.CallInfo) context.Context {
-	ctx, span := o.tracer.Start(ctx, info.Operation, trace.WithSpanKind(trace.SpanKindInternal))
-	if span.IsRecording() {
-		span.SetAttributes(callAttrs(info)...)
-	}
+	ctx, _ = o.tracer.Start(ctx, info.Operation, internalKind...)
 	return ctx
 }
+
+// Span kinds, as option slices built once: options passed one by one to a
+// variadic interface method are copied to the heap on every call.
+var (
+	internalKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+	clientKind   = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+)
 
 func (o *Observer) callDone(ctx context.Context, ev kommo.CallDone) {
 	span := trace.SpanFromContext(ctx)
@@ -167,8 +173,9 @@ func (o *Observer) callDone(ctx context.Context, ev kommo.CallDone) {
 		span.End()
 		return
 	}
-	attrs := make([]attribute.KeyValue, 1, 3)
-	attrs[0] = AttrAttempts.Int(ev.Attempts)
+	attrs := make([]attribute.KeyValue, 0, 6)
+	attrs = append(attrs, AttrOperation.String(ev.Info.Operation), AttrAPI.String(ev.Info.API),
+		AttrAccount.String(ev.Info.AccountKey), AttrAttempts.Int(ev.Attempts))
 	if ev.StatusCode != 0 {
 		attrs = append(attrs, semconv.HTTPResponseStatusCode(ev.StatusCode))
 	}
@@ -181,27 +188,20 @@ func (o *Observer) callDone(ctx context.Context, ev kommo.CallDone) {
 	span.End()
 }
 
+// attemptStart counts a retry and starts the attempt's span below a call
+// span that records; its attributes are set by attemptDone, as the call
+// span's are. Below a call span that does not record (an unsampled trace,
+// a no-op tracer) it starts none: the attempt's span would be an unsampled
+// child that records nothing either, and not making it spares every
+// unsampled attempt a span, an id and a copy of its request.
 func (o *Observer) attemptStart(ctx context.Context, ev kommo.AttemptStart) context.Context {
 	if ev.Attempt > 1 {
-		o.retries.Add(ctx, 1, o.sets.get(ev.Info, AttrRetryReason, ev.RetryReason))
+		o.retries.Add(ctx, 1, o.sets.get(ev.Info, AttrRetryReason, ev.RetryReason).add...)
 	}
-	ctx, span := o.tracer.Start(ctx, ev.Method, trace.WithSpanKind(trace.SpanKindClient))
-	if !span.IsRecording() {
-		return ctx // unsampled: no attributes to build
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx
 	}
-	attrs := make([]attribute.KeyValue, 0, 10)
-	attrs = append(attrs, AttrOperation.String(ev.Info.Operation), AttrAPI.String(ev.Info.API), AttrAccount.String(ev.Info.AccountKey),
-		semconv.HTTPRequestMethodKey.String(ev.Method), AttrAttempt.Int(ev.Attempt))
-	if ev.URL != nil {
-		attrs = append(attrs, semconv.URLFull(ev.URL.String()), semconv.ServerAddress(ev.URL.Hostname()))
-		if p := serverPort(ev.URL.Scheme, ev.URL.Port()); p != 0 {
-			attrs = append(attrs, semconv.ServerPort(p))
-		}
-	}
-	if ev.Attempt > 1 {
-		attrs = append(attrs, semconv.HTTPRequestResendCount(ev.Attempt-1), AttrRetryReason.String(ev.RetryReason))
-	}
-	span.SetAttributes(attrs...)
+	ctx, _ = o.tracer.Start(ctx, ev.Method, clientKind...)
 	return ctx
 }
 
@@ -234,25 +234,60 @@ func statusClass(code int) string {
 }
 
 func (o *Observer) attemptDone(ctx context.Context, ev kommo.AttemptDone) {
-	span := trace.SpanFromContext(ctx)
+	// The attempt's span, if attemptStart made one; else the call's, which
+	// does not record and is left to callDone.
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attemptAttrs(span, ev)...)
+		span.End()
+	}
+	o.requests.Add(ctx, 1, o.sets.get(ev.Info, AttrStatusClass, statusClass(ev.StatusCode)).add...)
+	if ev.StatusCode == 429 {
+		o.rateLimited.Add(ctx, 1, o.sets.get(ev.Info, "", "").add...)
+	}
+}
+
+// attemptAttrs are the attempt span's attributes (HTTP client semantic
+// conventions plus the call's operation and account, the attempt and the
+// retry reason); it sets the span's status on a failed attempt. The call's
+// API is on the parent span only. Eight attributes for a first attempt that
+// got an answer: the SDK deduplicates a span's attributes in a map when it
+// ends, and one of up to eight entries is its cheapest.
+func attemptAttrs(span trace.Span, ev kommo.AttemptDone) []attribute.KeyValue {
+	n := 5 // operation, account, attempt, method, status code or error type
+	if ev.URL != nil {
+		n += 3
+	}
+	if ev.Attempt > 1 {
+		n += 2
+	}
+	if ev.Err == nil && ev.StatusCode >= 400 {
+		n++
+	}
+	attrs := make([]attribute.KeyValue, 0, n)
+	attrs = append(attrs, AttrOperation.String(ev.Info.Operation), AttrAccount.String(ev.Info.AccountKey),
+		AttrAttempt.Int(ev.Attempt), semconv.HTTPRequestMethodKey.String(ev.Method))
+	if ev.URL != nil {
+		attrs = append(attrs, semconv.URLFull(ev.URL.String()), semconv.ServerAddress(ev.URL.Hostname()))
+		if p := serverPort(ev.URL.Scheme, ev.URL.Port()); p != 0 {
+			attrs = append(attrs, semconv.ServerPort(p))
+		}
+	}
+	if ev.Attempt > 1 {
+		attrs = append(attrs, semconv.HTTPRequestResendCount(ev.Attempt-1), AttrRetryReason.String(ev.RetryReason))
+	}
 	switch {
-	case !span.IsRecording():
 	case ev.Err != nil:
 		kind := transportKind(ev.Err)
-		span.SetAttributes(semconv.ErrorTypeKey.String(kind))
+		attrs = append(attrs, semconv.ErrorTypeKey.String(kind))
 		span.SetStatus(codes.Error, kind)
 	case ev.StatusCode >= 400:
 		code := strconv.Itoa(ev.StatusCode)
-		span.SetAttributes(semconv.HTTPResponseStatusCode(ev.StatusCode), semconv.ErrorTypeKey.String(code))
+		attrs = append(attrs, semconv.HTTPResponseStatusCode(ev.StatusCode), semconv.ErrorTypeKey.String(code))
 		span.SetStatus(codes.Error, code)
 	default:
-		span.SetAttributes(semconv.HTTPResponseStatusCode(ev.StatusCode))
+		attrs = append(attrs, semconv.HTTPResponseStatusCode(ev.StatusCode))
 	}
-	span.End()
-	o.requests.Add(ctx, 1, o.sets.get(ev.Info, AttrStatusClass, statusClass(ev.StatusCode)))
-	if ev.StatusCode == 429 {
-		o.rateLimited.Add(ctx, 1, o.sets.get(ev.Info, "", ""))
-	}
+	return attrs
 }
 
 // transportKind names a transport error without its text.
@@ -270,7 +305,7 @@ func transportKind(err error) string {
 }
 
 func (o *Observer) limiterWaited(ctx context.Context, info kommo.CallInfo, d time.Duration) {
-	o.limiterWait.Record(ctx, d.Seconds(), o.sets.get(info, "", ""))
+	o.limiterWait.Record(ctx, d.Seconds(), o.sets.get(info, "", "").record...)
 }
 
 func (o *Observer) deliveryStatus(ctx context.Context, ev kommo.DeliveryStatusReport) {
@@ -314,10 +349,19 @@ func (o *Observer) webhookHandled(ctx context.Context, ev kommo.WebhookHandled) 
 }
 
 // attrSets caches the metric attribute sets of calls, which repeat for
-// every request of an account: building a set sorts and allocates.
+// every request of an account: building a set sorts and allocates. A typed
+// map under a read lock, not a sync.Map: a sync.Map key is boxed, which
+// allocates on every lookup.
 type attrSets struct {
-	m    sync.Map // attrSetKey → metric.MeasurementOption
-	size atomic.Int64
+	mu sync.RWMutex
+	m  map[attrSetKey]measureOpts
+}
+
+// measureOpts is one attribute set as the option slices of Add and
+// Record, kept whole so that passing them allocates nothing.
+type measureOpts struct {
+	add    []metric.AddOption
+	record []metric.RecordOption
 }
 
 type attrSetKey struct {
@@ -331,18 +375,27 @@ type attrSetKey struct {
 const attrSetLimit = 1 << 14
 
 // get returns the call's attributes plus key=value (none when key is "").
-func (c *attrSets) get(info kommo.CallInfo, key attribute.Key, value string) metric.MeasurementOption {
+func (c *attrSets) get(info kommo.CallInfo, key attribute.Key, value string) measureOpts {
 	k := attrSetKey{info, key, value}
-	if v, ok := c.m.Load(k); ok {
-		return v.(metric.MeasurementOption)
+	c.mu.RLock()
+	opts, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return opts
 	}
 	attrs := callAttrs(info)
 	if key != "" {
 		attrs = append(attrs, key.String(value))
 	}
-	opt := metric.WithAttributeSet(attribute.NewSet(attrs...))
-	if c.size.Add(1) <= attrSetLimit {
-		c.m.Store(k, opt)
+	set := metric.WithAttributeSet(attribute.NewSet(attrs...))
+	opts = measureOpts{add: []metric.AddOption{set}, record: []metric.RecordOption{set}}
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[attrSetKey]measureOpts)
 	}
-	return opt
+	if len(c.m) < attrSetLimit {
+		c.m[k] = opts
+	}
+	c.mu.Unlock()
+	return opts
 }

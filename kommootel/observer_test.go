@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/oauth2"
 
 	"github.com/kommo-go/kommo"
 	"github.com/kommo-go/kommo/internal/testkit"
@@ -110,7 +112,6 @@ func (f *otelFixture) attemptAttrs(attempt int) map[attribute.Key]attribute.Valu
 	port, _ := strconv.Atoi(u.Port())
 	return attrsOf([]attribute.KeyValue{
 		kommootel.AttrOperation.String("Messages.Send"),
-		kommootel.AttrAPI.String("chat"),
 		kommootel.AttrAccount.String(f.scope),
 		kommootel.AttrAttempt.Int(attempt),
 		attribute.String("http.request.method", "POST"),
@@ -293,4 +294,58 @@ func TestTokenRefreshAndDeliveryErrors(t *testing.T) {
 	m := f.metrics(t)
 	assertSum(t, m, sumOf("kommo.oauth.refreshes", point(1, kommootel.AttrAccount.String(f.srv.AccountDomain()), kommootel.AttrOutcome.String("failed"))))
 	assertSum(t, m, sumOf("kommo.delivery_status.errors", point(1, kommootel.AttrAccount.String(f.scope), kommootel.AttrDeliveryErrCode.Int(904))))
+}
+
+// The client's option alone counts the refreshes its calls start: the
+// token source was given a context without the observer.
+func TestTokenRefreshCountedByClientOption(t *testing.T) {
+	f := newOTelFixture(t)
+	access, refresh := f.srv.IssueTokens(0) // already expired
+	cfg := &kommo.OAuthConfig{ClientID: f.srv.OAuthClientID(), ClientSecret: f.srv.OAuthClientSecret(),
+		RedirectURL: f.srv.OAuthRedirectURI(), BaseDomain: f.srv.AccountDomain(), TokenURL: f.srv.TokenURL(),
+		HTTPClient: f.srv.HTTPClient(), Clock: f.clock}
+	store := kommo.NewFileTokenStore(filepath.Join(t.TempDir(), "token.json"))
+	require.NoError(t, store.Save(t.Context(), &oauth2.Token{AccessToken: access, RefreshToken: refresh, Expiry: otelStart.Add(-time.Minute)}))
+	ts, err := kommo.NewTokenSource(t.Context(), cfg, store)
+	require.NoError(t, err)
+	client, err := f.srv.Client(f.obs.ClientOption(), kommo.WithTokenSource(ts))
+	require.NoError(t, err)
+
+	_, _, err = client.Account.Get(t.Context(), nil)
+	require.NoError(t, err)
+	_, _, err = client.Account.Get(t.Context(), nil) // the new token is valid
+	require.NoError(t, err)
+
+	assertSum(t, f.metrics(t), sumOf("kommo.oauth.refreshes",
+		point(1, kommootel.AttrAccount.String(f.srv.AccountDomain()), kommootel.AttrOutcome.String("ok"))))
+}
+
+// An unsampled call records no span and makes no attempt span, yet its
+// metrics are counted and its requests carry the call's (unsampled) span
+// context, so a trace started upstream is still propagated.
+func TestUnsampledSend(t *testing.T) {
+	spans := tracetest.NewSpanRecorder()
+	reader := sdkmetric.NewManualReader()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans), sdktrace.WithSampler(sdktrace.NeverSample()))
+	obs, err := kommootel.NewObserver(kommootel.WithTracerProvider(tp),
+		kommootel.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	require.NoError(t, err)
+	srv := kommotest.New(t)
+	scope := srv.Connect(srv.AccountAmojoID())
+	var seen []trace.SpanContext
+	client, err := srv.Client(obs.ClientOption(), kommo.WithMiddleware(func(req *http.Request, next func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+		seen = append(seen, trace.SpanContextFromContext(req.Context()))
+		return next(req)
+	}))
+	require.NoError(t, err)
+	f := &otelFixture{srv: srv, client: client, obs: obs, spans: spans, reader: reader, scope: scope}
+
+	require.NoError(t, f.send(t))
+	assert.Empty(t, spans.Started())
+	assert.Empty(t, spans.Ended())
+	require.Len(t, seen, 1)
+	assert.True(t, seen[0].IsValid(), "the call's span context reaches the request")
+	assert.False(t, seen[0].IsSampled())
+	assertSum(t, f.metrics(t), sumOf("kommo.client.requests", point(1, kommootel.AttrOperation.String("Messages.Send"),
+		kommootel.AttrAPI.String("chat"), kommootel.AttrAccount.String(scope), kommootel.AttrStatusClass.String("2xx"))))
 }
