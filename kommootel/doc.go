@@ -29,7 +29,9 @@
 // A span's attributes are set when it ends, in one SetAttributes call, and
 // only if the span is recording: a sampler sees none of them, an unsampled
 // call builds none, and a span processor's OnStart sees a span without
-// them.
+// them. Below a call span that does not record (an unsampled trace, a
+// no-op tracer) no attempt span is started: the request carries the call
+// span's context, so a trace is still propagated.
 //
 // # Metrics
 //
