@@ -72,10 +72,38 @@ type (
 // BenchmarkSendMessage compares Messages.Send with a hand-written net/http
 // request carrying the same body and the same signing, over loopback.
 func BenchmarkSendMessage(b *testing.B) {
-	const scope = "344a5002-f8ca-454d-af3d-396180102ac7_52e591f7-c98f-4255-8495-827210138c81"
-	at := time.Date(2021, 12, 16, 13, 15, 29, 379_000_000, time.UTC)
+	for _, v := range []struct {
+		name string
+		send func(*testing.B) func()
+	}{{"sdk", benchSDKSend}, {"baseline", benchBaselineSend}} {
+		b.Run(v.name, func(b *testing.B) {
+			send := v.send(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				send()
+			}
+		})
+	}
+}
+
+// BenchmarkSendMessagePaired compares the same two with testkit.Paired
+// (alternating batches in one process), steadier than BenchmarkSendMessage
+// on a machine whose speed drifts; "baseline" against itself is the
+// control.
+func BenchmarkSendMessagePaired(b *testing.B) {
+	b.Run("sdk", func(b *testing.B) { testkit.Paired(b, benchBaselineSend(b), benchSDKSend(b)) })
+	b.Run("baseline", func(b *testing.B) { testkit.Paired(b, benchBaselineSend(b), benchBaselineSend(b)) })
+}
+
+const benchScope = "344a5002-f8ca-454d-af3d-396180102ac7_52e591f7-c98f-4255-8495-827210138c81"
+
+var benchAt = time.Date(2021, 12, 16, 13, 15, 29, 379_000_000, time.UTC)
+
+// benchSDKSend returns a func that sends the benchmark's message with
+// Messages.Send to a loopback server of its own.
+func benchSDKSend(b *testing.B) func() {
 	req := &kommo.SendMessageRequest{
-		Time:           at,
+		Time:           benchAt,
 		MsgID:          "bench-msg",
 		ConversationID: "my_int-d5a421f7f218",
 		Sender: &kommo.Participant{
@@ -85,68 +113,64 @@ func BenchmarkSendMessage(b *testing.B) {
 		},
 		Message: kommo.TextMessage("Hello from the benchmark"),
 	}
+	srv := benchSendServer(b)
+	c, err := kommo.NewClient(kommo.WithChannel("344a5002-f8ca-454d-af3d-396180102ac7", benchSecret),
+		kommo.WithChatBaseURL(srv.URL), kommo.WithRateLimit(0, 0), kommo.WithHTTPClient(srv.Client()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	return func() {
+		if _, _, err := c.Messages.Send(ctx, benchScope, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 
-	b.Run("sdk", func(b *testing.B) {
-		srv := benchSendServer(b)
-		c, err := kommo.NewClient(kommo.WithChannel("344a5002-f8ca-454d-af3d-396180102ac7", benchSecret),
-			kommo.WithChatBaseURL(srv.URL), kommo.WithRateLimit(0, 0), kommo.WithHTTPClient(srv.Client()))
+// benchBaselineSend returns a func that sends the same message as a
+// careful hand-written client would: marshal its own structs, hash, sign,
+// send, decode.
+func benchBaselineSend(b *testing.B) func() {
+	srv := benchSendServer(b)
+	hc := srv.Client()
+	target := srv.URL + "/v2/origin/custom/" + benchScope
+	path := "/v2/origin/custom/" + benchScope
+	ctx := context.Background()
+	return func() {
+		body, err := json.Marshal(&benchSendBody{EventType: "new_message", Payload: benchSendPayload{
+			Timestamp: benchAt.Unix(), MsecTimestamp: benchAt.UnixMilli(), MsgID: "bench-msg",
+			ConversationID: "my_int-d5a421f7f218",
+			Sender: benchSender{ID: "my_int-1376265f-86df-4c49-a0c3-a4816df41af8", Name: "Client",
+				Avatar:  "https://example.com/avatar.png",
+				Profile: benchProfile{Phone: "+79151112233", Email: "example.client@example.com"}},
+			Message: benchMessage{Type: "text", Text: "Hello from the benchmark"},
+		}})
 		if err != nil {
 			b.Fatal(err)
 		}
-		ctx := context.Background()
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, _, err := c.Messages.Send(ctx, scope, req); err != nil {
-				b.Fatal(err)
-			}
+		sum := md5.Sum(body)
+		md5hex := hex.EncodeToString(sum[:])
+		date := time.Now().UTC().Format(time.RFC1123Z)
+		mac := hmac.New(sha1.New, []byte(benchSecret))
+		mac.Write([]byte("POST\n" + md5hex + "\napplication/json\n" + date + "\n" + path))
+		hr, _ := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+		hr.Header.Set("Date", date)
+		hr.Header.Set("Content-Type", "application/json")
+		hr.Header.Set("Content-MD5", md5hex)
+		hr.Header.Set("X-Signature", hex.EncodeToString(mac.Sum(nil)))
+		resp, err := hc.Do(hr)
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
-
-	b.Run("baseline", func(b *testing.B) {
-		srv := benchSendServer(b)
-		hc := srv.Client()
-		target := srv.URL + "/v2/origin/custom/" + scope
-		path := "/v2/origin/custom/" + scope
-		ctx := context.Background()
-		b.ReportAllocs()
-		for b.Loop() {
-			// What a careful hand-written client does: marshal its own
-			// structs, hash, sign, send, decode.
-			body, err := json.Marshal(&benchSendBody{EventType: "new_message", Payload: benchSendPayload{
-				Timestamp: at.Unix(), MsecTimestamp: at.UnixMilli(), MsgID: "bench-msg",
-				ConversationID: "my_int-d5a421f7f218",
-				Sender: benchSender{ID: "my_int-1376265f-86df-4c49-a0c3-a4816df41af8", Name: "Client",
-					Avatar:  "https://example.com/avatar.png",
-					Profile: benchProfile{Phone: "+79151112233", Email: "example.client@example.com"}},
-				Message: benchMessage{Type: "text", Text: "Hello from the benchmark"},
-			}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			sum := md5.Sum(body)
-			md5hex := hex.EncodeToString(sum[:])
-			date := time.Now().UTC().Format(time.RFC1123Z)
-			mac := hmac.New(sha1.New, []byte(benchSecret))
-			mac.Write([]byte("POST\n" + md5hex + "\napplication/json\n" + date + "\n" + path))
-			hr, _ := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-			hr.Header.Set("Date", date)
-			hr.Header.Set("Content-Type", "application/json")
-			hr.Header.Set("Content-MD5", md5hex)
-			hr.Header.Set("X-Signature", hex.EncodeToString(mac.Sum(nil)))
-			resp, err := hc.Do(hr)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var out struct {
-				NewMessage kommo.SentMessage `json:"new_message"`
-			}
-			err = json.NewDecoder(resp.Body).Decode(&out)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != 200 {
-				b.Fatal(err, resp.StatusCode)
-			}
+		var out struct {
+			NewMessage kommo.SentMessage `json:"new_message"`
 		}
-	})
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatal(err, resp.StatusCode)
+		}
+	}
 }
 
 // BenchmarkParseWebhook compares ParseWebhookBody on a ~1.5 KiB message

@@ -15,6 +15,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/kommo-go/kommo"
+	"github.com/kommo-go/kommo/internal/testkit"
 	"github.com/kommo-go/kommo/kommootel"
 )
 
@@ -141,53 +142,27 @@ func BenchmarkSend(b *testing.B) {
 		b.Run(v.name, func(b *testing.B) {
 			send := benchSender(b, v.opts(b)...)
 			b.ReportAllocs()
-			cpu := processCPU()
+			cpu := testkit.ProcessCPU()
 			for b.Loop() {
 				send()
 			}
 			// CPU time (client and in-process server together) is steadier
 			// than wall time on a shared machine; it is 0 where it is not
 			// measured.
-			if d := processCPU() - cpu; d > 0 {
+			if d := testkit.ProcessCPU() - cpu; d > 0 {
 				b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), "cpu-ns/op")
 			}
 		})
 	}
 }
 
-// BenchmarkSendPaired compares each variant with "plain" in one process,
-// in alternating batches of pairedBatch sends (which of the two goes first
-// alternates too), so that a change of the machine's load during the run
-// falls on both alike; "plain" against itself is the control, whose ratio
-// shows the measurement's own error. One iteration is one pair of batches;
-// it reports the variant's CPU and wall time per send relative to plain's
-// ("cpu-ratio", "wall-ratio") and both CPU times per send.
+// BenchmarkSendPaired compares each variant with "plain" with
+// testkit.Paired: alternating batches in one process; "plain" against
+// itself is the control, whose ratio shows the measurement's own error.
 func BenchmarkSendPaired(b *testing.B) {
-	const pairedBatch = 500
 	for _, v := range benchVariants {
 		b.Run(v.name, func(b *testing.B) {
-			senders := [2]func(){benchSender(b), benchSender(b, v.opts(b)...)}
-			var cpu, wall [2]time.Duration
-			round := 0
-			for b.Loop() {
-				for k := range 2 {
-					i := (k + round) % 2
-					t0, c0 := time.Now(), processCPU()
-					for range pairedBatch {
-						senders[i]()
-					}
-					wall[i] += time.Since(t0)
-					cpu[i] += processCPU() - c0
-				}
-				round++
-			}
-			sends := float64(round * pairedBatch)
-			b.ReportMetric(float64(wall[1])/float64(wall[0]), "wall-ratio")
-			if cpu[0] > 0 {
-				b.ReportMetric(float64(cpu[1])/float64(cpu[0]), "cpu-ratio")
-				b.ReportMetric(float64(cpu[0].Nanoseconds())/sends, "plain-cpu-ns/send")
-				b.ReportMetric(float64(cpu[1].Nanoseconds())/sends, "cpu-ns/send")
-			}
+			testkit.Paired(b, benchSender(b), benchSender(b, v.opts(b)...))
 		})
 	}
 }

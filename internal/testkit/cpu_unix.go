@@ -1,14 +1,15 @@
 //go:build unix
 
-package kommootel_test
+package testkit
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the process's user plus system CPU time so far.
-func processCPU() time.Duration {
+// ProcessCPU is the process's user plus system CPU time so far (0 where
+// it is not measured).
+func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
