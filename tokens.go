@@ -157,7 +157,7 @@ func (s *oauthTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, err
 		}
 		f = &tokenFlight{done: make(chan struct{})}
 		s.flight = f
-		go s.fly(f, s.refreshContext(ctx))
+		go s.fly(s.refreshContext(ctx), f)
 	}
 	s.mu.Unlock()
 	select {
@@ -187,7 +187,7 @@ func (s *oauthTokenSource) refreshContext(ctx context.Context) context.Context {
 
 // fly runs flight f, whose refresh reports to rctx's observer, and hands
 // its result to the callers waiting for it.
-func (s *oauthTokenSource) fly(f *tokenFlight, rctx context.Context) {
+func (s *oauthTokenSource) fly(rctx context.Context, f *tokenFlight) {
 	defer func() {
 		if r := recover(); r != nil {
 			f.tok, f.err = nil, fmt.Errorf("kommo: token refresh panicked: %v", r)
