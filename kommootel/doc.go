@@ -31,7 +31,8 @@
 // call builds none, and a span processor's OnStart sees a span without
 // them. Below a call span that does not record (an unsampled trace, a
 // no-op tracer) no attempt span is started: the request carries the call
-// span's context, so a trace is still propagated.
+// span's context, so a trace is still propagated, and a sampler that would
+// sample an attempt below an unsampled call gets no attempt to sample.
 //
 // # Metrics
 //

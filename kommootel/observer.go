@@ -191,9 +191,11 @@ func (o *Observer) callDone(ctx context.Context, ev kommo.CallDone) {
 // attemptStart counts a retry and starts the attempt's span below a call
 // span that records; its attributes are set by attemptDone, as the call
 // span's are. Below a call span that does not record (an unsampled trace,
-// a no-op tracer) it starts none: the attempt's span would be an unsampled
-// child that records nothing either, and not making it spares every
-// unsampled attempt a span, an id and a copy of its request.
+// a no-op tracer) it starts none: under a parent-based sampler (the SDK's
+// default) the attempt's span would be an unsampled child that records
+// nothing either, and not making it spares every unsampled attempt a span,
+// an id and a copy of its request. A sampler that would sample an attempt
+// below an unsampled call gets no attempt span to sample.
 func (o *Observer) attemptStart(ctx context.Context, ev kommo.AttemptStart) context.Context {
 	if ev.Attempt > 1 {
 		o.retries.Add(ctx, 1, o.sets.get(ev.Info, AttrRetryReason, ev.RetryReason).add...)
