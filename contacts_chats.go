@@ -152,14 +152,5 @@ func (s *ContactsChatsService) Link(ctx context.Context, links []*ContactChatLin
 	if err := v.err(); err != nil {
 		return nil, nil, err
 	}
-	var page crmHALPage
-	resp, err := s.client.do(ctx, &call{op: "ContactsChats.Link", api: crmAPI, method: http.MethodPost, path: "api/v4/contacts/chats", body: links, out: &page})
-	if err != nil {
-		return nil, resp, err
-	}
-	items, err := crmEmbedded[*ContactChat](page, "chats")
-	if err != nil {
-		return nil, resp, crmDecodeErr(resp, err)
-	}
-	return items, resp, nil
+	return crmDoEmbedded[*ContactChat](ctx, s.client, &call{op: "ContactsChats.Link", api: crmAPI, method: http.MethodPost, path: "api/v4/contacts/chats", body: links}, "chats")
 }

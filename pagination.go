@@ -85,6 +85,38 @@ func linkPage(href string) int {
 	return n
 }
 
+// crmDoEmbedded makes call cl and decodes _embedded.{key} of its HAL
+// answer (an answer without it has no items).
+func crmDoEmbedded[T any](ctx context.Context, c *Client, cl *call, key string) ([]T, *Response, error) {
+	var page crmHALPage
+	cl.out = &page
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, resp, err
+	}
+	items, err := crmEmbedded[T](page, key)
+	if err != nil {
+		return nil, resp, crmDecodeErr(resp, err)
+	}
+	return items, resp, nil
+}
+
+// crmDoOne makes call cl and decodes its answer about one item with
+// crmDecodeOne.
+func crmDoOne[T any](ctx context.Context, c *Client, cl *call, key string) (*T, *Response, error) {
+	var raw json.RawMessage
+	cl.out = &raw
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, resp, err
+	}
+	out, err := crmDecodeOne[T](raw, key)
+	if err != nil {
+		return nil, resp, crmDecodeErr(resp, err)
+	}
+	return out, resp, nil
+}
+
 // crmDecodeOne decodes the answer about one item: the item itself, or a HAL
 // list holding it under _embedded.{key}.
 func crmDecodeOne[T any](raw json.RawMessage, key string) (*T, error) {

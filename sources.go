@@ -274,18 +274,9 @@ func (s *SourcesService) UpdateOne(ctx context.Context, src *Source) (*Source, *
 	if err := v.err(); err != nil {
 		return nil, nil, err
 	}
-	var raw json.RawMessage
-	resp, err := s.client.do(ctx, &call{op: "Sources.UpdateOne", api: crmAPI, method: http.MethodPatch, path: crmSourcePath(src.ID), body: crmSourceBodyOf(src, false), out: &raw})
-	if err != nil {
-		return nil, resp, err
-	}
 	// The single-source answer is not documented: accept both the model
 	// and a HAL list holding it.
-	out, err := crmDecodeOne[Source](raw, "sources")
-	if err != nil {
-		return nil, resp, crmDecodeErr(resp, err)
-	}
-	return out, resp, nil
+	return crmDoOne[Source](ctx, s.client, &call{op: "Sources.UpdateOne", api: crmAPI, method: http.MethodPatch, path: crmSourcePath(src.ID), body: crmSourceBodyOf(src, false)}, "sources")
 }
 
 // Delete deletes sources by id. Kommo answers 204; when some are not found
@@ -331,16 +322,7 @@ func (s *SourcesService) DeleteOne(ctx context.Context, id int) (*Response, erro
 
 // write sends a batch and decodes the returned _embedded.sources.
 func (s *SourcesService) write(ctx context.Context, op, method, path string, body any) ([]*Source, *Response, error) {
-	var page crmHALPage
-	resp, err := s.client.do(ctx, &call{op: op, api: crmAPI, method: method, path: path, body: body, out: &page})
-	if err != nil {
-		return nil, resp, err
-	}
-	items, err := crmEmbedded[*Source](page, "sources")
-	if err != nil {
-		return nil, resp, crmDecodeErr(resp, err)
-	}
-	return items, resp, nil
+	return crmDoEmbedded[*Source](ctx, s.client, &call{op: op, api: crmAPI, method: method, path: path, body: body}, "sources")
 }
 
 func crmSourcePath(id int) string { return "api/v4/sources/" + strconv.Itoa(id) }

@@ -353,17 +353,8 @@ func (s *TemplatesService) UpdateOne(ctx context.Context, tpl *Template) (*Templ
 	if err := v.err(); err != nil {
 		return nil, nil, err
 	}
-	var raw json.RawMessage
-	resp, err := s.client.do(ctx, &call{op: "Templates.UpdateOne", api: crmAPI, method: http.MethodPatch, path: templatePath(tpl.ID), body: body, out: &raw})
-	if err != nil {
-		return nil, resp, err
-	}
 	// Kommo documents the model; accept a HAL list holding it as well.
-	out, err := crmDecodeOne[Template](raw, "chat_templates")
-	if err != nil {
-		return nil, resp, crmDecodeErr(resp, err)
-	}
-	return out, resp, nil
+	return crmDoOne[Template](ctx, s.client, &call{op: "Templates.UpdateOne", api: crmAPI, method: http.MethodPatch, path: templatePath(tpl.ID), body: body}, "chat_templates")
 }
 
 // Delete deletes chat templates by id; Kommo answers 204. A file attached
@@ -408,16 +399,7 @@ func (s *TemplatesService) DeleteOne(ctx context.Context, id int64) (*Response, 
 
 // write sends a batch and decodes the returned _embedded.chat_templates.
 func (s *TemplatesService) write(ctx context.Context, op, method string, body any) ([]*Template, *Response, error) {
-	var page crmHALPage
-	resp, err := s.client.do(ctx, &call{op: op, api: crmAPI, method: method, path: templatesPath, body: body, out: &page})
-	if err != nil {
-		return nil, resp, err
-	}
-	items, err := crmEmbedded[*Template](page, "chat_templates")
-	if err != nil {
-		return nil, resp, crmDecodeErr(resp, err)
-	}
-	return items, resp, nil
+	return crmDoEmbedded[*Template](ctx, s.client, &call{op: op, api: crmAPI, method: method, path: templatesPath, body: body}, "chat_templates")
 }
 
 const templatesPath = "api/v4/chats/templates"

@@ -43,17 +43,8 @@ func (s *TemplatesService) SendForReview(ctx context.Context, id int64) ([]*Temp
 	if err := v.err(); err != nil {
 		return nil, nil, err
 	}
-	var page crmHALPage
-	resp, err := s.client.do(ctx, &call{op: "Templates.SendForReview", api: crmAPI, method: http.MethodPost,
-		path: templatePath(id) + "/review", body: json.RawMessage("{}"), out: &page})
-	if err != nil {
-		return nil, resp, err
-	}
-	reviews, err := crmEmbedded[*TemplateReview](page, "reviews")
-	if err != nil {
-		return nil, resp, crmDecodeErr(resp, err)
-	}
-	return reviews, resp, nil
+	return crmDoEmbedded[*TemplateReview](ctx, s.client, &call{op: "Templates.SendForReview", api: crmAPI, method: http.MethodPost,
+		path: templatePath(id) + "/review", body: json.RawMessage("{}")}, "reviews")
 }
 
 // UpdateReview changes the status of a WhatsApp template's review and

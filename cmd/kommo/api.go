@@ -72,6 +72,20 @@ func newClient(e *env) (*kommo.Client, error) {
 	return kommo.NewClient(opts...)
 }
 
+// chatClient is the Chat API client of the environment and the scope id
+// of the flags or the environment.
+func (f apiFlags) chatClient(e *env) (*kommo.Client, string, error) {
+	client, err := newClient(e)
+	if err != nil {
+		return nil, "", err
+	}
+	scope, err := f.scopeID(e, client)
+	if err != nil {
+		return nil, "", err
+	}
+	return client, scope, nil
+}
+
 func (f apiFlags) scopeID(e *env, c *kommo.Client) (string, error) {
 	if *f.scope != "" {
 		return *f.scope, nil
@@ -140,11 +154,7 @@ func runSend(e *env, args []string) error {
 	if err := c.parse(e, fs, args); err != nil {
 		return err
 	}
-	client, err := newClient(e)
-	if err != nil {
-		return err
-	}
-	scope, err := af.scopeID(e, client)
+	client, scope, err := af.chatClient(e)
 	if err != nil {
 		return err
 	}
@@ -191,11 +201,7 @@ func runHistory(e *env, args []string) error {
 	if err := c.parse(e, fs, args); err != nil {
 		return err
 	}
-	client, err := newClient(e)
-	if err != nil {
-		return err
-	}
-	scope, err := af.scopeID(e, client)
+	client, scope, err := af.chatClient(e)
 	if err != nil {
 		return err
 	}
